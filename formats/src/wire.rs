@@ -1,0 +1,349 @@
+//! Plan payload schema, version 1, and its conversion to and from [`crate::plan`].
+//!
+//! Wire structs are private and frozen: a change of layout is a new version with its own
+//! structs, and [`decode`] dispatches on the header's version. Strings (methods, targets, header
+//! names and values, labels, segments) and bodies are interned once; steps store small integers,
+//! time as a delta from the previous step of the session and the connection as a zigzag delta, so
+//! a step costs a few bytes with bincode's varints.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::FormatError;
+use crate::plan::{
+    AuthProfile, AuthSlot, Expectation, Metadata, Plan, Request, Session, StatusRule, Step,
+    TokenLocation,
+};
+
+pub const FLAG_HOLDS_SECRETS: u16 = 1 << 0;
+pub const FLAG_REDACTED: u16 = 1 << 1;
+
+#[derive(Serialize, Deserialize)]
+struct PlanV1 {
+    meta: MetaV1,
+    strings: Vec<String>,
+    bodies: Vec<Vec<u8>>,
+    labels: Vec<u32>,
+    segments: Vec<u32>,
+    auth_profiles: Vec<AuthProfileV1>,
+    requests: Vec<RequestV1>,
+    sessions: Vec<Vec<StepV1>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MetaV1 {
+    tool_version: String,
+    created_unix_ms: u64,
+    source_kind: String,
+    source: String,
+    scheme: Option<String>,
+    authority: Option<String>,
+    tags: Vec<(String, String)>,
+    notes: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RequestV1 {
+    method: u32,
+    target: u32,
+    headers: Vec<(u32, u32)>,
+    body: Option<u32>,
+    label: u32,
+    segment: Option<u32>,
+    auth: Option<u32>,
+    expect: Option<ExpectV1>,
+    timeout_us: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ExpectV1 {
+    /// Exact codes are 100..=599, classes are 1..=5.
+    status: Vec<u16>,
+    headers: Vec<(u32, Vec<u32>)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct AuthProfileV1 {
+    name: u32,
+    login: u32,
+    /// 0 JSON pointer, 1 header, 2 cookie.
+    token_kind: u8,
+    token_at: u32,
+    header: u32,
+    prefix: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StepV1 {
+    request: u32,
+    delta_us: u64,
+    connection_delta: i64,
+}
+
+#[derive(Default)]
+struct Interner<'a> {
+    strings: Vec<String>,
+    index: HashMap<&'a str, u32>,
+    bodies: Vec<Vec<u8>>,
+    body_index: HashMap<&'a [u8], u32>,
+}
+
+impl<'a> Interner<'a> {
+    fn s(&mut self, s: &'a str) -> u32 {
+        let n = self.strings.len() as u32;
+        *self.index.entry(s).or_insert_with(|| {
+            self.strings.push(s.to_string());
+            n
+        })
+    }
+    fn body(&mut self, b: &'a [u8]) -> Option<u32> {
+        if b.is_empty() {
+            return None;
+        }
+        let n = self.bodies.len() as u32;
+        Some(*self.body_index.entry(b).or_insert_with(|| {
+            self.bodies.push(b.to_vec());
+            n
+        }))
+    }
+}
+
+/// Flags for the container header.
+pub fn flags(plan: &Plan) -> u16 {
+    let mut f = 0;
+    if plan.meta.holds_secrets {
+        f |= FLAG_HOLDS_SECRETS;
+    }
+    if plan.meta.redacted {
+        f |= FLAG_REDACTED;
+    }
+    f
+}
+
+/// Encode a plan as the latest payload schema.
+pub fn encode(plan: &Plan) -> Result<Vec<u8>, FormatError> {
+    plan.validate().map_err(FormatError::Invalid)?;
+    let mut int = Interner::default();
+    let labels = plan.labels.iter().map(|l| int.s(l)).collect();
+    let segments = plan.segments.iter().map(|l| int.s(l)).collect();
+    let requests = plan
+        .requests
+        .iter()
+        .map(|r| RequestV1 {
+            method: int.s(&r.method),
+            target: int.s(&r.target),
+            headers: r
+                .headers
+                .iter()
+                .map(|(n, v)| (int.s(n), int.s(v)))
+                .collect(),
+            body: int.body(&r.body),
+            label: r.label,
+            segment: r.segment,
+            auth: r.auth.map(|a| a.profile),
+            expect: r.expect.as_ref().map(|e| ExpectV1 {
+                status: e
+                    .status
+                    .iter()
+                    .map(|s| match *s {
+                        StatusRule::Exact(c) => c,
+                        StatusRule::Class(c) => u16::from(c),
+                    })
+                    .collect(),
+                headers: e
+                    .headers
+                    .iter()
+                    .map(|(n, vs)| (int.s(n), vs.iter().map(|v| int.s(v)).collect()))
+                    .collect(),
+            }),
+            timeout_us: r.timeout_us,
+        })
+        .collect();
+    let auth_profiles = plan
+        .auth_profiles
+        .iter()
+        .map(|p| {
+            let (token_kind, at) = match &p.token_at {
+                TokenLocation::JsonPointer(s) => (0, s),
+                TokenLocation::Header(s) => (1, s),
+                TokenLocation::Cookie(s) => (2, s),
+            };
+            AuthProfileV1 {
+                name: int.s(&p.name),
+                login: p.login,
+                token_kind,
+                token_at: int.s(at),
+                header: int.s(&p.header),
+                prefix: int.s(&p.prefix),
+            }
+        })
+        .collect();
+    let sessions = plan
+        .sessions
+        .iter()
+        .map(|s| {
+            let (mut t, mut c) = (0u64, 0u64);
+            s.steps
+                .iter()
+                .map(|st| {
+                    let step = StepV1 {
+                        request: st.request,
+                        delta_us: st.offset_us - t,
+                        connection_delta: st.connection.wrapping_sub(c) as i64,
+                    };
+                    (t, c) = (st.offset_us, st.connection);
+                    step
+                })
+                .collect()
+        })
+        .collect();
+    let m = &plan.meta;
+    let wire = PlanV1 {
+        meta: MetaV1 {
+            tool_version: m.tool_version.clone(),
+            created_unix_ms: m.created_unix_ms,
+            source_kind: m.source_kind.clone(),
+            source: m.source.clone(),
+            scheme: m.scheme.clone(),
+            authority: m.authority.clone(),
+            tags: m.tags.clone(),
+            notes: m.notes.clone(),
+        },
+        strings: int.strings,
+        bodies: int.bodies,
+        labels,
+        segments,
+        auth_profiles,
+        requests,
+        sessions,
+    };
+    crate::container::encode_payload(&wire)
+}
+
+/// Decode a payload of the given schema version and check every reference in it.
+pub fn decode(version: u16, flags: u16, payload: &[u8]) -> Result<Plan, FormatError> {
+    let plan = match version {
+        1 => from_v1(crate::container::decode_payload(payload)?, flags)?,
+        v => {
+            return Err(FormatError::UnknownVersion {
+                kind: "plan",
+                found: v,
+                supported: 1,
+            });
+        }
+    };
+    plan.validate().map_err(FormatError::Invalid)?;
+    Ok(plan)
+}
+
+fn from_v1(w: PlanV1, flags: u16) -> Result<Plan, FormatError> {
+    let strings = &w.strings;
+    let s = |i: u32| -> Result<String, FormatError> {
+        strings
+            .get(i as usize)
+            .cloned()
+            .ok_or_else(|| FormatError::Invalid(format!("string {i} of {}", strings.len())))
+    };
+    let labels = w.labels.iter().map(|&i| s(i)).collect::<Result<_, _>>()?;
+    let segments = w.segments.iter().map(|&i| s(i)).collect::<Result<_, _>>()?;
+    let mut requests = Vec::with_capacity(w.requests.len());
+    for r in &w.requests {
+        let body =
+            match r.body {
+                None => Vec::new(),
+                Some(b) => w.bodies.get(b as usize).cloned().ok_or_else(|| {
+                    FormatError::Invalid(format!("body {b} of {}", w.bodies.len()))
+                })?,
+            };
+        let expect = match &r.expect {
+            None => None,
+            Some(e) => Some(Expectation {
+                status: e
+                    .status
+                    .iter()
+                    .map(|&c| match c {
+                        1..=5 => Ok(StatusRule::Class(c as u8)),
+                        100..=599 => Ok(StatusRule::Exact(c)),
+                        _ => Err(FormatError::Invalid(format!("status rule {c}"))),
+                    })
+                    .collect::<Result<_, _>>()?,
+                headers: e
+                    .headers
+                    .iter()
+                    .map(|(n, vs)| {
+                        Ok((s(*n)?, vs.iter().map(|&v| s(v)).collect::<Result<_, _>>()?))
+                    })
+                    .collect::<Result<_, FormatError>>()?,
+            }),
+        };
+        requests.push(Request {
+            method: s(r.method)?,
+            target: s(r.target)?,
+            headers: r
+                .headers
+                .iter()
+                .map(|&(n, v)| Ok((s(n)?, s(v)?)))
+                .collect::<Result<_, FormatError>>()?,
+            body,
+            label: r.label,
+            segment: r.segment,
+            auth: r.auth.map(|profile| AuthSlot { profile }),
+            expect,
+            timeout_us: r.timeout_us,
+        });
+    }
+    let mut auth_profiles = Vec::with_capacity(w.auth_profiles.len());
+    for p in &w.auth_profiles {
+        let at = s(p.token_at)?;
+        auth_profiles.push(AuthProfile {
+            name: s(p.name)?,
+            login: p.login,
+            token_at: match p.token_kind {
+                0 => TokenLocation::JsonPointer(at),
+                1 => TokenLocation::Header(at),
+                2 => TokenLocation::Cookie(at),
+                k => return Err(FormatError::Invalid(format!("token location kind {k}"))),
+            },
+            header: s(p.header)?,
+            prefix: s(p.prefix)?,
+        });
+    }
+    let mut sessions = Vec::with_capacity(w.sessions.len());
+    for steps in &w.sessions {
+        let (mut t, mut c) = (0u64, 0u64);
+        let mut out = Vec::with_capacity(steps.len());
+        for st in steps {
+            t = t
+                .checked_add(st.delta_us)
+                .ok_or_else(|| FormatError::Invalid("step offset overflows".into()))?;
+            c = c.wrapping_add(st.connection_delta as u64);
+            out.push(Step {
+                request: st.request,
+                offset_us: t,
+                connection: c,
+            });
+        }
+        sessions.push(Session { steps: out });
+    }
+    let m = w.meta;
+    Ok(Plan {
+        meta: Metadata {
+            tool_version: m.tool_version,
+            created_unix_ms: m.created_unix_ms,
+            source_kind: m.source_kind,
+            source: m.source,
+            scheme: m.scheme,
+            authority: m.authority,
+            tags: m.tags,
+            notes: m.notes,
+            holds_secrets: flags & FLAG_HOLDS_SECRETS != 0,
+            redacted: flags & FLAG_REDACTED != 0,
+        },
+        requests,
+        labels,
+        segments,
+        auth_profiles,
+        sessions,
+    })
+}

@@ -1,0 +1,557 @@
+//! Normalisation: the one step every source shares, from [`Capture`]s to a [`Plan`].
+//!
+//! In order, for each exchange: host filter and `--exclude` (counted skips), hop-by-hop and
+//! framing headers dropped, secrets redacted (`--redact`) or detected, label (a `--label-rule`
+//! or the path with id-like segments templated to `:id`), segment (`--segment NAME=HEADER:VALUE`),
+//! expectation from the captured status class, session key (`--session-by`), and time offset from
+//! the first timed request. Sessions keep capture order; steps within one are sorted by offset.
+
+use std::collections::{BTreeMap, HashMap};
+
+use regex::Regex;
+use ringload_formats::{
+    Expectation, Metadata, Plan, PlanBuilder, Request, Session, StatusRule, Step,
+};
+
+use crate::error::RecordError;
+use crate::exchange::{Capture, Exchange};
+use crate::redact;
+
+/// `--segment NAME=HEADER:VALUE`: requests carrying `HEADER: VALUE` are tagged `NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentRule {
+    pub name: String,
+    pub header: String,
+    pub value: String,
+}
+
+impl std::str::FromStr for SegmentRule {
+    type Err = RecordError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            RecordError::Option(format!(
+                "--segment {s:?}: expected NAME=HEADER:VALUE, e.g. canary=x-user-segment:beta-testers"
+            ))
+        };
+        let (name, rest) = s.split_once('=').ok_or_else(bad)?;
+        let (header, value) = rest.split_once(':').ok_or_else(bad)?;
+        if name.trim().is_empty() || header.trim().is_empty() {
+            return Err(bad());
+        }
+        Ok(SegmentRule {
+            name: name.trim().to_string(),
+            header: header.trim().to_string(),
+            value: value.trim().to_string(),
+        })
+    }
+}
+
+/// `--label-rule REGEX=LABEL`: matched against `METHOD path?query`; `$1`... expand captures.
+#[derive(Debug, Clone)]
+pub struct LabelRule {
+    pub regex: Regex,
+    pub label: String,
+}
+
+impl std::str::FromStr for LabelRule {
+    type Err = RecordError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (re, label) = s.rsplit_once('=').ok_or_else(|| {
+            RecordError::Option(format!("--label-rule {s:?}: expected REGEX=LABEL"))
+        })?;
+        let regex =
+            Regex::new(re).map_err(|e| RecordError::Option(format!("--label-rule {re:?}: {e}")))?;
+        Ok(LabelRule {
+            regex,
+            label: label.to_string(),
+        })
+    }
+}
+
+/// `--session-by`: what groups requests into sessions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SessionBy {
+    /// The captured connection (default); requests without one form a single session.
+    #[default]
+    Connection,
+    Header(String),
+    Cookie(String),
+    ClientIp,
+}
+
+impl std::str::FromStr for SessionBy {
+    type Err = RecordError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            None if s == "connection" => Ok(SessionBy::Connection),
+            None if s == "client-ip" => Ok(SessionBy::ClientIp),
+            Some(("header", n)) if !n.is_empty() => Ok(SessionBy::Header(n.to_string())),
+            Some(("cookie", n)) if !n.is_empty() => Ok(SessionBy::Cookie(n.to_string())),
+            _ => Err(RecordError::Option(format!(
+                "--session-by {s:?}: expected connection, client-ip, header:NAME or cookie:NAME"
+            ))),
+        }
+    }
+}
+
+/// Everything normalisation can be told; built once from CLI arguments.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub segments: Vec<SegmentRule>,
+    pub label_rules: Vec<LabelRule>,
+    pub session_by: SessionBy,
+    /// Keep only requests addressed to these hosts (port optional), case-insensitive.
+    pub hosts: Vec<String>,
+    /// Drop requests whose path+query matches any of these.
+    pub exclude: Vec<Regex>,
+    pub redact: bool,
+    pub tags: Vec<(String, String)>,
+    /// Written into the plan's metadata.
+    pub tool_version: String,
+    pub created_unix_ms: u64,
+}
+
+/// What recording did, for the summary printed after `record`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Requests kept, per source kind.
+    pub requests: BTreeMap<String, u64>,
+    /// Items skipped, by reason (sources' and normalisation's).
+    pub skipped: BTreeMap<String, u64>,
+    /// Steps per label.
+    pub labels: BTreeMap<String, u64>,
+    pub sessions: u64,
+    pub steps: u64,
+    pub distinct_requests: u64,
+}
+
+/// Headers that describe one hop or the framing, never replayed as captured.
+const DROPPED: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+];
+
+/// Turn captures into a plan.
+pub fn normalise(captures: Vec<Capture>, opts: &Options) -> Result<(Plan, Summary), RecordError> {
+    let mut summary = Summary::default();
+    let mut kinds = Vec::new();
+    let mut descriptions = Vec::new();
+    let mut notes = Vec::new();
+    let mut kept: Vec<Exchange> = Vec::new();
+    for cap in captures {
+        if !kinds.contains(&cap.kind) {
+            kinds.push(cap.kind);
+        }
+        descriptions.push(cap.description);
+        for n in cap.notes {
+            if !notes.contains(&n) {
+                notes.push(n);
+            }
+        }
+        for (reason, n) in cap.skipped {
+            *summary.skipped.entry(reason).or_default() += n;
+        }
+        for ex in cap.exchanges {
+            if let Some(reason) = filter(&ex, opts) {
+                *summary.skipped.entry(reason.into()).or_default() += 1;
+                continue;
+            }
+            *summary.requests.entry(cap.kind.to_string()).or_default() += 1;
+            kept.push(ex);
+        }
+    }
+    let first_us = kept.iter().filter_map(|e| e.time_us).min().unwrap_or(0);
+    let mut meta = Metadata {
+        tool_version: opts.tool_version.clone(),
+        created_unix_ms: opts.created_unix_ms,
+        source_kind: kinds.join("+"),
+        source: descriptions.join(", "),
+        scheme: single(kept.iter().map(|e| e.scheme.as_deref())),
+        authority: single(kept.iter().map(|e| e.authority.as_deref())),
+        tags: opts.tags.clone(),
+        notes,
+        holds_secrets: false,
+        redacted: opts.redact,
+    };
+    let mut b = PlanBuilder::new(Metadata::default());
+    // Session key -> index into `sessions`, in order of first appearance.
+    let mut session_of: HashMap<String, usize> = HashMap::new();
+    let mut sessions: Vec<Vec<Step>> = Vec::new();
+    let mut secrets = false;
+    for ex in kept {
+        let mut headers: Vec<(String, String)> = ex
+            .headers
+            .iter()
+            .filter(|(n, _)| {
+                !n.starts_with(':') && !DROPPED.iter().any(|d| n.eq_ignore_ascii_case(d))
+            })
+            .cloned()
+            .collect();
+        let mut target = ex.path.clone();
+        let mut body = ex.body.clone();
+        if opts.redact {
+            redact::headers(&mut headers);
+            target = redact::target(&target);
+            body = redact::body(&headers, &body);
+        } else {
+            secrets |= redact::holds_secrets(&headers, &target, &body);
+        }
+        let label = label_for(&ex.method, &ex.path, &opts.label_rules);
+        let label = b.label(&label);
+        let segment = opts
+            .segments
+            .iter()
+            .find(|r| {
+                headers
+                    .iter()
+                    .any(|(n, v)| n.eq_ignore_ascii_case(&r.header) && v == &r.value)
+            })
+            .map(|r| b.segment(&r.name));
+        let expect = ex.status.map(|s| Expectation {
+            status: vec![StatusRule::Class((s / 100).clamp(1, 5) as u8)],
+            headers: vec![],
+        });
+        let key = session_key(&ex, &opts.session_by);
+        let request = b.request(Request {
+            method: ex.method.clone(),
+            target,
+            headers,
+            body,
+            label,
+            segment,
+            auth: None,
+            expect,
+            timeout_us: None,
+        });
+        let idx = *session_of.entry(key).or_insert_with(|| {
+            sessions.push(Vec::new());
+            sessions.len() - 1
+        });
+        sessions[idx].push(Step {
+            request,
+            offset_us: ex
+                .time_us
+                .map_or(0, |t| t.saturating_sub(first_us).max(0) as u64),
+            connection: ex.connection.unwrap_or(0),
+        });
+    }
+    meta.holds_secrets = secrets;
+    *b.meta_mut() = meta;
+    for mut steps in sessions {
+        steps.sort_by_key(|s| s.offset_us);
+        summary.steps += steps.len() as u64;
+        b.session(Session { steps });
+    }
+    let plan = b.finish();
+    if plan.sessions.is_empty() {
+        return Err(RecordError::Option(format!(
+            "no requests left to record (skipped: {})",
+            summary
+                .skipped
+                .iter()
+                .map(|(r, n)| format!("{n} {r}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    summary.sessions = plan.sessions.len() as u64;
+    summary.distinct_requests = plan.requests.len() as u64;
+    for st in plan.steps() {
+        let l = &plan.labels[plan.requests[st.request as usize].label as usize];
+        *summary.labels.entry(l.clone()).or_default() += 1;
+    }
+    Ok((plan, summary))
+}
+
+fn single<'a>(mut it: impl Iterator<Item = Option<&'a str>>) -> Option<String> {
+    let first = it.next()??;
+    it.all(|x| x == Some(first)).then(|| first.to_string())
+}
+
+fn filter(ex: &Exchange, opts: &Options) -> Option<&'static str> {
+    if !opts.hosts.is_empty() {
+        let auth = ex.authority.as_deref().unwrap_or("");
+        let host = auth.rsplit_once(':').map_or(auth, |(h, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                auth
+            }
+        });
+        if !opts
+            .hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(auth) || h.eq_ignore_ascii_case(host))
+        {
+            return Some("other host (--host)");
+        }
+    }
+    if opts.exclude.iter().any(|re| re.is_match(&ex.path)) {
+        return Some("excluded (--exclude)");
+    }
+    None
+}
+
+fn session_key(ex: &Exchange, by: &SessionBy) -> String {
+    let header = |name: &str| {
+        ex.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    match by {
+        SessionBy::Connection => ex.connection.map_or(String::new(), |c| c.to_string()),
+        SessionBy::ClientIp => ex.client.clone().unwrap_or_default(),
+        SessionBy::Header(n) => header(n).unwrap_or("").to_string(),
+        SessionBy::Cookie(name) => ex
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+            .flat_map(|(_, v)| v.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| k == name)
+            .map_or(String::new(), |(_, v)| v.to_string()),
+    }
+}
+
+/// The endpoint label: the first matching `--label-rule`, else `METHOD /templated/path`.
+pub fn label_for(method: &str, target: &str, rules: &[LabelRule]) -> String {
+    let subject = format!("{method} {target}");
+    for r in rules {
+        if let Some(caps) = r.regex.captures(&subject) {
+            let mut out = String::new();
+            caps.expand(&r.label, &mut out);
+            return out;
+        }
+    }
+    let path = target.split('?').next().unwrap_or(target);
+    let mut label = String::with_capacity(method.len() + path.len() + 1);
+    label.push_str(method);
+    label.push(' ');
+    if path.is_empty() {
+        label.push('/');
+    }
+    for (i, seg) in path.split('/').enumerate() {
+        if i > 0 {
+            label.push('/');
+        }
+        label.push_str(if is_id_like(seg) { ":id" } else { seg });
+    }
+    label
+}
+
+/// Path segments that name one item rather than a collection: numbers, UUIDs, hex digests,
+/// `SKU-100045`-like codes, and long opaque tokens with digits in them.
+pub fn is_id_like(seg: &str) -> bool {
+    let b = seg.as_bytes();
+    if b.is_empty() {
+        return false;
+    }
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    if digits == b.len() {
+        return true;
+    }
+    if digits == 0 {
+        return false;
+    }
+    let is_hex = b.iter().all(|c| c.is_ascii_hexdigit());
+    if is_hex && b.len() >= 8 {
+        return true;
+    }
+    if b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+    {
+        return true;
+    }
+    // Codes: letters, a separator, then digits (SKU-100045, ord_7781, user-42).
+    if let Some(pos) = b.iter().position(|c| *c == b'-' || *c == b'_') {
+        let (head, tail) = (&b[..pos], &b[pos + 1..]);
+        if !head.is_empty()
+            && head.iter().all(|c| c.is_ascii_alphanumeric())
+            && !tail.is_empty()
+            && tail.iter().all(|c| c.is_ascii_digit())
+        {
+            return true;
+        }
+    }
+    // Opaque tokens: long, alphanumeric (plus - _), with a good share of digits.
+    b.len() >= 16
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+        && digits * 5 >= b.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_template_ids() {
+        let l = |m, p| label_for(m, p, &[]);
+        assert_eq!(
+            l("GET", "/api/v1/products/SKU-100045"),
+            "GET /api/v1/products/:id"
+        );
+        assert_eq!(
+            l("GET", "/api/v1/products?category=home&page=1"),
+            "GET /api/v1/products"
+        );
+        assert_eq!(l("GET", "/users/42/orders/7"), "GET /users/:id/orders/:id");
+        assert_eq!(
+            l("DELETE", "/o/3f2504e0-4f89-11d3-9a0c-0305e82c3301"),
+            "DELETE /o/:id"
+        );
+        assert_eq!(l("GET", "/blob/deadbeefcafe1234"), "GET /blob/:id");
+        assert_eq!(l("GET", "/api/v1/health"), "GET /api/v1/health");
+        assert_eq!(l("GET", "/"), "GET /");
+        assert_eq!(l("GET", "/v2/apps"), "GET /v2/apps");
+        assert!(!is_id_like("v1"));
+        assert!(!is_id_like("checkout"));
+        assert!(!is_id_like("cafe"));
+    }
+
+    #[test]
+    fn label_rules_win_and_expand() {
+        let r: LabelRule = r"^GET /api/v1/(\w+)\?.*auth=1=GET $1 (auth)"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            label_for("GET", "/api/v1/products?auth=1", &[r]),
+            "GET products (auth)"
+        );
+        assert!("(=x".parse::<LabelRule>().is_err());
+    }
+
+    #[test]
+    fn option_parsing() {
+        let s: SegmentRule = "canary=x-user-segment:beta-testers".parse().unwrap();
+        assert_eq!(
+            (s.name.as_str(), s.header.as_str(), s.value.as_str()),
+            ("canary", "x-user-segment", "beta-testers")
+        );
+        assert!("canary".parse::<SegmentRule>().is_err());
+        assert_eq!(
+            "cookie:sid".parse::<SessionBy>().unwrap(),
+            SessionBy::Cookie("sid".into())
+        );
+        assert!("cookie:".parse::<SessionBy>().is_err());
+    }
+
+    fn ex(
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        t: Option<i64>,
+        conn: Option<u64>,
+    ) -> Exchange {
+        Exchange {
+            method: method.into(),
+            path: path.into(),
+            headers: headers
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            time_us: t,
+            connection: conn,
+            authority: Some("shop:80".into()),
+            ..Exchange::default()
+        }
+    }
+
+    #[test]
+    fn sessions_offsets_segments_and_filters() {
+        let cap = Capture {
+            kind: "test",
+            description: "unit".into(),
+            exchanges: vec![
+                ex(
+                    "GET",
+                    "/a/1",
+                    &[("Host", "shop"), ("Connection", "keep-alive")],
+                    Some(1_000_500),
+                    Some(1),
+                ),
+                ex(
+                    "GET",
+                    "/a/2",
+                    &[("x-user-segment", "beta-testers")],
+                    Some(1_000_000),
+                    Some(2),
+                ),
+                ex("GET", "/health", &[], Some(1_000_900), Some(1)),
+                ex("POST", "/a/3", &[], Some(1_002_000), Some(1)),
+            ],
+            skipped: vec![("non-http stream".into(), 2)],
+            notes: vec![],
+        };
+        let opts = Options {
+            segments: vec!["canary=x-user-segment:beta-testers".parse().unwrap()],
+            exclude: vec![Regex::new("^/health").unwrap()],
+            ..Options::default()
+        };
+        let (plan, sum) = normalise(vec![cap], &opts).unwrap();
+        assert_eq!(plan.sessions.len(), 2);
+        let s0 = &plan.sessions[0].steps;
+        assert_eq!(
+            s0.iter().map(|s| s.offset_us).collect::<Vec<_>>(),
+            vec![500, 2000]
+        );
+        assert_eq!(plan.sessions[1].steps[0].offset_us, 0);
+        let r0 = &plan.requests[s0[0].request as usize];
+        assert!(
+            r0.headers.is_empty(),
+            "Host and Connection dropped: {:?}",
+            r0.headers
+        );
+        let canary = &plan.requests[plan.sessions[1].steps[0].request as usize];
+        assert_eq!(plan.segments[canary.segment.unwrap() as usize], "canary");
+        assert_eq!(sum.skipped["excluded (--exclude)"], 1);
+        assert_eq!(sum.skipped["non-http stream"], 2);
+        assert_eq!(sum.labels["GET /a/:id"], 2);
+        assert_eq!(plan.meta.authority.as_deref(), Some("shop:80"));
+        assert!(!plan.meta.holds_secrets);
+    }
+
+    #[test]
+    fn host_filter_and_secrets() {
+        let mut other = ex("GET", "/x", &[], None, None);
+        other.authority = Some("other:80".into());
+        let cap = Capture {
+            kind: "test",
+            exchanges: vec![
+                ex("GET", "/x", &[("Authorization", "Bearer abc")], None, None),
+                other,
+            ],
+            ..Capture::default()
+        };
+        let opts = Options {
+            hosts: vec!["SHOP".into()],
+            ..Options::default()
+        };
+        let (plan, sum) = normalise(vec![cap.clone()], &opts).unwrap();
+        assert_eq!(plan.step_count(), 1);
+        assert_eq!(sum.skipped["other host (--host)"], 1);
+        assert!(plan.meta.holds_secrets);
+        let (plan, _) = normalise(
+            vec![cap],
+            &Options {
+                redact: true,
+                ..opts
+            },
+        )
+        .unwrap();
+        assert!(!plan.meta.holds_secrets && plan.meta.redacted);
+        assert_eq!(plan.requests[0].headers[0].1, redact::PLACEHOLDER);
+    }
+}

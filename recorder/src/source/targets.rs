@@ -1,0 +1,295 @@
+//! Vegeta-style targets files: the simplest way to describe traffic by hand.
+//!
+//! ```text
+//! # comment
+//! GET http://shop.local/api/v1/products?category=electronics
+//! x-request-source: ringload
+//!
+//! POST http://shop.local/api/v1/cart/items
+//! Content-Type: application/json
+//! @bodies/cart.json
+//! ```
+//! A target is a `METHOD URL` line, then optional `Name: value` header lines, then an optional
+//! `@path` naming a body file (relative to the targets file). Blank lines separate targets. The
+//! URL is absolute (`http://host[:port]/path?query`) or origin-form (`/path`, the host comes from
+//! `run --target`). Targets carry no timing or connection: they become one session, in order.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::RecordError;
+use crate::exchange::{Capture, Exchange, Position};
+
+/// Largest body file a target may name (64 MiB): a plan holds bodies in memory.
+pub const MAX_BODY: u64 = 64 << 20;
+/// Largest targets file (256 MiB).
+pub const MAX_FILE: u64 = 256 << 20;
+
+/// Read a targets file.
+pub fn read(path: &Path) -> Result<Capture, RecordError> {
+    let io = |source| RecordError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.len() > MAX_FILE {
+        return Err(RecordError::Unsupported {
+            path: path.to_path_buf(),
+            message: format!(
+                "{} bytes is larger than the {MAX_FILE}-byte limit",
+                meta.len()
+            ),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+        malformed(path, line, "not valid UTF-8".into())
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, path, base)
+}
+
+fn malformed(path: &Path, line: u64, message: String) -> RecordError {
+    RecordError::Malformed {
+        path: path.to_path_buf(),
+        at: Position::Line(line),
+        message,
+    }
+}
+
+/// Parse targets text; `path` names the file in errors, `base` resolves `@body` paths.
+pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Capture, RecordError> {
+    let mut cap = Capture {
+        kind: "targets",
+        description: path.display().to_string(),
+        ..Capture::default()
+    };
+    let mut current: Option<Exchange> = None;
+    let mut has_body = false;
+    for (i, raw) in text.lines().enumerate() {
+        let n = i as u64 + 1;
+        let line = raw.trim();
+        if line.starts_with('#') {
+            continue;
+        }
+        if line.is_empty() {
+            if let Some(ex) = current.take() {
+                cap.exchanges.push(ex);
+            }
+            continue;
+        }
+        match current.as_mut() {
+            None => {
+                current = Some(request_line(line, path, n)?);
+                has_body = false;
+            }
+            Some(ex) => {
+                if let Some(file) = line.strip_prefix('@') {
+                    if has_body {
+                        return Err(malformed(path, n, "a target has at most one @body".into()));
+                    }
+                    ex.body = read_body(base, file.trim(), path, n)?;
+                    has_body = true;
+                } else if has_body {
+                    return Err(malformed(path, n, "header after the @body line".into()));
+                } else if looks_like_request_line(line) {
+                    // A new target without a blank line in between: accept it, as vegeta does.
+                    cap.exchanges.push(current.take().expect("current is some"));
+                    current = Some(request_line(line, path, n)?);
+                    has_body = false;
+                } else if let Some((name, value)) = line.split_once(':') {
+                    let name = name.trim();
+                    if name.is_empty() || !name.bytes().all(is_token) {
+                        return Err(malformed(path, n, format!("invalid header name {name:?}")));
+                    }
+                    ex.headers
+                        .push((name.to_string(), value.trim().to_string()));
+                } else {
+                    return Err(malformed(
+                        path,
+                        n,
+                        format!("expected `Name: value`, `@body` or a blank line, found {line:?}"),
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(ex) = current.take() {
+        cap.exchanges.push(ex);
+    }
+    if cap.exchanges.is_empty() {
+        return Err(RecordError::Empty {
+            path: path.to_path_buf(),
+            reason: "no `METHOD URL` line".into(),
+        });
+    }
+    Ok(cap)
+}
+
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn looks_like_request_line(line: &str) -> bool {
+    let mut it = line.split_ascii_whitespace();
+    matches!((it.next(), it.next()), (Some(m), Some(u))
+        if m.bytes().all(|b| b.is_ascii_uppercase()) && (u.starts_with('/') || u.contains("://")))
+}
+
+fn request_line(line: &str, path: &Path, n: u64) -> Result<Exchange, RecordError> {
+    let mut parts = line.split_ascii_whitespace();
+    let method = parts.next().unwrap_or_default();
+    let Some(url) = parts.next() else {
+        return Err(malformed(
+            path,
+            n,
+            format!("expected `METHOD URL`, found {line:?}"),
+        ));
+    };
+    if let Some(extra) = parts.next() {
+        return Err(malformed(
+            path,
+            n,
+            format!("unexpected {extra:?} after the URL"),
+        ));
+    }
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(malformed(
+            path,
+            n,
+            format!("invalid method {method:?} (expected e.g. GET)"),
+        ));
+    }
+    let (scheme, authority, target) = split_url(url).ok_or_else(|| {
+        malformed(
+            path,
+            n,
+            format!("invalid URL {url:?} (expected http[s]://host/path or /path)"),
+        )
+    })?;
+    Ok(Exchange {
+        method: method.to_string(),
+        scheme,
+        authority,
+        path: target,
+        position: Some(Position::Line(n)),
+        ..Exchange::default()
+    })
+}
+
+/// Split an absolute or origin-form URL into scheme, authority and origin-form target.
+pub fn split_url(url: &str) -> Option<(Option<String>, Option<String>, String)> {
+    if url.starts_with('/') {
+        return valid_target(url).then(|| (None, None, url.to_string()));
+    }
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, target) = rest.split_at(split);
+    let authority = authority.rsplit('@').next().unwrap_or(authority); // drop userinfo
+    if authority.is_empty() || authority.bytes().any(|b| b.is_ascii_whitespace()) {
+        return None;
+    }
+    let target = match target {
+        "" => "/".to_string(),
+        t if t.starts_with('?') => format!("/{t}"),
+        t => t.to_string(),
+    };
+    let target = target.split('#').next().unwrap_or("/").to_string();
+    valid_target(&target).then(|| (Some(scheme), Some(authority.to_ascii_lowercase()), target))
+}
+
+fn valid_target(t: &str) -> bool {
+    t.bytes().all(|b| b > b' ' && b != 0x7f)
+}
+
+fn read_body(base: &Path, file: &str, path: &Path, n: u64) -> Result<Vec<u8>, RecordError> {
+    if file.is_empty() {
+        return Err(malformed(
+            path,
+            n,
+            "`@` must be followed by a body file path".into(),
+        ));
+    }
+    let p: PathBuf = base.join(file);
+    let fail = |what: String| malformed(path, n, format!("body file {}: {what}", p.display()));
+    let meta = std::fs::metadata(&p).map_err(|e| fail(e.to_string()))?;
+    if meta.len() > MAX_BODY {
+        return Err(fail(format!(
+            "{} bytes is over the {MAX_BODY}-byte limit",
+            meta.len()
+        )));
+    }
+    std::fs::read(&p).map_err(|e| fail(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<Capture, RecordError> {
+        parse(text, Path::new("t.txt"), Path::new("."))
+    }
+
+    #[test]
+    fn targets_with_headers_and_comments() {
+        let c = p("# hi\nGET http://Shop.local:8080/api/v1/products?page=1\nx-a: 1\nX-B:  two words \n\n\nDELETE /cart/7\nPOST https://h/x\n").unwrap();
+        assert_eq!(c.exchanges.len(), 3);
+        let e = &c.exchanges[0];
+        assert_eq!(e.method, "GET");
+        assert_eq!(e.authority.as_deref(), Some("shop.local:8080"));
+        assert_eq!(e.path, "/api/v1/products?page=1");
+        assert_eq!(
+            e.headers,
+            vec![
+                ("x-a".into(), "1".into()),
+                ("X-B".into(), "two words".into())
+            ]
+        );
+        assert_eq!(c.exchanges[1].path, "/cart/7");
+        assert_eq!(c.exchanges[2].scheme.as_deref(), Some("https"));
+        assert_eq!(c.exchanges[2].position, Some(Position::Line(8)));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = p("GET http://h/\nnot a header\n").unwrap_err().to_string();
+        assert!(e.contains("t.txt: line 2:"), "{e}");
+        let e = p("\n\nget http://h/\n").unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("invalid method"), "{e}");
+        let e = p("GET ftp://h/\n").unwrap_err().to_string();
+        assert!(e.contains("invalid URL"), "{e}");
+        let e = p("GET http://h/\n@missing-body.bin\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 2") && e.contains("missing-body.bin"),
+            "{e}"
+        );
+        assert!(matches!(
+            p("# only a comment\n"),
+            Err(RecordError::Empty { .. })
+        ));
+    }
+
+    #[test]
+    fn url_forms() {
+        assert_eq!(
+            split_url("http://h"),
+            Some((Some("http".into()), Some("h".into()), "/".into()))
+        );
+        assert_eq!(split_url("http://u:p@h:1?q=1#f").unwrap().2, "/?q=1");
+        assert_eq!(
+            split_url("http://u:p@h:1?q=1").unwrap().1.as_deref(),
+            Some("h:1")
+        );
+        assert!(split_url("http:///x").is_none());
+        assert!(split_url("h/x").is_none());
+    }
+}

@@ -1,0 +1,56 @@
+//! The CLI's error type and the exit-code contract.
+//!
+//! | code | meaning |
+//! |-----:|---------|
+//! | 0 | ok |
+//! | 1 | runtime failure (the run could not be carried out: I/O ring, threads, output) |
+//! | 2 | usage or bad input (arguments, plan/capture files) |
+//! | 3 | a threshold failed (`--fail-on` gates) |
+//! | 4 | the run was invalid: the generator could not keep its schedule (saturated) |
+
+use std::path::PathBuf;
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_RUNTIME: u8 = 1;
+pub const EXIT_BAD_INPUT: u8 = 2;
+pub const EXIT_THRESHOLD: u8 = 3;
+pub const EXIT_INVALID_RUN: u8 = 4;
+
+/// Text for `--help`.
+pub const EXIT_CODES_HELP: &str = "Exit codes: 0 ok; 1 runtime failure; 2 usage or bad input; \
+3 a threshold failed; 4 the run was invalid (generator saturated).";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A bad argument or input file; exit 2.
+    #[error("{0}")]
+    BadInput(String),
+    #[error(transparent)]
+    Record(#[from] ringload_recorder::RecordError),
+    #[error("{}: {source}", path.display())]
+    Plan {
+        path: PathBuf,
+        #[source]
+        source: ringload_formats::FormatError,
+    },
+    /// Could not carry out the work; exit 1.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::BadInput(_) | CliError::Record(_) => EXIT_BAD_INPUT,
+            CliError::Plan { source, .. } => match source {
+                ringload_formats::FormatError::Io(e)
+                    if e.kind() != std::io::ErrorKind::NotFound =>
+                {
+                    EXIT_RUNTIME
+                }
+                _ => EXIT_BAD_INPUT,
+            },
+            CliError::Runtime(_) => EXIT_RUNTIME,
+        }
+    }
+}

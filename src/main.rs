@@ -1,0 +1,74 @@
+//! The `ringload` command line: parse arguments, run one subcommand, map the outcome to an
+//! exit code. This is the only place that prints errors and exits; see `error.rs` for the codes.
+
+mod error;
+mod inspect;
+mod plan_io;
+mod record;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use error::{CliError, EXIT_BAD_INPUT, EXIT_CODES_HELP};
+
+#[derive(Debug, Parser)]
+#[command(name = "ringload", version, about = "Load generator and traffic replayer for service meshes and API gateways", after_help = EXIT_CODES_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Capture requests (targets file, HAR, pcap, access log) into a plan file.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Record(record::RecordArgs),
+    /// Show what a plan holds.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Inspect {
+        plan: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn run(cli: Cli) -> Result<u8, CliError> {
+    match cli.command {
+        Command::Record(args) => {
+            let r = record::record(&args)?;
+            record::print_summary(&r, &args.output);
+        }
+        Command::Inspect { plan, json } => {
+            let i = inspect::inspect(&plan)?;
+            if json {
+                let text = serde_json::to_string_pretty(&i)
+                    .map_err(|e| CliError::Runtime(e.to_string()))?;
+                println!("{text}");
+            } else {
+                inspect::print(&i);
+            }
+        }
+    }
+    Ok(error::EXIT_OK)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_BAD_INPUT } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let e = anyhow::Error::new(e);
+            eprintln!("ringload: {e:#}");
+            ExitCode::from(e.downcast_ref::<CliError>().map_or(1, CliError::exit_code))
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Reading and writing plan files on disk (the formats crate only sees `Read`/`Write`).
+
+use std::fs::OpenOptions;
+use std::io::{BufReader, BufWriter};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use ringload_formats::{FormatError, Plan, read_plan, write_plan};
+
+use crate::error::CliError;
+
+pub fn load(path: &Path) -> Result<Plan, CliError> {
+    let err = |source| CliError::Plan {
+        path: path.to_path_buf(),
+        source,
+    };
+    let f = std::fs::File::open(path).map_err(|e| err(FormatError::Io(e)))?;
+    read_plan(BufReader::new(f)).map_err(err)
+}
+
+/// Write atomically (temp file + rename), mode 0600 when the plan holds secrets.
+pub fn save(path: &Path, plan: &Plan) -> Result<u64, CliError> {
+    let err = |source| CliError::Plan {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension("plan.tmp");
+    let mode = if plan.meta.holds_secrets {
+        0o600
+    } else {
+        0o644
+    };
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(|e| err(FormatError::Io(e)))?;
+    let written = write_plan(BufWriter::new(f), plan).map_err(err);
+    let written = match written {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, path).map_err(|e| err(FormatError::Io(e)))?;
+    Ok(written)
+}

@@ -1,0 +1,163 @@
+//! `ringload record`: sources -> normalisation -> plan file, then a summary.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::Args;
+use ringload_recorder::source::targets;
+use ringload_recorder::{LabelRule, Options, SegmentRule, SessionBy, Summary};
+
+use crate::error::CliError;
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Vegeta-style targets file (`METHOD URL`, `Name: value` headers, `@body`); repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub targets: Vec<PathBuf>,
+    /// HAR 1.2 file (browser devtools, Playwright recordHar); repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub har: Vec<PathBuf>,
+    /// pcap or pcapng capture (tcpdump); repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Vec<PathBuf>,
+    /// With --pcap: only TCP streams to these server ports (default: any, HTTP detected).
+    #[arg(long = "port", value_name = "N")]
+    pub ports: Vec<u16>,
+    /// Gateway access log; repeatable. See --log-format.
+    #[arg(long = "access-log", value_name = "FILE")]
+    pub access_log: Vec<PathBuf>,
+    /// Access log format: nginx-combined, nginx-json or envoy.
+    #[arg(long, value_name = "FORMAT", default_value = "nginx-combined")]
+    pub log_format: String,
+    /// nginx-json field map, e.g. `method=request_method`; repeatable.
+    #[arg(long = "log-field", value_name = "KEY=FIELD")]
+    pub log_fields: Vec<String>,
+    /// Output plan file.
+    #[arg(short, long, value_name = "PLAN")]
+    pub output: PathBuf,
+    /// Tag requests carrying HEADER: VALUE as segment NAME; repeatable.
+    #[arg(long = "segment", value_name = "NAME=HEADER:VALUE")]
+    pub segments: Vec<String>,
+    /// Label requests whose `METHOD path?query` matches REGEX as LABEL ($1 expands); repeatable.
+    #[arg(long = "label-rule", value_name = "REGEX=LABEL")]
+    pub label_rules: Vec<String>,
+    /// Group requests into sessions by: connection, client-ip, header:NAME, cookie:NAME.
+    #[arg(long, value_name = "KEY", default_value = "connection")]
+    pub session_by: String,
+    /// Keep only requests to this host (port optional); repeatable.
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Drop requests whose path+query matches this regex; repeatable.
+    #[arg(long, value_name = "PATH-REGEX")]
+    pub exclude: Vec<String>,
+    /// Replace credentials (Authorization, cookies, password-like fields) by placeholders.
+    #[arg(long)]
+    pub redact: bool,
+    /// Free-form `key=value` tag stored in the plan (e.g. mesh=istio); repeatable.
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+}
+
+fn key_value(s: &str, what: &str) -> Result<(String, String), CliError> {
+    s.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| CliError::BadInput(format!("{what} {s:?}: expected KEY=VALUE")))
+}
+
+impl RecordArgs {
+    fn options(&self) -> Result<Options, CliError> {
+        let exclude = self
+            .exclude
+            .iter()
+            .map(|r| {
+                regex::Regex::new(r)
+                    .map_err(|e| CliError::BadInput(format!("--exclude {r:?}: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Options {
+            segments: self
+                .segments
+                .iter()
+                .map(|s| s.parse::<SegmentRule>())
+                .collect::<Result<_, _>>()?,
+            label_rules: self
+                .label_rules
+                .iter()
+                .map(|s| s.parse::<LabelRule>())
+                .collect::<Result<_, _>>()?,
+            session_by: self.session_by.parse::<SessionBy>()?,
+            hosts: self.hosts.clone(),
+            exclude,
+            redact: self.redact,
+            tags: self
+                .tags
+                .iter()
+                .map(|t| key_value(t, "--tag"))
+                .collect::<Result<_, _>>()?,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            created_unix_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        })
+    }
+}
+
+/// What `record` did, for printing.
+pub struct Recorded {
+    pub summary: Summary,
+    pub bytes: u64,
+    pub holds_secrets: bool,
+}
+
+pub fn record(args: &RecordArgs) -> Result<Recorded, CliError> {
+    let opts = args.options()?;
+    let mut captures = Vec::new();
+    for p in &args.targets {
+        captures.push(targets::read(p)?);
+    }
+    if !(args.har.is_empty() && args.pcap.is_empty() && args.access_log.is_empty()) {
+        return Err(CliError::BadInput(
+            "HAR, pcap and access-log sources are not built yet".into(),
+        ));
+    }
+    if captures.is_empty() {
+        return Err(CliError::BadInput(
+            "record needs a source: --targets, --har, --pcap or --access-log".into(),
+        ));
+    }
+    let (plan, summary) = ringload_recorder::normalise(captures, &opts)?;
+    let bytes = crate::plan_io::save(&args.output, &plan)?;
+    Ok(Recorded {
+        summary,
+        bytes,
+        holds_secrets: plan.meta.holds_secrets,
+    })
+}
+
+pub fn print_summary(r: &Recorded, out: &std::path::Path) {
+    let s = &r.summary;
+    println!(
+        "recorded {} steps in {} sessions ({} distinct requests) to {} ({} bytes)",
+        s.steps,
+        s.sessions,
+        s.distinct_requests,
+        out.display(),
+        r.bytes
+    );
+    for (kind, n) in &s.requests {
+        println!("  from {kind}: {n} requests");
+    }
+    for (reason, n) in &s.skipped {
+        println!("  skipped {n}: {reason}");
+    }
+    println!("  labels:");
+    for (label, n) in &s.labels {
+        println!("    {n:>8}  {label}");
+    }
+    if r.holds_secrets {
+        println!(
+            "  note: the plan holds credentials in clear text (written with mode 0600); use --redact to share it"
+        );
+    }
+}
