@@ -1,0 +1,336 @@
+//! One connection: a single task that alternates between parsing, writing due responses
+//! and waiting for "more bytes or the next response comes due", whichever is first.
+//!
+//! Parsed requests become [`Pending`] entries in arrival order, each with the instant its
+//! answer is due (`arrival + delay`). Only the front entry is ever waited for, so a
+//! delayed response holds the ones pipelined behind it — HTTP/1.1 requires answers in
+//! request order. Whatever is due is encoded into one output buffer and written in one
+//! go (batching). Reading continues while we wait, so later requests are timestamped
+//! when they arrive, and stops when the queue is full (backpressure) or the connection
+//! is closing.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::Shutdown;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
+use glommio::net::TcpStream;
+
+use ringload_http1::{
+    BodyMode, Framing, Limits, RequestDecoder, RequestEvent, RequestHead, Version,
+};
+
+use crate::behavior::Params;
+use crate::response::{self, Body, ResponseSpec, encode_head};
+use crate::server::ExecutorCtx;
+
+/// Most parsed-but-unanswered requests per connection before we stop reading.
+const MAX_PENDING: usize = 256;
+/// Flush the output buffer once it holds this much.
+const OUT_BATCH: usize = 64 * 1024;
+/// Initial read buffer; grows up to `max_head + INBUF_SLACK` for large heads.
+const INBUF_INITIAL: usize = 8 * 1024;
+const INBUF_SLACK: usize = 4 * 1024;
+/// After a closing response: how long / how much we keep draining the client's bytes so
+/// the close does not turn into a reset that destroys the response in flight.
+const LINGER_TIME: Duration = Duration::from_millis(500);
+const LINGER_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Clone, Copy)]
+enum Item {
+    /// `100 Continue` interim response.
+    Continue,
+    Response(ResponseSpec),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    due: Instant,
+    item: Item,
+}
+
+/// What one decoder step produced, detached from the decoder's borrow.
+enum Step {
+    NeedMore,
+    /// A head: the decided answer, and whether to send `100 Continue` first.
+    Head(ResponseSpec, Duration, bool),
+    /// The request (body included) is complete: queue the answer.
+    Complete,
+    Bad(ringload_http1::Error),
+}
+
+struct Conn {
+    inbuf: Vec<u8>,
+    start: usize,
+    end: usize,
+    max_inbuf: usize,
+    decoder: RequestDecoder,
+    /// The answer decided from the current request's head, queued once its body is done.
+    current: Option<(ResponseSpec, Duration)>,
+    pending: VecDeque<Pending>,
+    out: Vec<u8>,
+    /// A closing response is queued: parse nothing further.
+    closing: bool,
+    /// The client has sent EOF.
+    eof: bool,
+}
+
+enum Wake {
+    Read(io::Result<usize>),
+    Timer,
+}
+
+/// Serves one accepted connection until it closes or fails. Never panics on input.
+pub async fn serve(mut stream: TcpStream, ctx: Rc<ExecutorCtx>) {
+    // Small pipelined answers must not wait for Nagle + delayed ACK (~40 ms).
+    let _ = stream.set_nodelay(true);
+    let mut c = Conn {
+        inbuf: vec![0; INBUF_INITIAL.min(ctx.max_head + INBUF_SLACK)],
+        start: 0,
+        end: 0,
+        max_inbuf: ctx.max_head + INBUF_SLACK,
+        decoder: RequestDecoder::new(
+            Limits {
+                max_head_bytes: ctx.max_head,
+                ..Limits::default()
+            },
+            BodyMode::Discard,
+        ),
+        current: None,
+        pending: VecDeque::new(),
+        out: Vec::new(),
+        closing: false,
+        eof: false,
+    };
+    loop {
+        let now = Instant::now();
+        c.parse(now, &ctx);
+        if c.next_due(now, &ctx).is_some_and(|due| due <= now) {
+            match c.write_due(&mut stream, &ctx, now).await {
+                Ok(false) => continue,
+                Ok(true) => return linger(&mut stream, &mut c.inbuf).await,
+                Err(_) => return,
+            }
+        }
+        let can_read = !c.eof && !c.closing && c.pending.len() < MAX_PENDING;
+        let wake = match (can_read, c.next_due(now, &ctx)) {
+            (false, None) => return,
+            (false, Some(due)) => {
+                sleep_until(due).await;
+                Wake::Timer
+            }
+            (true, None) => Wake::Read(c.read(&mut stream).await),
+            (true, Some(due)) => {
+                let timer = async {
+                    sleep_until(due).await;
+                    Wake::Timer
+                };
+                future::or(async { Wake::Read(c.read(&mut stream).await) }, timer).await
+            }
+        };
+        match wake {
+            Wake::Timer => {}
+            Wake::Read(Ok(0)) => c.eof = true,
+            Wake::Read(Ok(n)) => c.end += n,
+            Wake::Read(Err(_)) => return,
+        }
+    }
+}
+
+async fn sleep_until(t: Instant) {
+    let d = t.saturating_duration_since(Instant::now());
+    if !d.is_zero() {
+        glommio::timer::sleep(d).await;
+    }
+}
+
+/// Half-closes, then drains what the client still sends for a bounded time and size.
+async fn linger(stream: &mut TcpStream, buf: &mut [u8]) {
+    if stream.shutdown(Shutdown::Write).await.is_err() {
+        return;
+    }
+    let drain = async {
+        let mut total = 0;
+        while total < LINGER_BYTES {
+            match stream.read(buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    future::or(drain, glommio::timer::sleep(LINGER_TIME)).await;
+}
+
+impl Conn {
+    /// Reads more bytes into the buffer, compacting or growing it first.
+    async fn read(&mut self, stream: &mut TcpStream) -> io::Result<usize> {
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        }
+        if self.end == self.inbuf.len() {
+            if self.start > 0 {
+                self.inbuf.copy_within(self.start..self.end, 0);
+                (self.start, self.end) = (0, self.end - self.start);
+            } else {
+                // Only a partial head can fill the buffer; parse caps it below max_inbuf.
+                let grown = (self.inbuf.len() * 2).min(self.max_inbuf);
+                self.inbuf.resize(grown, 0);
+            }
+        }
+        stream.read(&mut self.inbuf[self.end..]).await
+    }
+
+    /// When the front response may be written: its due time, pushed past any stall.
+    fn next_due(&self, now: Instant, ctx: &ExecutorCtx) -> Option<Instant> {
+        let front = self.pending.front()?;
+        let t = front.due.max(now);
+        Some(ctx.stall.and_then(|s| s.stalled_until(t)).unwrap_or(t))
+    }
+
+    /// Turns buffered bytes into pending responses, as far as they go.
+    fn parse(&mut self, now: Instant, ctx: &ExecutorCtx) {
+        // Not `start < end`: a bodyless request completes on a call that consumes nothing.
+        while !self.closing && self.pending.len() < MAX_PENDING {
+            let (consumed, step) = match self.decoder.decode(&self.inbuf[self.start..self.end]) {
+                Err(e) => (0, Step::Bad(e)),
+                Ok(d) => {
+                    let step = match d.message {
+                        None => Step::NeedMore,
+                        Some(RequestEvent::Head(head)) => {
+                            let (spec, delay) = decide(&head, ctx);
+                            Step::Head(
+                                spec,
+                                delay,
+                                head.expect_continue() && head.framing() != Framing::Empty,
+                            )
+                        }
+                        Some(RequestEvent::Complete(_)) => Step::Complete,
+                    };
+                    (d.consumed, step)
+                }
+            };
+            self.start += consumed;
+            match step {
+                Step::NeedMore => return,
+                Step::Head(spec, delay, expect_continue) => {
+                    if spec.body_is_error() {
+                        ctx.counters.bad_request();
+                    }
+                    if expect_continue {
+                        self.pending.push_back(Pending {
+                            due: now,
+                            item: Item::Continue,
+                        });
+                    }
+                    self.current = Some((spec, delay));
+                }
+                Step::Complete => {
+                    if let Some((spec, delay)) = self.current.take() {
+                        self.push(now + delay, Item::Response(spec));
+                    }
+                }
+                Step::Bad(e) => self.bad_request(e, now, ctx),
+            }
+        }
+    }
+
+    fn push(&mut self, due: Instant, item: Item) {
+        if let Item::Response(spec) = item {
+            self.closing |= spec.close;
+        }
+        self.pending.push_back(Pending { due, item });
+    }
+
+    /// Unframeable input: answer 400 and close (the framing is lost).
+    fn bad_request(&mut self, e: ringload_http1::Error, now: Instant, ctx: &ExecutorCtx) {
+        ctx.counters.bad_request();
+        let spec = ResponseSpec {
+            status: 400,
+            body: Body::BadRequest(e),
+            chunked: false,
+            head_only: false,
+            close: true,
+            keep_alive_10: false,
+            canary: false,
+        };
+        self.push(now, Item::Response(spec));
+    }
+
+    /// Encodes every due response (up to a batch) and writes them with as few writes as
+    /// possible. Returns `true` if a closing response was written.
+    async fn write_due(
+        &mut self,
+        stream: &mut TcpStream,
+        ctx: &ExecutorCtx,
+        now: Instant,
+    ) -> io::Result<bool> {
+        let mut close = false;
+        while let Some(&Pending { due, item }) = self.pending.front() {
+            if due > now || self.out.len() >= OUT_BATCH {
+                break;
+            }
+            self.pending.pop_front();
+            match item {
+                Item::Continue => self.out.extend_from_slice(response::CONTINUE),
+                Item::Response(spec) => {
+                    let mut body = encode_head(&spec, &mut self.out);
+                    while body.next_piece(&mut self.out) {
+                        if self.out.len() >= OUT_BATCH {
+                            stream.write_all(&self.out).await?;
+                            self.out.clear();
+                        }
+                    }
+                    ctx.counters.response(spec.status);
+                    if spec.close {
+                        close = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if !self.out.is_empty() {
+            stream.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        Ok(close)
+    }
+}
+
+/// Decides the answer to one request from its head: knobs from headers and query, then
+/// the random draws. An invalid `x-ringload-*` header yields a 400 explaining it.
+fn decide(head: &RequestHead<'_>, ctx: &ExecutorCtx) -> (ResponseSpec, Duration) {
+    let mut params = Params::default();
+    let mut bad = None;
+    for (name, value) in head.headers() {
+        if let Err(e) = params.apply_header(name, value) {
+            bad.get_or_insert(e);
+        }
+    }
+    params.apply_query(head.target());
+    let http11 = head.version() == Version::Http11;
+    let close = !head.keep_alive() || params.close;
+    let mut spec = ResponseSpec {
+        status: 200,
+        body: Body::Default,
+        // HTTP/1.0 clients cannot decode chunked bodies.
+        chunked: params.chunked && http11,
+        head_only: head.method() == "HEAD",
+        close,
+        keep_alive_10: !http11 && !close,
+        canary: params.canary,
+    };
+    if let Some(e) = bad {
+        spec.status = 400;
+        spec.body = Body::BadParam(e);
+        spec.chunked = false;
+        return (spec, Duration::ZERO);
+    }
+    let decision = params.decide(&mut *ctx.rng.borrow_mut());
+    spec.status = decision.status;
+    if let Some(n) = params.size {
+        spec.body = Body::Generated(n);
+    }
+    (spec, decision.delay)
+}
