@@ -5,6 +5,9 @@ mod error;
 mod inspect;
 mod plan_io;
 mod record;
+mod report;
+mod run;
+mod target;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +36,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Replay a plan against a target and report latency and errors.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Run(Box<run::RunArgs>),
+    /// Serve the built-in calibration target (behaviour chosen per request).
+    #[command(after_help = ringload_target::HELP)]
+    Target(target::TargetArgs),
 }
 
 fn run(cli: Cli) -> Result<u8, CliError> {
@@ -51,6 +60,8 @@ fn run(cli: Cli) -> Result<u8, CliError> {
                 inspect::print(&i);
             }
         }
+        Command::Run(args) => return run::execute(&args),
+        Command::Target(args) => target::serve(&args)?,
     }
     Ok(error::EXIT_OK)
 }

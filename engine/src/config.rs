@@ -1,0 +1,156 @@
+//! Plain run configuration, validated once (the CLI builds it from its arguments).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::EngineError;
+
+/// Where requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Resolved address to connect to.
+    pub addr: SocketAddr,
+    /// Value of the `Host` header written into every request.
+    pub host_header: String,
+}
+
+/// When the run stops sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Send for this long (after warm-up).
+    Duration(Duration),
+    /// Send this many requests in total (after warm-up), then stop.
+    Requests(u64),
+}
+
+/// How open-loop arrivals are spaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Arrival {
+    #[default]
+    Uniform,
+    Poisson,
+}
+
+/// One stage of a ramp: for `duration`, move linearly from the previous stage's level to
+/// `level` (requests/s in open loop, connections in closed loop).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stage {
+    pub duration: Duration,
+    pub level: f64,
+}
+
+/// The load model: what decides when the next request is sent. One enum drives one loop.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum LoadModel {
+    /// As fast as the target answers: every connection keeps `pipeline` requests in flight.
+    #[default]
+    Closed,
+    /// Open loop at a total rate (requests/s) spread over executors.
+    Rate { rate: f64, arrival: Arrival },
+    /// The plan's captured offsets, divided by `speed` (2.0 = twice as fast).
+    Replay { speed: f64 },
+    /// Ramps of rate (open loop).
+    Stages {
+        stages: Vec<Stage>,
+        arrival: Arrival,
+    },
+}
+
+impl LoadModel {
+    pub fn is_open(&self) -> bool {
+        !matches!(self, LoadModel::Closed)
+    }
+}
+
+/// Everything `run` needs besides the plan.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub target: Target,
+    /// Total connections across executors.
+    pub connections: usize,
+    /// Requests in flight per connection (1 = keep-alive without pipelining).
+    pub pipeline: usize,
+    /// CPUs to run executors on, one executor each.
+    pub cpus: Vec<usize>,
+    pub stop: Stop,
+    pub load: LoadModel,
+    /// Traffic sent before measuring starts; excluded from results.
+    pub warmup: Duration,
+    /// Per-request timeout (a plan step's own timeout wins).
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// After the stop, how long to wait for responses still in flight.
+    pub drain: Duration,
+    /// Open loop: requests that may wait for a free connection per executor before new ones are
+    /// dropped (and the run marked invalid).
+    pub queue_limit: usize,
+    /// Open loop: a send later than this after its intended time marks the run invalid.
+    pub max_lag: Duration,
+    /// glommio's io_memory per executor, bytes.
+    pub io_memory: usize,
+    /// Hard cap on the whole run's wall time, whatever the stop condition (safety net).
+    pub max_wall: Duration,
+}
+
+impl RunConfig {
+    pub fn new(target: Target) -> Self {
+        RunConfig {
+            target,
+            connections: 64,
+            pipeline: 1,
+            cpus: vec![0],
+            stop: Stop::Duration(Duration::from_secs(10)),
+            load: LoadModel::Closed,
+            warmup: Duration::ZERO,
+            timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(2),
+            drain: Duration::from_secs(2),
+            queue_limit: 100_000,
+            max_lag: Duration::from_millis(100),
+            io_memory: 256 << 10,
+            max_wall: Duration::from_secs(24 * 3600),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), EngineError> {
+        let bad = |m: &str| Err(EngineError::Config(m.to_string()));
+        if self.cpus.is_empty() {
+            return bad("no CPU to run on");
+        }
+        if self.connections < self.cpus.len() {
+            return bad("fewer connections than executor threads");
+        }
+        if self.pipeline == 0 || self.pipeline > 1024 {
+            return bad("pipeline depth must be 1..=1024");
+        }
+        if self.connections > 100_000 {
+            return bad("more than 100000 connections");
+        }
+        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
+            return bad("timeouts must be positive");
+        }
+        match self.stop {
+            Stop::Duration(d) if d.is_zero() => return bad("duration must be positive"),
+            Stop::Requests(0) => return bad("request count must be positive"),
+            _ => {}
+        }
+        match &self.load {
+            LoadModel::Rate { rate, .. } if !(rate.is_finite() && *rate > 0.0) => {
+                return bad("rate must be a positive number");
+            }
+            LoadModel::Replay { speed } if !(speed.is_finite() && *speed > 0.0) => {
+                return bad("speed must be a positive number");
+            }
+            LoadModel::Stages { stages, .. }
+                if stages.is_empty()
+                    || stages
+                        .iter()
+                        .any(|s| !(s.level.is_finite() && s.level >= 0.0)) =>
+            {
+                return bad("stages need at least one DURATION:LEVEL with a level >= 0");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

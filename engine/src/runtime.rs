@@ -1,0 +1,198 @@
+//! Executors: one glommio executor per CPU, each with its own driver, started together behind a
+//! barrier and merged at the end. Shards never share state while running.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier, OnceLock};
+use std::time::{Duration, Instant};
+
+use glommio::{LocalExecutorBuilder, Placement};
+use ringload_formats::Plan;
+
+use crate::config::{LoadModel, RunConfig, Stop};
+use crate::driver::{Driver, ShardConfig};
+use crate::requests::WireRequests;
+use crate::schedule::{Schedule, Steps};
+use crate::stats::Stats;
+use crate::{EngineError, ring};
+
+/// The CPUs this process may run on (its affinity mask, which `taskset` sets).
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: sched_getaffinity fills the set we own.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return vec![0];
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+/// Deal the plan's steps to `k` shards round-robin (in offset order for replay).
+fn shard_steps(plan: &Plan, k: usize, replay: bool) -> Vec<Steps> {
+    let mut all: Vec<(u64, u32)> = plan.steps().map(|s| (s.offset_us, s.request)).collect();
+    if replay {
+        all.sort_by_key(|s| s.0);
+    }
+    (0..k)
+        .map(|i| {
+            let mine: Vec<(u64, u32)> = if all.len() >= k || replay {
+                all.iter().skip(i).step_by(k).copied().collect()
+            } else {
+                // Fewer steps than shards: every shard cycles over all of them.
+                all.clone()
+            };
+            Steps {
+                requests: mine.iter().map(|s| s.1).collect::<Vec<_>>().into(),
+                offsets_us: mine.iter().map(|s| s.0).collect::<Vec<_>>().into(),
+            }
+        })
+        .collect()
+}
+
+fn share(total: u64, k: usize, i: usize) -> u64 {
+    total / k as u64 + u64::from((i as u64) < total % k as u64)
+}
+
+/// Replay `plan` as configured; returns every executor's stats merged.
+pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
+    cfg.validate()?;
+    if plan.step_count() == 0 {
+        return Err(EngineError::Config("the plan has no steps".into()));
+    }
+    let wire =
+        Arc::new(WireRequests::encode(plan, &cfg.target.host_header).map_err(EngineError::Config)?);
+    let k = cfg.cpus.len();
+    let replay = matches!(cfg.load, LoadModel::Replay { .. });
+    let steps = shard_steps(plan, k, replay);
+    let warmup_ns = cfg.warmup.as_nanos() as u64;
+    let (end_ns, budget) = match cfg.stop {
+        Stop::Duration(d) => (warmup_ns + d.as_nanos() as u64, None),
+        Stop::Requests(n) => (u64::MAX, Some(n)),
+    };
+    let barrier = Arc::new(Barrier::new(k));
+    let abort = Arc::new(AtomicBool::new(false));
+    let t0 = Arc::new(OnceLock::new());
+    let mut handles = Vec::with_capacity(k);
+    for (i, steps) in steps.into_iter().enumerate() {
+        let cpu = cfg.cpus[i];
+        let shard = ShardConfig {
+            cpu,
+            connections: share(cfg.connections as u64, k, i) as usize,
+            depth: cfg.pipeline,
+            addr: cfg.target.addr,
+            timeout: cfg.timeout,
+            connect_timeout: cfg.connect_timeout,
+            drain: cfg.drain,
+            queue_limit: cfg.queue_limit,
+            measure_from_ns: warmup_ns,
+            max_wall: cfg.max_wall,
+        };
+        let schedule = Schedule::new(
+            &cfg.load,
+            steps,
+            1.0 / k as f64,
+            warmup_ns,
+            end_ns,
+            budget.map(|b| share(b, k, i)),
+            0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1),
+        );
+        let (wire, barrier, abort, t0) = (wire.clone(), barrier.clone(), abort.clone(), t0.clone());
+        let io_memory = cfg.io_memory;
+        let h = std::thread::Builder::new()
+            .name(format!("ringload-{i}"))
+            .spawn(move || {
+                let setup = (|| {
+                    let ex = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+                        .name("ringload")
+                        .io_memory(io_memory)
+                        .make()
+                        .map_err(|e| EngineError::Executor {
+                            cpu,
+                            message: format!(
+                                "{e} (io_memory {} KiB; locked-memory limit {}: raise `ulimit -l` or lower io_memory)",
+                                io_memory >> 10,
+                                ring::memlock_limit()
+                            ),
+                        })?;
+                    Ok::<_, EngineError>(ex)
+                })();
+                let ex = match setup {
+                    Ok(ex) => ex,
+                    Err(e) => {
+                        abort.store(true, Ordering::SeqCst);
+                        barrier.wait();
+                        return Err(e);
+                    }
+                };
+                ex.run(async move {
+                    let driver = Driver::new(shard, wire, schedule).and_then(|mut d| {
+                        d.connect_all()?;
+                        Ok(d)
+                    });
+                    if driver.is_err() {
+                        abort.store(true, Ordering::SeqCst);
+                    }
+                    barrier.wait();
+                    let driver = driver?;
+                    if abort.load(Ordering::SeqCst) {
+                        return Ok(Stats::new(0));
+                    }
+                    let start = *t0.get_or_init(Instant::now);
+                    driver.run(start).await
+                })
+            })
+            .map_err(|e| EngineError::Executor { cpu, message: e.to_string() })?;
+        handles.push((cpu, h));
+    }
+    let mut merged = Stats::new(wire.keys);
+    let mut first_err = None;
+    for (cpu, h) in handles {
+        match h.join() {
+            Ok(Ok(s)) => merged += &s,
+            Ok(Err(e)) => {
+                first_err.get_or_insert(e);
+            }
+            Err(_) => {
+                first_err.get_or_insert(EngineError::Panicked(cpu));
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(merged),
+    }
+}
+
+/// How long a run can take at most, for callers that bound it.
+pub fn expected_wall(cfg: &RunConfig) -> Option<Duration> {
+    match cfg.stop {
+        Stop::Duration(d) => Some(cfg.warmup + d + cfg.drain),
+        Stop::Requests(_) => None,
+    }
+}
+
+/// Did the generator keep its schedule? `Err` names why the run is invalid (exit code 4):
+/// requests dropped because too many were waiting, or sends later than `max_lag` (p99).
+pub fn check_validity(stats: &Stats, cfg: &RunConfig) -> Result<(), String> {
+    if stats.dropped > 0 {
+        return Err(format!(
+            "the generator fell behind: {} requests were dropped (more than {} waiting per executor)",
+            stats.dropped, cfg.queue_limit
+        ));
+    }
+    if cfg.load.is_open() && !stats.lag.is_empty() {
+        let p99 = stats.lag.value_at_quantile(0.99);
+        let max = cfg.max_lag.as_micros() as u64;
+        if p99 > max {
+            return Err(format!(
+                "the generator fell behind its schedule: p99 send lag {:.1} ms > {:.1} ms allowed (max {:.1} ms)",
+                p99 as f64 / 1e3,
+                max as f64 / 1e3,
+                stats.lag.max() as f64 / 1e3
+            ));
+        }
+    }
+    Ok(())
+}

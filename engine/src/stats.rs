@@ -1,0 +1,308 @@
+//! Measurements of one executor, merged across executors (and machines) with `+=`.
+//!
+//! Latency is kept as whole HdrHistograms (microseconds, 3 significant digits), never as a list
+//! of samples: histograms merge losslessly, percentiles do not. Three views:
+//! - `latency`: from the request's *intended* send time to its response (what a user waited,
+//!   including queueing when the generator or the target falls behind: no coordinated omission);
+//! - `service`: from the actual send to the response (the uncorrected view others report);
+//! - `lag`: how late each request was sent compared with its intended time.
+//!
+//! Accounting: every request the engine decides to send ends in exactly one outcome, so
+//! `requests == ok + failed() + timed_out + in_flight_at_end` after a run.
+
+use std::ops::AddAssign;
+
+use hdrhistogram::Histogram;
+
+/// Highest latency a histogram holds (one hour, microseconds); larger values are clamped.
+pub const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+/// Why a request failed. Timeouts are counted apart, and failed connection attempts are
+/// counted per attempt (`Stats::connect_errors`): no request is charged for them, since a
+/// request waits for a connection rather than failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ErrorClass {
+    /// The connection was reset or closed in the middle of the request's response, or the
+    /// request could not be re-sent any more.
+    Reset = 0,
+    /// The response was malformed (framing, limits).
+    Protocol = 1,
+    /// The response did not meet the request's expectation (status, headers).
+    Validation = 2,
+}
+
+pub const ERROR_CLASSES: [ErrorClass; 3] = [
+    ErrorClass::Reset,
+    ErrorClass::Protocol,
+    ErrorClass::Validation,
+];
+
+impl ErrorClass {
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::Reset => "reset",
+            ErrorClass::Protocol => "protocol",
+            ErrorClass::Validation => "validation",
+        }
+    }
+}
+
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("static bounds are valid")
+}
+
+/// Outcome counts, for the whole run or one (label, segment).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: [u64; 3],
+    pub timed_out: u64,
+    pub in_flight_at_end: u64,
+}
+
+impl Counts {
+    pub fn failed(&self) -> u64 {
+        self.errors.iter().sum()
+    }
+    /// Requests whose fate is known: answered, failed or timed out.
+    pub fn completed(&self) -> u64 {
+        self.ok + self.failed() + self.timed_out
+    }
+}
+
+impl AddAssign<&Counts> for Counts {
+    fn add_assign(&mut self, o: &Counts) {
+        self.requests += o.requests;
+        self.ok += o.ok;
+        for (a, b) in self.errors.iter_mut().zip(o.errors) {
+            *a += b;
+        }
+        self.timed_out += o.timed_out;
+        self.in_flight_at_end += o.in_flight_at_end;
+    }
+}
+
+/// Stats of one (label, segment).
+#[derive(Debug, Clone)]
+pub struct KeyStats {
+    pub counts: Counts,
+    pub latency: Histogram<u64>,
+}
+
+impl KeyStats {
+    fn new() -> Self {
+        KeyStats {
+            counts: Counts::default(),
+            latency: new_histogram(),
+        }
+    }
+}
+
+/// One second of the run (after warm-up), for time series.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub counts: Counts,
+    pub latency: Histogram<u64>,
+}
+
+/// Everything one executor measured.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    pub counts: Counts,
+    /// Re-transmissions after a connection closed under pipelined requests (not an outcome).
+    pub resent: u64,
+    /// Open loop: requests not sent because too many were already waiting (run invalid).
+    pub dropped: u64,
+    pub keys: Vec<Option<Box<KeyStats>>>,
+    pub latency: Histogram<u64>,
+    pub service: Histogram<u64>,
+    pub lag: Histogram<u64>,
+    /// Responses by status code (index = status, 0..=999).
+    pub status: Vec<u64>,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub connects: u64,
+    pub connect_errors: u64,
+    /// Connections the server closed (Connection: close or EOF).
+    pub server_closes: u64,
+    /// Response bytes that arrived with no request in flight (the connection is closed).
+    pub unsolicited: u64,
+    pub windows: Vec<Window>,
+    /// Measured wall time of the sending phase (max over executors when merged), seconds.
+    pub elapsed_s: f64,
+}
+
+impl Stats {
+    pub fn new(keys: usize) -> Self {
+        Stats {
+            counts: Counts::default(),
+            resent: 0,
+            dropped: 0,
+            keys: (0..keys).map(|_| None).collect(),
+            latency: new_histogram(),
+            service: new_histogram(),
+            lag: new_histogram(),
+            status: vec![0; 1000],
+            bytes_out: 0,
+            bytes_in: 0,
+            connects: 0,
+            connect_errors: 0,
+            server_closes: 0,
+            unsolicited: 0,
+            windows: Vec::new(),
+            elapsed_s: 0.0,
+        }
+    }
+
+    fn key(&mut self, key: u32) -> &mut KeyStats {
+        let slot = &mut self.keys[key as usize];
+        slot.get_or_insert_with(|| Box::new(KeyStats::new()))
+    }
+
+    fn window(&mut self, second: usize) -> &mut Window {
+        // Bounded by the run length: one small histogram per second of run time.
+        while self.windows.len() <= second {
+            self.windows.push(Window {
+                counts: Counts::default(),
+                latency: Histogram::new_with_bounds(1, MAX_LATENCY_US, 2)
+                    .expect("static bounds are valid"),
+            });
+        }
+        &mut self.windows[second]
+    }
+
+    /// A request was handed to a connection for the first time.
+    #[inline]
+    pub fn sent(&mut self, key: u32, second: usize) {
+        self.counts.requests += 1;
+        self.key(key).counts.requests += 1;
+        self.window(second).counts.requests += 1;
+    }
+
+    /// A response completed the request. `latency_us` from the intended time, `service_us` from
+    /// the (last) send.
+    #[inline]
+    pub fn answered(
+        &mut self,
+        key: u32,
+        second: usize,
+        status: u16,
+        passed: bool,
+        latency_us: u64,
+        service_us: u64,
+    ) {
+        let lat = latency_us.clamp(1, MAX_LATENCY_US);
+        self.latency.saturating_record(lat);
+        self.service
+            .saturating_record(service_us.clamp(1, MAX_LATENCY_US));
+        if let Some(s) = self.status.get_mut(status as usize) {
+            *s += 1;
+        }
+        let k = self.key(key);
+        k.latency.saturating_record(lat);
+        let w = self.window(second);
+        w.latency.saturating_record(lat);
+        if passed {
+            self.counts.ok += 1;
+            self.key(key).counts.ok += 1;
+            self.window(second).counts.ok += 1;
+        } else {
+            self.error(key, second, ErrorClass::Validation);
+        }
+    }
+
+    /// The request failed without a usable response.
+    #[inline]
+    pub fn error(&mut self, key: u32, second: usize, class: ErrorClass) {
+        let c = class as usize;
+        self.counts.errors[c] += 1;
+        self.key(key).counts.errors[c] += 1;
+        self.window(second).counts.errors[c] += 1;
+    }
+
+    #[inline]
+    pub fn timed_out(&mut self, key: u32, second: usize) {
+        self.counts.timed_out += 1;
+        self.key(key).counts.timed_out += 1;
+        self.window(second).counts.timed_out += 1;
+    }
+
+    pub fn in_flight_at_end(&mut self, key: u32) {
+        self.counts.in_flight_at_end += 1;
+        self.key(key).counts.in_flight_at_end += 1;
+    }
+}
+
+impl AddAssign<&Stats> for Stats {
+    fn add_assign(&mut self, o: &Stats) {
+        self.counts += &o.counts;
+        self.resent += o.resent;
+        self.dropped += o.dropped;
+        if self.keys.len() < o.keys.len() {
+            self.keys.resize_with(o.keys.len(), || None);
+        }
+        for (a, b) in self.keys.iter_mut().zip(&o.keys) {
+            if let Some(b) = b {
+                let a = a.get_or_insert_with(|| Box::new(KeyStats::new()));
+                a.counts += &b.counts;
+                a.latency.add(&b.latency).expect("same bounds");
+            }
+        }
+        self.latency.add(&o.latency).expect("same bounds");
+        self.service.add(&o.service).expect("same bounds");
+        self.lag.add(&o.lag).expect("same bounds");
+        for (a, b) in self.status.iter_mut().zip(&o.status) {
+            *a += b;
+        }
+        self.bytes_out += o.bytes_out;
+        self.bytes_in += o.bytes_in;
+        self.connects += o.connects;
+        self.connect_errors += o.connect_errors;
+        self.server_closes += o.server_closes;
+        self.unsolicited += o.unsolicited;
+        for (i, w) in o.windows.iter().enumerate() {
+            let mine = self.window(i);
+            mine.counts += &w.counts;
+            mine.latency.add(&w.latency).expect("same bounds");
+        }
+        self.elapsed_s = self.elapsed_s.max(o.elapsed_s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_is_lossless_and_counts_add_up() {
+        let mut a = Stats::new(2);
+        let mut b = Stats::new(2);
+        for i in 0..100u64 {
+            a.sent(0, 0);
+            a.answered(0, 0, 200, true, 100 + i, 90);
+        }
+        b.sent(1, 1);
+        b.answered(1, 1, 503, false, 5000, 5000);
+        b.sent(1, 1);
+        b.timed_out(1, 1);
+        b.sent(1, 2);
+        b.in_flight_at_end(1);
+        let mut m = Stats::new(2);
+        m += &a;
+        m += &b;
+        let c = m.counts;
+        assert_eq!(c.requests, 103);
+        assert_eq!(
+            c.requests,
+            c.ok + c.failed() + c.timed_out + c.in_flight_at_end
+        );
+        assert_eq!(c.errors[ErrorClass::Validation as usize], 1);
+        assert_eq!(m.latency.len(), 101);
+        assert_eq!(m.latency.max(), 5003); // 3 significant digits
+        assert_eq!(m.status[200], 100);
+        assert_eq!(m.windows.len(), 3);
+        assert_eq!(m.keys[1].as_ref().unwrap().counts.timed_out, 1);
+    }
+}

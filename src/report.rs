@@ -1,0 +1,449 @@
+//! Reports of a run: the terminal table people read and the JSON document scripts and CI read.
+//!
+//! The JSON keeps whole histograms (HdrHistogram V2, base64) next to the percentiles, so results
+//! from several runs or machines can be merged losslessly later.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Serializer, V2Serializer};
+use ringload_engine::{Counts, LoadModel, RunConfig, Stats, Stop};
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct Percentiles {
+    pub p50: u64,
+    pub p90: u64,
+    pub p95: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+    pub mean: f64,
+}
+
+impl Percentiles {
+    pub fn of(h: &Histogram<u64>) -> Percentiles {
+        let q = |x| {
+            if h.is_empty() {
+                0
+            } else {
+                h.value_at_quantile(x)
+            }
+        };
+        Percentiles {
+            p50: q(0.5),
+            p90: q(0.9),
+            p95: q(0.95),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: if h.is_empty() { 0 } else { h.max() },
+            mean: if h.is_empty() {
+                0.0
+            } else {
+                (h.mean() * 10.0).round() / 10.0
+            },
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Errors {
+    /// Failed connection attempts (no request is charged for them).
+    pub connect: u64,
+    pub timeout: u64,
+    pub reset: u64,
+    pub protocol: u64,
+    pub validation: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Group {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+    pub requests: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub timed_out: u64,
+    pub in_flight_at_end: u64,
+    pub rps: f64,
+    pub latency_us: Percentiles,
+    pub errors: Errors,
+    /// Base64 of the HdrHistogram V2 encoding of the latency histogram (microseconds).
+    pub histogram: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    #[serde(flatten)]
+    pub group: Group,
+    pub resent: u64,
+    pub dropped: u64,
+    pub duration_s: f64,
+    /// From the actual send (what tools without coordinated-omission correction report).
+    pub service_us: Percentiles,
+    /// How late requests were released compared with their intended time (open loop).
+    pub lag_us: Percentiles,
+    pub status: BTreeMap<String, u64>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub connections_opened: u64,
+    pub server_closes: u64,
+    pub unsolicited_responses: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WindowRow {
+    pub second: usize,
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: Errors,
+    pub p50_us: u64,
+    pub p99_us: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunInfo {
+    pub target: String,
+    pub connections: usize,
+    pub pipeline: usize,
+    pub threads: usize,
+    pub load: String,
+    pub stop: String,
+    pub warmup_s: f64,
+    pub timeout_s: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub format: &'static str,
+    pub tool_version: &'static str,
+    pub plan: String,
+    pub run: RunInfo,
+    pub valid: bool,
+    pub invalid_reason: Option<String>,
+    pub summary: Summary,
+    pub labels: Vec<Group>,
+    pub segments: Vec<Group>,
+    pub windows: Vec<WindowRow>,
+}
+
+fn encode(h: &Histogram<u64>) -> String {
+    let mut buf = Vec::new();
+    match V2Serializer::new().serialize(h, &mut buf) {
+        Ok(_) => base64::engine::general_purpose::STANDARD.encode(buf),
+        Err(_) => String::new(),
+    }
+}
+
+fn errors(c: &Counts, connect: u64) -> Errors {
+    Errors {
+        connect,
+        timeout: c.timed_out,
+        reset: c.errors[0],
+        protocol: c.errors[1],
+        validation: c.errors[2],
+    }
+}
+
+fn group(
+    label: Option<String>,
+    segment: Option<String>,
+    c: &Counts,
+    h: &Histogram<u64>,
+    secs: f64,
+    connect: u64,
+) -> Group {
+    Group {
+        label,
+        segment,
+        requests: c.requests,
+        ok: c.ok,
+        failed: c.failed(),
+        timed_out: c.timed_out,
+        in_flight_at_end: c.in_flight_at_end,
+        rps: if secs > 0.0 {
+            ((c.completed() as f64 / secs) * 10.0).round() / 10.0
+        } else {
+            0.0
+        },
+        latency_us: Percentiles::of(h),
+        errors: errors(c, connect),
+        histogram: encode(h),
+    }
+}
+
+fn describe_load(cfg: &RunConfig) -> String {
+    match &cfg.load {
+        LoadModel::Closed => "closed loop".into(),
+        LoadModel::Rate { rate, arrival } => {
+            format!("open loop {rate} req/s ({arrival:?})").to_lowercase()
+        }
+        LoadModel::Replay { speed } => format!("captured timing x{speed}"),
+        LoadModel::Stages { stages, .. } => format!(
+            "stages {}",
+            stages
+                .iter()
+                .map(|s| format!("{}:{}", humantime::format_duration(s.duration), s.level))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    }
+}
+
+pub fn build(
+    stats: &Stats,
+    cfg: &RunConfig,
+    labels: &[String],
+    segments: &[String],
+    plan: &str,
+    target: &str,
+    validity: &Result<(), String>,
+) -> Report {
+    let secs = stats.elapsed_s;
+    let nseg = segments.len() + 1;
+    let mut label_groups = Vec::new();
+    let mut seg_counts: Vec<(Counts, Histogram<u64>)> = (0..nseg)
+        .map(|_| (Counts::default(), ringload_engine::stats::new_histogram()))
+        .collect();
+    for (key, ks) in stats.keys.iter().enumerate() {
+        let Some(ks) = ks else { continue };
+        let (l, s) = (key / nseg, key % nseg);
+        let seg_name = segments.get(s).cloned();
+        label_groups.push(group(
+            labels.get(l).cloned(),
+            seg_name,
+            &ks.counts,
+            &ks.latency,
+            secs,
+            0,
+        ));
+        seg_counts[s].0 += &ks.counts;
+        let _ = seg_counts[s].1.add(&ks.latency);
+    }
+    let segment_groups = if segments.is_empty() {
+        Vec::new()
+    } else {
+        seg_counts
+            .iter()
+            .enumerate()
+            .filter(|(_, (c, _))| c.requests > 0)
+            .map(|(s, (c, h))| {
+                let name = segments.get(s).cloned().unwrap_or_else(|| "(none)".into());
+                group(None, Some(name), c, h, secs, 0)
+            })
+            .collect()
+    };
+    let status = stats
+        .status
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(s, n)| (s.to_string(), *n))
+        .collect();
+    Report {
+        format: "ringload-result/1",
+        tool_version: env!("CARGO_PKG_VERSION"),
+        plan: plan.to_string(),
+        run: RunInfo {
+            target: target.to_string(),
+            connections: cfg.connections,
+            pipeline: cfg.pipeline,
+            threads: cfg.cpus.len(),
+            load: describe_load(cfg),
+            stop: match cfg.stop {
+                Stop::Duration(d) => format!("duration {}", humantime::format_duration(d)),
+                Stop::Requests(n) => format!("{n} requests"),
+            },
+            warmup_s: cfg.warmup.as_secs_f64(),
+            timeout_s: cfg.timeout.as_secs_f64(),
+        },
+        valid: validity.is_ok(),
+        invalid_reason: validity.clone().err(),
+        summary: Summary {
+            group: group(
+                None,
+                None,
+                &stats.counts,
+                &stats.latency,
+                secs,
+                stats.connect_errors,
+            ),
+            resent: stats.resent,
+            dropped: stats.dropped,
+            duration_s: (secs * 1000.0).round() / 1000.0,
+            service_us: Percentiles::of(&stats.service),
+            lag_us: Percentiles::of(&stats.lag),
+            status,
+            bytes_in: stats.bytes_in,
+            bytes_out: stats.bytes_out,
+            connections_opened: stats.connects,
+            server_closes: stats.server_closes,
+            unsolicited_responses: stats.unsolicited,
+        },
+        labels: label_groups,
+        segments: segment_groups,
+        windows: stats
+            .windows
+            .iter()
+            .enumerate()
+            .map(|(i, w)| WindowRow {
+                second: i,
+                requests: w.counts.requests,
+                ok: w.counts.ok,
+                errors: errors(&w.counts, 0),
+                p50_us: if w.latency.is_empty() {
+                    0
+                } else {
+                    w.latency.value_at_quantile(0.5)
+                },
+                p99_us: if w.latency.is_empty() {
+                    0
+                } else {
+                    w.latency.value_at_quantile(0.99)
+                },
+            })
+            .collect(),
+    }
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.2}", us as f64 / 1000.0)
+}
+
+fn error_text(e: &Errors) -> String {
+    let parts: Vec<String> = [
+        ("connect", e.connect),
+        ("timeout", e.timeout),
+        ("reset", e.reset),
+        ("protocol", e.protocol),
+        ("validation", e.validation),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(k, n)| format!("{k}={n}"))
+    .collect();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+fn row(out: &mut String, name: &str, g: &Group) {
+    let l = &g.latency_us;
+    out.push_str(&format!(
+        "{:<44} {:>9} {:>10.1} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {}\n",
+        truncate(name, 44),
+        g.requests,
+        g.rps,
+        format!("{:.2}", l.mean / 1000.0),
+        ms(l.p50),
+        ms(l.p90),
+        ms(l.p95),
+        ms(l.p99),
+        ms(l.p999),
+        ms(l.max),
+        g.failed + g.timed_out,
+        error_text(&g.errors)
+    ));
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+/// The terminal table.
+pub fn render_text(r: &Report) -> String {
+    let mut out = String::new();
+    let s = &r.summary;
+    out.push_str(&format!(
+        "ringload {} -> {}: {} conns x pipeline {}, {} threads, {}, {}\n",
+        r.plan,
+        r.run.target,
+        r.run.connections,
+        r.run.pipeline,
+        r.run.threads,
+        r.run.load,
+        r.run.stop
+    ));
+    out.push_str(&format!(
+        "{:<44} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  errors\n",
+        "label [segment]",
+        "count",
+        "rps",
+        "mean ms",
+        "p50",
+        "p90",
+        "p95",
+        "p99",
+        "p99.9",
+        "max",
+        "failed"
+    ));
+    for g in &r.labels {
+        let mut name = g.label.clone().unwrap_or_default();
+        if let Some(seg) = &g.segment {
+            name = format!("{name} [{seg}]");
+        }
+        row(&mut out, &name, g);
+    }
+    for g in &r.segments {
+        row(
+            &mut out,
+            &format!("segment {}", g.segment.as_deref().unwrap_or("")),
+            g,
+        );
+    }
+    row(&mut out, "total", &s.group);
+    out.push_str(&format!(
+        "requests {} = ok {} + failed {} + timed out {} + in flight at end {}; resent {}; {:.2} s\n",
+        s.group.requests, s.group.ok, s.group.failed, s.group.timed_out, s.group.in_flight_at_end, s.resent, s.duration_s
+    ));
+    let status: Vec<String> = s.status.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    out.push_str(&format!(
+        "status {}; service time p50 {} ms p99 {} ms (from actual send); connections opened {}, closed by server {}\n",
+        if status.is_empty() { "-".into() } else { status.join(" ") },
+        ms(s.service_us.p50),
+        ms(s.service_us.p99),
+        s.connections_opened,
+        s.server_closes
+    ));
+    if s.lag_us.max > 0 {
+        out.push_str(&format!(
+            "schedule lag p50 {} ms p99 {} ms max {} ms\n",
+            ms(s.lag_us.p50),
+            ms(s.lag_us.p99),
+            ms(s.lag_us.max)
+        ));
+    }
+    if let Some(reason) = &r.invalid_reason {
+        out.push_str(&format!("INVALID RUN: {reason}\n"));
+    }
+    out
+}
+
+/// The sum of all per-label counts must equal the summary's, or the report lies.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_empty_and_full_histograms() {
+        let h = ringload_engine::stats::new_histogram();
+        assert_eq!(Percentiles::of(&h).p99, 0);
+        let mut h = ringload_engine::stats::new_histogram();
+        for v in 1..=1000u64 {
+            h.record(v).unwrap();
+        }
+        let p = Percentiles::of(&h);
+        assert_eq!((p.p50, p.p99, p.max), (500, 990, 1000));
+        assert!(!encode(&h).is_empty());
+    }
+}

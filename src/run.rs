@@ -1,0 +1,293 @@
+//! `ringload run`: arguments -> a validated `RunConfig` -> the engine -> a report.
+
+use std::net::ToSocketAddrs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use ringload_engine::{Arrival, LoadModel, RunConfig, Stage, Stop, Target};
+
+use crate::error::{CliError, EXIT_INVALID_RUN, EXIT_OK};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Plan file to replay.
+    pub plan: PathBuf,
+    /// Target base URL, e.g. http://127.0.0.1:8080 (requests keep their plan paths).
+    #[arg(long, value_name = "URL")]
+    pub target: String,
+    /// Connections in total, spread over the executor threads.
+    #[arg(short, long, default_value_t = 64)]
+    pub connections: usize,
+    /// Requests in flight per connection (1 = keep-alive without pipelining).
+    #[arg(short, long, default_value_t = 1)]
+    pub pipeline: usize,
+    /// Executor threads, one per CPU (default: every CPU the process may use).
+    #[arg(short, long)]
+    pub threads: Option<usize>,
+    /// CPUs to run on, e.g. `1` or `0,2-3` (default: the process's affinity, as taskset sets).
+    #[arg(long, value_name = "LIST")]
+    pub cpus: Option<String>,
+    /// How long to send (after warm-up), e.g. 30s, 2m.
+    #[arg(short, long, value_parser = humantime::parse_duration, conflicts_with = "requests")]
+    pub duration: Option<Duration>,
+    /// Send this many requests (after warm-up), then stop.
+    #[arg(short = 'n', long)]
+    pub requests: Option<u64>,
+    /// Open loop: requests per second in total.
+    #[arg(long, conflicts_with_all = ["speed", "stages"])]
+    pub rate: Option<f64>,
+    /// Open-loop arrivals: uniform or poisson.
+    #[arg(long, default_value = "uniform")]
+    pub arrival: String,
+    /// Replay the plan's captured timing, faster (2) or slower (0.5).
+    #[arg(long, conflicts_with = "stages")]
+    pub speed: Option<f64>,
+    /// Ramps of rate, e.g. `30s:1000,60s:5000,30s:0` (open loop).
+    #[arg(long, value_name = "DUR:RATE,...")]
+    pub stages: Option<String>,
+    /// Traffic sent before measuring starts, excluded from the results.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    pub warmup: Duration,
+    /// Per-request timeout.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    pub timeout: Duration,
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+    pub connect_timeout: Duration,
+    /// After the stop, how long to wait for responses in flight.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+    pub drain: Duration,
+    /// Open loop: p99 send lag beyond this makes the run invalid (exit 4).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "50ms")]
+    pub max_lag: Duration,
+    /// Send the plan's captured Host instead of the target's.
+    #[arg(long)]
+    pub keep_host: bool,
+    /// glommio io_memory per executor (KiB).
+    #[arg(long, default_value_t = 256, value_name = "KIB")]
+    pub io_memory_kib: usize,
+    /// Write the full result (JSON with whole histograms) here.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Parse `0,2-3` into CPU numbers.
+pub fn parse_cpus(s: &str) -> Result<Vec<usize>, CliError> {
+    let bad = || CliError::BadInput(format!("--cpus {s:?}: expected e.g. 1 or 0,2-3"));
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b || b > 4095 {
+                    return Err(bad());
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    if out.is_empty() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+/// Parse `30s:1000,60s:5000`.
+pub fn parse_stages(s: &str) -> Result<Vec<Stage>, CliError> {
+    s.split(',')
+        .map(|part| {
+            let bad = || CliError::BadInput(format!("--stages: {part:?} is not DURATION:RATE"));
+            let (d, l) = part.trim().split_once(':').ok_or_else(bad)?;
+            Ok(Stage {
+                duration: humantime::parse_duration(d.trim()).map_err(|_| bad())?,
+                level: l.trim().parse().map_err(|_| bad())?,
+            })
+        })
+        .collect()
+}
+
+/// Parse `http://host[:port][/...]` into an address and a Host header.
+pub fn parse_target(url: &str) -> Result<Target, CliError> {
+    let bad = |why: &str| CliError::BadInput(format!("--target {url:?}: {why}"));
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| bad("expected http://host[:port]"))?;
+    if scheme.eq_ignore_ascii_case("https") {
+        return Err(bad(
+            "https targets are not supported yet (TLS is planned); use http://",
+        ));
+    }
+    if !scheme.eq_ignore_ascii_case("http") {
+        return Err(bad("the scheme must be http"));
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    if authority.is_empty() {
+        return Err(bad("no host"));
+    }
+    let has_port = match authority.strip_prefix('[') {
+        Some(v6) => v6.contains("]:"),
+        None => authority.contains(':'),
+    };
+    let with_port = if has_port {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let addr = with_port
+        .to_socket_addrs()
+        .map_err(|e| bad(&format!("cannot resolve: {e}")))?
+        .next()
+        .ok_or_else(|| bad("resolves to no address"))?;
+    let host_header = authority
+        .strip_suffix(":80")
+        .unwrap_or(authority)
+        .to_string();
+    Ok(Target { addr, host_header })
+}
+
+impl RunArgs {
+    pub fn config(&self, plan_authority: Option<&str>) -> Result<RunConfig, CliError> {
+        let mut target = parse_target(&self.target)?;
+        if self.keep_host {
+            target.host_header = plan_authority
+                .ok_or_else(|| {
+                    CliError::BadInput("--keep-host: the plan has no single captured host".into())
+                })?
+                .to_string();
+        }
+        let allowed = ringload_engine::allowed_cpus();
+        let mut cpus = match &self.cpus {
+            Some(list) => {
+                let cpus = parse_cpus(list)?;
+                if let Some(c) = cpus.iter().find(|c| !allowed.contains(c)) {
+                    return Err(CliError::BadInput(format!(
+                        "--cpus: CPU {c} is not available to this process (allowed: {allowed:?})"
+                    )));
+                }
+                cpus
+            }
+            None => allowed,
+        };
+        if let Some(t) = self.threads {
+            if t == 0 || t > cpus.len() {
+                return Err(CliError::BadInput(format!(
+                    "--threads {t}: between 1 and the {} CPUs available ({cpus:?})",
+                    cpus.len()
+                )));
+            }
+            cpus.truncate(t);
+        }
+        let threads = cpus.len();
+        if self.connections < threads {
+            return Err(CliError::BadInput(format!(
+                "--connections {} is fewer than the {threads} executor threads",
+                self.connections
+            )));
+        }
+        let arrival = match self.arrival.as_str() {
+            "uniform" => Arrival::Uniform,
+            "poisson" => Arrival::Poisson,
+            a => {
+                return Err(CliError::BadInput(format!(
+                    "--arrival {a:?}: uniform or poisson"
+                )));
+            }
+        };
+        let load = match (self.rate, self.speed, &self.stages) {
+            (Some(rate), _, _) => LoadModel::Rate { rate, arrival },
+            (_, Some(speed), _) => LoadModel::Replay { speed },
+            (_, _, Some(s)) => LoadModel::Stages {
+                stages: parse_stages(s)?,
+                arrival,
+            },
+            _ => LoadModel::Closed,
+        };
+        let stop = match (self.duration, self.requests) {
+            (_, Some(n)) => Stop::Requests(n),
+            (Some(d), None) => Stop::Duration(d),
+            (None, None) => match &load {
+                LoadModel::Stages { stages, .. } => {
+                    Stop::Duration(stages.iter().map(|s| s.duration).sum())
+                }
+                _ => Stop::Duration(Duration::from_secs(10)),
+            },
+        };
+        let cfg = RunConfig {
+            connections: self.connections,
+            pipeline: self.pipeline,
+            cpus,
+            stop,
+            load,
+            warmup: self.warmup,
+            timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+            drain: self.drain,
+            max_lag: self.max_lag,
+            io_memory: self.io_memory_kib << 10,
+            ..RunConfig::new(target)
+        };
+        cfg.validate()
+            .map_err(|e| CliError::BadInput(e.to_string()))?;
+        Ok(cfg)
+    }
+}
+
+/// `ringload run`: replay, print the table, write the JSON; exit 4 when the run is invalid.
+pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
+    let plan = crate::plan_io::load(&args.plan)?;
+    let cfg = args.config(plan.meta.authority.as_deref())?;
+    let stats = ringload_engine::run(&plan, &cfg).map_err(|e| match e {
+        ringload_engine::EngineError::Config(m) => CliError::BadInput(m),
+        e => CliError::Runtime(e.to_string()),
+    })?;
+    let validity = ringload_engine::check_validity(&stats, &cfg);
+    let report = crate::report::build(
+        &stats,
+        &cfg,
+        &plan.labels,
+        &plan.segments,
+        &args.plan.display().to_string(),
+        &args.target,
+        &validity,
+    );
+    print!("{}", crate::report::render_text(&report));
+    if let Some(out) = &args.output {
+        let text =
+            serde_json::to_vec_pretty(&report).map_err(|e| CliError::Runtime(e.to_string()))?;
+        std::fs::write(out, text)
+            .map_err(|e| CliError::Runtime(format!("{}: {e}", out.display())))?;
+    }
+    Ok(if validity.is_ok() {
+        EXIT_OK
+    } else {
+        EXIT_INVALID_RUN
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_stages_and_targets() {
+        assert_eq!(parse_cpus("0,2-3,2").unwrap(), vec![0, 2, 3]);
+        assert!(parse_cpus("3-1").is_err());
+        assert!(parse_cpus("x").is_err());
+        let s = parse_stages("30s:1000, 1m:0").unwrap();
+        assert_eq!(s[1].duration, Duration::from_secs(60));
+        assert!(parse_stages("30s").is_err());
+        let t = parse_target("http://127.0.0.1:8080/x").unwrap();
+        assert_eq!(t.addr.port(), 8080);
+        assert_eq!(t.host_header, "127.0.0.1:8080");
+        assert_eq!(
+            parse_target("http://127.0.0.1").unwrap().host_header,
+            "127.0.0.1"
+        );
+        assert!(parse_target("https://127.0.0.1").is_err());
+        assert!(parse_target("127.0.0.1:80").is_err());
+    }
+}
