@@ -15,7 +15,8 @@ pub struct InFlight {
     pub sent: u64,
     /// When the schedule released it (for the lag histogram).
     pub released: u64,
-    /// Times it was written (1 on the first attempt).
+    /// Attempts charged to it: each write counts, except writes lost to a graceful close of a
+    /// connection that was making progress (a server's per-connection request limit).
     pub attempts: u8,
     /// Counted in the results (intended after warm-up).
     pub measured: bool,
@@ -53,6 +54,8 @@ pub struct Conn {
     pub backoff_ms: u64,
     /// In the driver's list of connections with room and no work.
     pub parked: bool,
+    /// Responses completed on the current socket.
+    pub answered: u64,
 }
 
 impl Conn {
@@ -73,6 +76,7 @@ impl Conn {
             connect_at: 0,
             backoff_ms: 0,
             parked: false,
+            answered: 0,
         }
     }
 
@@ -93,5 +97,6 @@ impl Conn {
         self.sending = false;
         self.no_more_writes = false;
         self.recv_armed = false;
+        self.answered = 0;
     }
 }

@@ -440,9 +440,13 @@ impl Driver {
         if matches!(c.state, State::Closing | State::Idle) {
             return Ok(());
         }
+        // A graceful close after answering some requests is the server's connection limit, not
+        // the fault of the requests behind it: their write is not charged.
+        let uncharged = u8::from(!backoff && c.answered > 0);
         let mut back = Vec::new();
         while let Some(f) = c.inflight.pop_back() {
-            if f.attempts >= MAX_ATTEMPTS {
+            let charged = f.attempts - uncharged;
+            if charged >= MAX_ATTEMPTS {
                 if f.measured {
                     let s = (f.intended.saturating_sub(self.cfg.measure_from_ns) / 1_000_000_000)
                         as usize;
@@ -457,7 +461,7 @@ impl Driver {
                     req: f.req,
                     intended: f.intended,
                     released: f.released,
-                    attempts: f.attempts,
+                    attempts: charged,
                     measured: f.measured,
                 });
             }
@@ -652,6 +656,7 @@ impl Driver {
                     match d.message {
                         Some(sum) => {
                             let f = c.inflight.pop_front().expect("head exists");
+                            c.answered += 1;
                             record(stats, wire, cfg, c, f, &sum, now);
                             if sum.close {
                                 end = End::Close;
