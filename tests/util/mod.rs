@@ -1,6 +1,8 @@
 //! A small harness for end-to-end CLI tests: run the built binary, capture its output.
 #![allow(dead_code)]
 
+pub mod nginx;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
