@@ -1,6 +1,7 @@
 //! The `ringload` command line: parse arguments, run one subcommand, map the outcome to an
 //! exit code. This is the only place that prints errors and exits; see `error.rs` for the codes.
 
+mod demo;
 mod error;
 mod inspect;
 mod plan_io;
@@ -39,6 +40,9 @@ enum Command {
     /// Replay a plan against a target and report latency and errors.
     #[command(after_help = EXIT_CODES_HELP)]
     Run(Box<run::RunArgs>),
+    /// Start the built-in target, replay the bundled shop plan against it, print the report.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Demo(demo::DemoArgs),
     /// Serve the built-in calibration target (behaviour chosen per request).
     #[command(after_help = ringload_target::HELP)]
     Target(target::TargetArgs),
@@ -62,6 +66,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Run(args) => return run::execute(&args),
         Command::Target(args) => target::serve(&args)?,
+        Command::Demo(args) => return demo::demo(&args),
     }
     Ok(error::EXIT_OK)
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args;
-use ringload_recorder::source::targets;
+use ringload_recorder::source::{access_log, har, pcap, targets};
 use ringload_recorder::{LabelRule, Options, SegmentRule, SessionBy, Summary};
 
 use crate::error::CliError;
@@ -38,6 +38,9 @@ pub struct RecordArgs {
     /// Tag requests carrying HEADER: VALUE as segment NAME; repeatable.
     #[arg(long = "segment", value_name = "NAME=HEADER:VALUE")]
     pub segments: Vec<String>,
+    /// Segment of requests that match no --segment rule (e.g. stable).
+    #[arg(long, value_name = "NAME")]
+    pub default_segment: Option<String>,
     /// Label requests whose `METHOD path?query` matches REGEX as LABEL ($1 expands); repeatable.
     #[arg(long = "label-rule", value_name = "REGEX=LABEL")]
     pub label_rules: Vec<String>,
@@ -81,6 +84,7 @@ impl RecordArgs {
                 .iter()
                 .map(|s| s.parse::<SegmentRule>())
                 .collect::<Result<_, _>>()?,
+            default_segment: self.default_segment.clone(),
             label_rules: self
                 .label_rules
                 .iter()
@@ -116,10 +120,29 @@ pub fn record(args: &RecordArgs) -> Result<Recorded, CliError> {
     for p in &args.targets {
         captures.push(targets::read(p)?);
     }
-    if !(args.har.is_empty() && args.pcap.is_empty() && args.access_log.is_empty()) {
-        return Err(CliError::BadInput(
-            "HAR, pcap and access-log sources are not built yet".into(),
-        ));
+    for p in &args.har {
+        captures.push(har::read(p)?);
+    }
+    let pcap_opts = pcap::PcapOptions {
+        ports: args.ports.clone(),
+    };
+    for p in &args.pcap {
+        captures.push(pcap::read(p, &pcap_opts)?);
+    }
+    if !args.access_log.is_empty() {
+        let format = args
+            .log_format
+            .parse::<access_log::LogFormat>()
+            .map_err(|e| CliError::BadInput(format!("--log-format: {e}")))?;
+        let fields = args
+            .log_fields
+            .iter()
+            .map(|f| key_value(f, "--log-field"))
+            .collect::<Result<_, _>>()?;
+        let log_opts = access_log::AccessLogOptions { format, fields };
+        for p in &args.access_log {
+            captures.push(access_log::read(p, &log_opts)?);
+        }
     }
     if captures.is_empty() {
         return Err(CliError::BadInput(

@@ -98,6 +98,8 @@ impl std::str::FromStr for SessionBy {
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub segments: Vec<SegmentRule>,
+    /// Segment of requests that match no `--segment` rule (e.g. `stable`); none by default.
+    pub default_segment: Option<String>,
     pub label_rules: Vec<LabelRule>,
     pub session_by: SessionBy,
     /// Keep only requests addressed to these hosts (port optional), case-insensitive.
@@ -214,7 +216,9 @@ pub fn normalise(captures: Vec<Capture>, opts: &Options) -> Result<(Plan, Summar
                     .iter()
                     .any(|(n, v)| n.eq_ignore_ascii_case(&r.header) && v == &r.value)
             })
-            .map(|r| b.segment(&r.name));
+            .map(|r| r.name.as_str())
+            .or(opts.default_segment.as_deref())
+            .map(|name| b.segment(name));
         let expect = ex.status.map(|s| Expectation {
             status: vec![StatusRule::Class((s / 100).clamp(1, 5) as u8)],
             headers: vec![],
