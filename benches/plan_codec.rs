@@ -12,7 +12,9 @@ fn main() {
         source_kind: "synthetic".into(),
         ..Metadata::default()
     });
-    let labels: Vec<u32> = (0..50).map(|i| b.label(&format!("GET /api/v1/r{i}/:id"))).collect();
+    let labels: Vec<u32> = (0..50)
+        .map(|i| b.label(&format!("GET /api/v1/r{i}/:id")))
+        .collect();
     let canary = b.segment("canary");
     let ids: Vec<u32> = (0..1000u32)
         .map(|i| {
@@ -22,9 +24,16 @@ fn main() {
                 headers: vec![
                     ("accept".into(), "application/json".into()),
                     ("x-request-source".into(), "ringload".into()),
-                    ("x-user-segment".into(), if i % 5 == 0 { "beta-testers" } else { "all" }.into()),
+                    (
+                        "x-user-segment".into(),
+                        if i % 5 == 0 { "beta-testers" } else { "all" }.into(),
+                    ),
                 ],
-                body: if i % 10 == 0 { format!("{{\"sku\":{i},\"qty\":1}}").into_bytes() } else { vec![] },
+                body: if i % 10 == 0 {
+                    format!("{{\"sku\":{i},\"qty\":1}}").into_bytes()
+                } else {
+                    vec![]
+                },
                 label: labels[(i % 50) as usize],
                 segment: (i % 5 == 0).then_some(canary),
                 ..Request::default()
@@ -34,7 +43,9 @@ fn main() {
     // 2,000 sessions of 500 steps; a cheap LCG picks requests and think times.
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next = || {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         x >> 33
     };
     for s in 0..2000u64 {
@@ -42,7 +53,11 @@ fn main() {
         let steps = (0..500)
             .map(|_| {
                 t += next() % 20_000;
-                Step { request: ids[(next() % 1000) as usize], offset_us: t, connection: s }
+                Step {
+                    request: ids[(next() % 1000) as usize],
+                    offset_us: t,
+                    connection: s,
+                }
             })
             .collect();
         b.session(Session { steps });

@@ -15,8 +15,14 @@ use crate::error::{CliError, EXIT_INVALID_RUN, EXIT_OK};
 const TARGETS: &str = include_str!("demo/shop.targets");
 const BODIES: [(&str, &str); 3] = [
     ("cart.json", r#"{"sku":"SKU-100045","quantity":1}"#),
-    ("checkout.json", r#"{"payment_method":"card","shipping":"standard"}"#),
-    ("reservation.json", r#"{"sku":"SKU-100045","quantity":2,"warehouse":"eu-1"}"#),
+    (
+        "checkout.json",
+        r#"{"payment_method":"card","shipping":"standard"}"#,
+    ),
+    (
+        "reservation.json",
+        r#"{"sku":"SKU-100045","quantity":2,"warehouse":"eu-1"}"#,
+    ),
 ];
 
 #[derive(Debug, Args)]
@@ -59,7 +65,9 @@ fn plan() -> Result<ringload_formats::Plan, CliError> {
         }],
         default_segment: Some("stable".into()),
         tool_version: env!("CARGO_PKG_VERSION").into(),
-        created_unix_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+        created_unix_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
         ..Options::default()
     };
     Ok(ringload_recorder::normalise(vec![capture], &opts)?.0)
@@ -87,17 +95,34 @@ pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
         pipeline: 1,
         cpus: vec![*cpus.last().unwrap_or(&0)],
         stop: Stop::Duration(args.duration),
-        load: LoadModel::Rate { rate: args.rate, arrival: ringload_engine::Arrival::Poisson },
+        load: LoadModel::Rate {
+            rate: args.rate,
+            arrival: ringload_engine::Arrival::Poisson,
+        },
         max_wall: args.duration + Duration::from_secs(15),
-        ..RunConfig::new(Target { addr, host_header: addr.to_string() })
+        ..RunConfig::new(Target {
+            addr,
+            host_header: addr.to_string(),
+        })
     };
-    cfg.validate().map_err(|e| CliError::BadInput(e.to_string()))?;
+    cfg.validate()
+        .map_err(|e| CliError::BadInput(e.to_string()))?;
     let result = ringload_engine::run(&plan, &cfg);
-    let served = target.stop().map_err(|e| CliError::Runtime(format!("demo target: {e}")))?;
+    let served = target
+        .stop()
+        .map_err(|e| CliError::Runtime(format!("demo target: {e}")))?;
     let stats = result.map_err(|e| CliError::Runtime(e.to_string()))?;
     let validity = ringload_engine::check_validity(&stats, &cfg);
     let url = format!("http://{addr}");
-    let report = crate::report::build(&stats, &cfg, &plan.labels, &plan.segments, "(demo shop plan)", &url, &validity);
+    let report = crate::report::build(
+        &stats,
+        &cfg,
+        &plan.labels,
+        &plan.segments,
+        "(demo shop plan)",
+        &url,
+        &validity,
+    );
     print!("{}", crate::report::render_text(&report));
     println!(
         "demo: the target served {} requests ({} answered 503 by design); ringload counted {} responses",
@@ -106,8 +131,14 @@ pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
         stats.counts.completed()
     );
     if let Some(out) = &args.output {
-        let text = serde_json::to_vec_pretty(&report).map_err(|e| CliError::Runtime(e.to_string()))?;
-        std::fs::write(out, text).map_err(|e| CliError::Runtime(format!("{}: {e}", out.display())))?;
+        let text =
+            serde_json::to_vec_pretty(&report).map_err(|e| CliError::Runtime(e.to_string()))?;
+        std::fs::write(out, text)
+            .map_err(|e| CliError::Runtime(format!("{}: {e}", out.display())))?;
     }
-    Ok(if validity.is_ok() { EXIT_OK } else { EXIT_INVALID_RUN })
+    Ok(if validity.is_ok() {
+        EXIT_OK
+    } else {
+        EXIT_INVALID_RUN
+    })
 }

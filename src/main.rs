@@ -3,6 +3,7 @@
 
 mod demo;
 mod error;
+mod gate;
 mod inspect;
 mod plan_io;
 mod record;
@@ -28,7 +29,7 @@ struct Cli {
 enum Command {
     /// Capture requests (targets file, HAR, pcap, access log) into a plan file.
     #[command(after_help = EXIT_CODES_HELP)]
-    Record(record::RecordArgs),
+    Record(Box<record::RecordArgs>),
     /// Show what a plan holds.
     #[command(after_help = EXIT_CODES_HELP)]
     Inspect {

@@ -7,7 +7,8 @@ use std::time::Duration;
 use clap::Args;
 use ringload_engine::{Arrival, LoadModel, RunConfig, Stage, Stop, Target};
 
-use crate::error::{CliError, EXIT_INVALID_RUN, EXIT_OK};
+use crate::error::{CliError, EXIT_INVALID_RUN, EXIT_OK, EXIT_THRESHOLD};
+use crate::gate::Gate;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -22,7 +23,8 @@ pub struct RunArgs {
     /// Requests in flight per connection (1 = keep-alive without pipelining).
     #[arg(short, long, default_value_t = 1)]
     pub pipeline: usize,
-    /// Executor threads, one per CPU (default: every CPU the process may use).
+    /// Executor threads, one per CPU (default: every CPU the process may use); with fewer
+    /// threads than CPUs, the highest-numbered CPUs are used.
     #[arg(short, long)]
     pub threads: Option<usize>,
     /// CPUs to run on, e.g. `1` or `0,2-3` (default: the process's affinity, as taskset sets).
@@ -60,12 +62,19 @@ pub struct RunArgs {
     /// Open loop: p99 send lag beyond this makes the run invalid (exit 4).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "50ms")]
     pub max_lag: Duration,
+    /// Open loop: poll rather than sleep this long before each due send (precision vs CPU).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "100us")]
+    pub spin: Duration,
     /// Send the plan's captured Host instead of the target's.
     #[arg(long)]
     pub keep_host: bool,
     /// glommio io_memory per executor (KiB).
     #[arg(long, default_value_t = 256, value_name = "KIB")]
     pub io_memory_kib: usize,
+    /// Fail the run (exit 3) when a condition holds, e.g. `p99>250ms`, `error-rate>1%`,
+    /// `rps<1000`; repeatable.
+    #[arg(long = "fail-on", value_name = "GATE")]
+    pub fail_on: Vec<String>,
     /// Write the full result (JSON with whole histograms) here.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -179,7 +188,9 @@ impl RunArgs {
                     cpus.len()
                 )));
             }
-            cpus.truncate(t);
+            // Take the highest-numbered CPUs: CPU 0 usually takes more interrupts and
+            // housekeeping, which shows as late wake-ups in open-loop timing.
+            cpus.drain(..cpus.len() - t);
         }
         let threads = cpus.len();
         if self.connections < threads {
@@ -228,6 +239,7 @@ impl RunArgs {
             drain: self.drain,
             max_lag: self.max_lag,
             io_memory: self.io_memory_kib << 10,
+            spin: self.spin,
             ..RunConfig::new(target)
         };
         cfg.validate()
@@ -238,6 +250,11 @@ impl RunArgs {
 
 /// `ringload run`: replay, print the table, write the JSON; exit 4 when the run is invalid.
 pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
+    let gates: Vec<Gate> = args
+        .fail_on
+        .iter()
+        .map(|g| g.parse())
+        .collect::<Result<_, _>>()?;
     let plan = crate::plan_io::load(&args.plan)?;
     let cfg = args.config(plan.meta.authority.as_deref())?;
     let stats = ringload_engine::run(&plan, &cfg).map_err(|e| match e {
@@ -261,11 +278,18 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
         std::fs::write(out, text)
             .map_err(|e| CliError::Runtime(format!("{}: {e}", out.display())))?;
     }
-    Ok(if validity.is_ok() {
-        EXIT_OK
-    } else {
-        EXIT_INVALID_RUN
-    })
+    if validity.is_err() {
+        return Ok(EXIT_INVALID_RUN);
+    }
+    let mut failed = false;
+    for g in &gates {
+        let (measured, fails) = g.check(&report);
+        if fails {
+            println!("THRESHOLD FAILED: {}", g.describe(measured));
+            failed = true;
+        }
+    }
+    Ok(if failed { EXIT_THRESHOLD } else { EXIT_OK })
 }
 
 #[cfg(test)]

@@ -14,11 +14,32 @@ fn nginx_keepalive_limit_mid_pipeline_loses_no_request() {
     let dir = tempfile::tempdir().unwrap();
     let t = write(dir.path(), "t.txt", "GET http://x/ok\n");
     let plan = dir.path().join("p.plan");
-    ringload(["record", "--targets", t.to_str().unwrap(), "-o", plan.to_str().unwrap()]).assert_ok();
+    ringload([
+        "record",
+        "--targets",
+        t.to_str().unwrap(),
+        "-o",
+        plan.to_str().unwrap(),
+    ])
+    .assert_ok();
     let out = dir.path().join("r.json");
     let r = ringload([
-        "run", plan.to_str().unwrap(), "--target", &ng.url(), "-c", "4", "-p", "16",
-        "--threads", "1", "-n", "20000", "--timeout", "5s", "-o", out.to_str().unwrap(),
+        "run",
+        plan.to_str().unwrap(),
+        "--target",
+        &ng.url(),
+        "-c",
+        "4",
+        "-p",
+        "16",
+        "--threads",
+        "1",
+        "-n",
+        "20000",
+        "--timeout",
+        "5s",
+        "-o",
+        out.to_str().unwrap(),
     ]);
     r.assert_ok();
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
@@ -27,7 +48,11 @@ fn nginx_keepalive_limit_mid_pipeline_loses_no_request() {
     assert_eq!(n("requests"), 20000, "{s}");
     assert_eq!(n("ok"), 20000, "{}", r.stdout);
     assert_eq!(n("failed") + n("timed_out") + n("in_flight_at_end"), 0);
-    assert!(n("resent") > 0, "nginx closed every 100 requests under 16 pipelined: {}", r.stdout);
+    assert!(
+        n("resent") > 0,
+        "nginx closed every 100 requests under 16 pipelined: {}",
+        r.stdout
+    );
     assert!(n("server_closes") >= 20000 / 100 - 4, "{}", r.stdout);
     assert_eq!(s["status"]["200"], 20000);
     assert!(s["histogram"].as_str().unwrap().len() > 10);

@@ -90,6 +90,9 @@ pub struct RunConfig {
     pub io_memory: usize,
     /// Hard cap on the whole run's wall time, whatever the stop condition (safety net).
     pub max_wall: Duration,
+    /// Open loop: poll instead of sleeping for this long before each due send (timer precision
+    /// against CPU).
+    pub spin: Duration,
 }
 
 impl RunConfig {
@@ -109,6 +112,7 @@ impl RunConfig {
             max_lag: Duration::from_millis(100),
             io_memory: 256 << 10,
             max_wall: Duration::from_secs(24 * 3600),
+            spin: Duration::from_micros(100),
         }
     }
 

@@ -160,7 +160,20 @@ impl Schedule {
                 let poisson = *poisson;
                 match Self::stage_rate(stages, *share, t_ns) {
                     // Below one request per 10 s the stage is idle: look again in 10 ms.
-                    Some(r) if r > 0.1 => (1e9 / r, poisson),
+                    Some(r) if r > 0.1 => {
+                        // The gap g with rate(t + g/2) * g = 1 (midpoint rule, exact for the
+                        // linear ramps of a stage), by a few fixed-point steps; the rate at t
+                        // alone would lag behind every ramp.
+                        let mut g = 1e9 / r;
+                        for _ in 0..4 {
+                            let mid = t_ns.saturating_add((g / 2.0) as u64);
+                            match Self::stage_rate(stages, *share, mid) {
+                                Some(m) if m > 0.1 => g = 1e9 / m,
+                                _ => break,
+                            }
+                        }
+                        (g, poisson)
+                    }
                     Some(_) => return 10_000_000,
                     None => return u64::MAX / 4,
                 }

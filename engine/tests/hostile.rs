@@ -16,7 +16,10 @@ where
     let addr = serve(handler);
     let started = Instant::now();
     let s = run(&plan("GET", "/"), &config(addr, 1, 1, n)).unwrap();
-    assert!(started.elapsed() < Duration::from_secs(15), "bounded in time");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "bounded in time"
+    );
     assert_accounted(&s);
     assert_eq!(s.counts.requests, n);
     s
@@ -58,7 +61,8 @@ fn one_header_larger_than_the_cap() {
 
 #[test]
 fn invalid_chunk_size() {
-    let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n".to_vec();
+    let r =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n".to_vec();
     assert_eq!(protocol_errors(&against(2, reply_with(r))), 2);
 }
 
@@ -79,10 +83,16 @@ fn garbage_bytes() {
 #[test]
 fn response_with_no_request_in_flight_closes_the_connection() {
     // Two responses for each request: the second has no request to answer.
-    let r = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec();
+    let r =
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+            .to_vec();
     let s = against(3, reply_with(r));
     assert_eq!(s.counts.ok, 3);
-    assert!(s.unsolicited >= 1, "unsolicited bytes counted: {}", s.unsolicited);
+    assert!(
+        s.unsolicited >= 1,
+        "unsolicited bytes counted: {}",
+        s.unsolicited
+    );
 }
 
 #[test]
@@ -97,7 +107,12 @@ fn reset_in_the_middle_of_a_body() {
         }
         // Dropping with linger 0 sends RST.
     });
-    assert_eq!(s.counts.errors[ErrorClass::Reset as usize], 2, "{:?}", s.counts);
+    assert_eq!(
+        s.counts.errors[ErrorClass::Reset as usize],
+        2,
+        "{:?}",
+        s.counts
+    );
 }
 
 #[test]
@@ -118,7 +133,10 @@ fn pipelined_timeouts_resend_the_requests_behind() {
     let addr = serve(|mut s, i| {
         let mut pending = Vec::new();
         while read_request(&mut s, &mut pending).is_some() {
-            if i > 0 && s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").is_err() {
+            if i > 0
+                && s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    .is_err()
+            {
                 return;
             }
         }

@@ -13,11 +13,19 @@ fn request_bytes_are_exact_and_content_length_responses_complete() {
     let addr = serve(|mut s, _| {
         let mut pending = Vec::new();
         while let Some(req) = read_request(&mut s, &mut pending) {
-            assert_eq!(req, b"GET /api/v1/products?page=1 HTTP/1.1\r\nHost: test\r\n\r\n");
-            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello").unwrap();
+            assert_eq!(
+                req,
+                b"GET /api/v1/products?page=1 HTTP/1.1\r\nHost: test\r\n\r\n"
+            );
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+                .unwrap();
         }
     });
-    let s = run(&plan("GET", "/api/v1/products?page=1"), &config(addr, 2, 1, 200)).unwrap();
+    let s = run(
+        &plan("GET", "/api/v1/products?page=1"),
+        &config(addr, 2, 1, 200),
+    )
+    .unwrap();
     assert_accounted(&s);
     assert_eq!(s.counts.requests, 200);
     assert_eq!(s.counts.ok, 200);
@@ -65,7 +73,10 @@ fn no_content_and_not_modified_have_no_body() {
 
 #[test]
 fn continue_before_the_final_response() {
-    framing_case(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "GET");
+    framing_case(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        "GET",
+    );
 }
 
 #[test]
@@ -80,7 +91,11 @@ fn read_until_close_and_http10_responses() {
     let s = run(&plan("GET", "/"), &config(addr, 2, 1, 30)).unwrap();
     assert_accounted(&s);
     assert_eq!(s.counts.ok, 30);
-    assert!(s.connects >= 30, "one connection per response: {}", s.connects);
+    assert!(
+        s.connects >= 30,
+        "one connection per response: {}",
+        s.connects
+    );
 }
 
 #[test]
@@ -108,7 +123,10 @@ fn server_connection_close_mid_pipeline_resends_the_rest() {
     let s = run(&plan("GET", "/"), &config(addr, 2, 8, 300)).unwrap();
     assert_accounted(&s);
     assert_eq!(s.counts.ok, 300, "{:?}", s.counts);
-    assert!(s.resent > 0, "pipelined requests after the close were re-sent");
+    assert!(
+        s.resent > 0,
+        "pipelined requests after the close were re-sent"
+    );
     assert!(s.server_closes >= 300 / 5 - 1);
 }
 
@@ -127,7 +145,11 @@ fn eof_mid_pipeline_without_close_header_resends() {
     });
     let s = run(&plan("GET", "/"), &config(addr, 1, 8, 60)).unwrap();
     assert_accounted(&s);
-    assert_eq!(s.counts.ok, 60, "{:?} resent {} closes {} connects {}", s.counts, s.resent, s.server_closes, s.connects);
+    assert_eq!(
+        s.counts.ok, 60,
+        "{:?} resent {} closes {} connects {}",
+        s.counts, s.resent, s.server_closes, s.connects
+    );
     assert!(s.resent > 0);
 }
 
@@ -164,5 +186,9 @@ fn connection_refused_is_a_connect_error_not_a_request() {
     let s = run(&plan("GET", "/"), &cfg).unwrap();
     assert_accounted(&s);
     assert_eq!(s.counts.requests, 0);
-    assert!(s.connect_errors >= 2, "retried with backoff: {}", s.connect_errors);
+    assert!(
+        s.connect_errors >= 2,
+        "retried with backoff: {}",
+        s.connect_errors
+    );
 }

@@ -1,4 +1,5 @@
 //! A private nginx for tests: its own config, temp dir and free loopback port; killed on drop.
+//! It runs as a single process (`master_process off`) so killing it leaves no worker behind.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -19,7 +20,11 @@ impl Drop for Nginx {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn nginx_binary() -> PathBuf {
@@ -41,7 +46,7 @@ impl Nginx {
             let port = free_port();
             let d = dir.path().display();
             let conf = format!(
-                "worker_processes 1; daemon off; master_process on; pid {d}/nginx.pid;\n\
+                "worker_processes 1; daemon off; master_process off; pid {d}/nginx.pid;\n\
                  error_log {d}/error.log warn;\n\
                  events {{ worker_connections 4096; }}\n\
                  http {{ access_log off; client_body_temp_path {d}/cb; proxy_temp_path {d}/px;\n\

@@ -21,14 +21,21 @@ pub fn plan(method: &str, target: &str) -> Plan {
         ..Request::default()
     });
     b.session(Session {
-        steps: vec![Step { request: id, offset_us: 0, connection: 0 }],
+        steps: vec![Step {
+            request: id,
+            offset_us: 0,
+            connection: 0,
+        }],
     });
     b.finish()
 }
 
 /// A closed-loop config for `n` requests on `conns` connections against `addr`.
 pub fn config(addr: SocketAddr, conns: usize, depth: usize, n: u64) -> RunConfig {
-    let mut c = RunConfig::new(Target { addr, host_header: "test".into() });
+    let mut c = RunConfig::new(Target {
+        addr,
+        host_header: "test".into(),
+    });
     c.connections = conns;
     c.pipeline = depth;
     c.cpus = vec![ringload_engine::allowed_cpus()[0]];
