@@ -101,10 +101,20 @@ fn allocations_for(n: u64, addr: std::net::SocketAddr) -> u64 {
         })
         .collect();
     b.session(Session {
-        steps: ids.iter().map(|&request| Step { request, offset_us: 0, connection: 0 }).collect(),
+        steps: ids
+            .iter()
+            .map(|&request| Step {
+                request,
+                offset_us: 0,
+                connection: 0,
+            })
+            .collect(),
     });
     let plan = b.finish();
-    let mut cfg = RunConfig::new(Target { addr, host_header: "t".into() });
+    let mut cfg = RunConfig::new(Target {
+        addr,
+        host_header: "t".into(),
+    });
     cfg.connections = 4;
     cfg.pipeline = 8;
     cfg.cpus = vec![ringload_engine::allowed_cpus()[0]];
@@ -123,6 +133,8 @@ fn no_allocation_per_request_in_steady_state() {
     let short = allocations_for(2_000, addr);
     let long = allocations_for(40_000, addr);
     let per_request = long.saturating_sub(short) as f64 / 38_000.0;
-    eprintln!("allocations: {short} for 2,000 requests, {long} for 40,000 ({per_request:.5} per extra request)");
+    eprintln!(
+        "allocations: {short} for 2,000 requests, {long} for 40,000 ({per_request:.5} per extra request)"
+    );
     assert!(per_request < 0.001, "{per_request} allocations per request");
 }

@@ -267,21 +267,36 @@ impl ResponseDecoder {
                         return Ok(None);
                     }
                     check_prefix(rest).map_err(|e| shift(e, *consumed))?;
-                    let end = match self.scanner.scan(rest, self.limits.max_head_bytes) {
-                        Err(e) => return Err(shift(e, *consumed)),
-                        Ok(Scan::Partial { start_line_new }) => {
-                            if start_line_new {
-                                self.check_start_line(rest)
-                                    .map_err(|e| shift(e, *consumed))?;
-                            }
-                            self.head_pending = !rest.is_empty();
-                            return Ok(None);
-                        }
-                        Ok(Scan::Complete(end)) => end,
+                    // Fast path: a head that arrives whole (the usual case) is parsed once,
+                    // without the scanner. Tried only on the first look at a head, so a head
+                    // arriving in pieces still costs linear time (the scanner's job).
+                    let fast = if self.scanner.at_start() && !rest.is_empty() {
+                        self.parse_head_prefix(&rest[..rest.len().min(self.limits.max_head_bytes)])
+                            .map_err(|e| shift(e, *consumed))?
+                    } else {
+                        None
                     };
-                    let info = self
-                        .parse_head(&rest[..end])
-                        .map_err(|e| shift(e, *consumed))?;
+                    let (info, end) = match fast {
+                        Some(parsed) => parsed,
+                        None => {
+                            let end = match self.scanner.scan(rest, self.limits.max_head_bytes) {
+                                Err(e) => return Err(shift(e, *consumed)),
+                                Ok(Scan::Partial { start_line_new }) => {
+                                    if start_line_new {
+                                        self.check_start_line(rest)
+                                            .map_err(|e| shift(e, *consumed))?;
+                                    }
+                                    self.head_pending = !rest.is_empty();
+                                    return Ok(None);
+                                }
+                                Ok(Scan::Complete(end)) => end,
+                            };
+                            let info = self
+                                .parse_head(&rest[..end])
+                                .map_err(|e| shift(e, *consumed))?;
+                            (info, end)
+                        }
+                    };
                     self.scanner.reset();
                     self.head_pending = false;
                     self.lead = 0;
@@ -327,25 +342,34 @@ impl ResponseDecoder {
     }
 
     fn parse_head(&mut self, raw: &[u8]) -> Result<HeadInfo, LocalError> {
+        match self.parse_head_prefix(raw)? {
+            Some((info, _)) => Ok(info),
+            // The scanner found the blank line, so httparse must be complete.
+            None => Err(LocalError::new(
+                ErrorKind::InvalidHead,
+                "unterminated head",
+                0,
+            )),
+        }
+    }
+
+    /// Parses a head at the start of `raw` if it is complete there: `Some((info, head
+    /// length))`, or `None` when more bytes are needed. httparse reports incomplete input as
+    /// Partial, never as an error, so an error here is a real one.
+    fn parse_head_prefix(&mut self, raw: &[u8]) -> Result<Option<(HeadInfo, usize)>, LocalError> {
         let mut slots: [MaybeUninit<httparse::Header<'_>>; HARD_MAX_HEADERS] =
             [const { MaybeUninit::uninit() }; HARD_MAX_HEADERS];
         let mut res = httparse::Response::new(&mut []);
         let n = self.limits.header_slots();
-        match self
-            .config
-            .parse_response_with_uninit_headers(&mut res, raw, &mut slots[..n])
-        {
-            Ok(httparse::Status::Complete(_)) => {}
-            // The scanner found the blank line, so httparse must be complete.
-            Ok(httparse::Status::Partial) => {
-                return Err(LocalError::new(
-                    ErrorKind::InvalidHead,
-                    "unterminated head",
-                    0,
-                ));
-            }
-            Err(e) => return Err(head::httparse_error(e, 0)),
-        }
+        let len =
+            match self
+                .config
+                .parse_response_with_uninit_headers(&mut res, raw, &mut slots[..n])
+            {
+                Ok(httparse::Status::Complete(len)) => len,
+                Ok(httparse::Status::Partial) => return Ok(None),
+                Err(e) => return Err(head::httparse_error(e, 0)),
+            };
         let (Some(version), Some(status)) = (res.version, res.code) else {
             return Err(LocalError::new(
                 ErrorKind::InvalidHead,
@@ -379,11 +403,14 @@ impl ResponseDecoder {
                 }
             }
         }
-        Ok(HeadInfo {
-            status,
-            version,
-            fields,
-        })
+        Ok(Some((
+            HeadInfo {
+                status,
+                version,
+                fields,
+            },
+            len,
+        )))
     }
 
     /// Records the final head in `cur` and picks the body framing
