@@ -81,7 +81,10 @@ pub struct Summary {
     pub group: Group,
     pub resent: u64,
     pub dropped: u64,
+    /// From the start of measurement to the last outcome (drain included).
     pub duration_s: f64,
+    /// Requests released per second of the sending window: the achieved offered rate.
+    pub send_rate: f64,
     /// From the actual send (what tools without coordinated-omission correction report).
     pub service_us: Percentiles,
     /// How late requests were released compared with their intended time (open loop).
@@ -274,6 +277,11 @@ pub fn build(
             resent: stats.resent,
             dropped: stats.dropped,
             duration_s: (secs * 1000.0).round() / 1000.0,
+            send_rate: if stats.send_window_s > 0.0 {
+                (stats.counts.requests as f64 / stats.send_window_s * 10.0).round() / 10.0
+            } else {
+                0.0
+            },
             service_us: Percentiles::of(&stats.service),
             lag_us: Percentiles::of(&stats.lag),
             status,
@@ -403,8 +411,8 @@ pub fn render_text(r: &Report) -> String {
     }
     row(&mut out, "total", &s.group);
     out.push_str(&format!(
-        "requests {} = ok {} + failed {} + timed out {} + in flight at end {}; resent {}; {:.2} s\n",
-        s.group.requests, s.group.ok, s.group.failed, s.group.timed_out, s.group.in_flight_at_end, s.resent, s.duration_s
+        "requests {} = ok {} + failed {} + timed out {} + in flight at end {}; resent {}; sent at {:.1}/s over {:.2} s\n",
+        s.group.requests, s.group.ok, s.group.failed, s.group.timed_out, s.group.in_flight_at_end, s.resent, s.send_rate, s.duration_s
     ));
     let status: Vec<String> = s.status.iter().map(|(k, v)| format!("{k}={v}")).collect();
     out.push_str(&format!(

@@ -281,6 +281,8 @@ impl Driver {
             }
             if !self.stopping && self.schedule.finished(now) {
                 self.stopping = true;
+                self.stats.send_window_s =
+                    now.saturating_sub(self.cfg.measure_from_ns) as f64 / 1e9;
                 drain_deadline = now + self.cfg.drain.as_nanos() as u64;
             }
             if self.stopping && (now >= drain_deadline || !self.awaiting_measured()) {

@@ -132,6 +132,8 @@ pub struct Stats {
     pub windows: Vec<Window>,
     /// Measured wall time of the sending phase (max over executors when merged), seconds.
     pub elapsed_s: f64,
+    /// Measured time during which requests were released (the sending window), seconds.
+    pub send_window_s: f64,
 }
 
 impl Stats {
@@ -153,6 +155,7 @@ impl Stats {
             unsolicited: 0,
             windows: Vec::new(),
             elapsed_s: 0.0,
+            send_window_s: 0.0,
         }
     }
 
@@ -270,6 +273,7 @@ impl AddAssign<&Stats> for Stats {
             mine.latency.add(&w.latency).expect("same bounds");
         }
         self.elapsed_s = self.elapsed_s.max(o.elapsed_s);
+        self.send_window_s = self.send_window_s.max(o.send_window_s);
     }
 }
 
