@@ -61,6 +61,16 @@ fn executors_stay_within_the_allowed_cpus() {
         own_cpu_list()
     );
     unpinned.stop().unwrap();
+    // glommio's per-executor helper threads exit just after their executor, unjoined: wait
+    // (bounded) until the unpinned ones are gone, or they would be counted below.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !executor_cpu_lists().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        executor_cpu_lists().is_empty(),
+        "unpinned executor threads still running"
+    );
 
     let allowed = allowed_cpus();
     let pinned = start(TargetConfig {
