@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ringload_formats::{Metadata, PlanBuilder, Request, Session, Step, write_plan};
-use util::{Run, ringload, write};
+use util::{Run, ringload};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -25,20 +25,6 @@ fn target(stall: Option<(Duration, Duration)>) -> ringload_target::TargetHandle 
         cfg.stall_for = dur;
     }
     ringload_target::spawn(cfg).expect("start the built-in target")
-}
-
-fn targets_plan(dir: &std::path::Path, line: &str) -> String {
-    let t = write(dir, "t.txt", format!("{line}\n"));
-    let p = dir.join("p.plan");
-    ringload([
-        "record",
-        "--targets",
-        t.to_str().unwrap(),
-        "-o",
-        p.to_str().unwrap(),
-    ])
-    .assert_ok();
-    p.to_str().unwrap().to_string()
 }
 
 fn run_json(args: &[&str], dir: &std::path::Path) -> (Run, serde_json::Value) {
@@ -62,7 +48,7 @@ fn fixed_rate_is_accurate_and_latency_is_the_service_time() {
     let _g = serial();
     let t = target(None);
     let dir = tempfile::tempdir().unwrap();
-    let plan = targets_plan(dir.path(), "GET http://x/api?delay=20ms");
+    let plan = util::targets_plan(dir.path(), "GET http://x/api?delay=20ms");
     let url = format!("http://{}", t.local_addr());
     let (r, v) = run_json(
         &[
@@ -109,7 +95,7 @@ fn stalls_show_in_the_corrected_histogram_not_in_the_service_time() {
     let _g = serial();
     let t = target(Some((Duration::from_secs(2), Duration::from_millis(500))));
     let dir = tempfile::tempdir().unwrap();
-    let plan = targets_plan(dir.path(), "GET http://x/api?delay=1ms");
+    let plan = util::targets_plan(dir.path(), "GET http://x/api?delay=1ms");
     let url = format!("http://{}", t.local_addr());
     let (r, v) = run_json(
         &[
@@ -301,7 +287,7 @@ fn asking_for_more_than_the_machine_can_send_exits_4_naming_the_lag() {
     let _g = serial();
     let t = target(None);
     let dir = tempfile::tempdir().unwrap();
-    let plan = targets_plan(dir.path(), "GET http://x/");
+    let plan = util::targets_plan(dir.path(), "GET http://x/");
     let url = format!("http://{}", t.local_addr());
     let (r, v) = run_json(
         &[
@@ -336,7 +322,7 @@ fn warmup_traffic_is_sent_but_not_counted() {
     let _g = serial();
     let t = target(None);
     let dir = tempfile::tempdir().unwrap();
-    let plan = targets_plan(dir.path(), "GET http://x/");
+    let plan = util::targets_plan(dir.path(), "GET http://x/");
     let url = format!("http://{}", t.local_addr());
     let (r, v) = run_json(
         &[
@@ -408,7 +394,7 @@ fn fail_on_gates_exit_3() {
     let _g = serial();
     let t = target(None);
     let dir = tempfile::tempdir().unwrap();
-    let plan = targets_plan(dir.path(), "GET http://x/?delay=5ms");
+    let plan = util::targets_plan(dir.path(), "GET http://x/?delay=5ms");
     let url = format!("http://{}", t.local_addr());
     let base = [
         "run",

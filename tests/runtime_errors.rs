@@ -5,26 +5,12 @@ mod util;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use util::{ringload, write};
-
-fn plan(dir: &std::path::Path) -> String {
-    let t = write(dir, "t.txt", "GET http://x/\n");
-    let p = dir.join("p.plan");
-    ringload([
-        "record",
-        "--targets",
-        t.to_str().unwrap(),
-        "-o",
-        p.to_str().unwrap(),
-    ])
-    .assert_ok();
-    p.to_str().unwrap().to_string()
-}
+use util::ringload;
 
 #[test]
 fn a_low_locked_memory_limit_names_ulimit() {
     let dir = tempfile::tempdir().unwrap();
-    let p = plan(dir.path());
+    let p = util::targets_plan(dir.path(), "GET http://x/");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringload"));
     cmd.args([
         "run",
@@ -61,7 +47,7 @@ fn a_low_locked_memory_limit_names_ulimit() {
 #[test]
 fn cpus_outside_the_affinity_mask_and_https_are_bad_input() {
     let dir = tempfile::tempdir().unwrap();
-    let p = plan(dir.path());
+    let p = util::targets_plan(dir.path(), "GET http://x/");
     ringload([
         "run",
         &p,

@@ -64,3 +64,18 @@ pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
     std::fs::write(&p, contents).unwrap();
     p
 }
+
+/// Record a one-request plan from a targets line (`GET http://x/...`); returns its path.
+pub fn targets_plan(dir: &Path, line: &str) -> String {
+    let t = write(dir, "t.txt", format!("{line}\n"));
+    let p = dir.join("p.plan");
+    ringload([
+        "record",
+        "--targets",
+        t.to_str().unwrap(),
+        "-o",
+        p.to_str().unwrap(),
+    ])
+    .assert_ok();
+    p.to_str().unwrap().to_string()
+}

@@ -12,18 +12,21 @@
 //! pipelined requests, the unanswered ones are re-sent on a fresh connection (`resent`), keeping
 //! their intended time, at most `MAX_ATTEMPTS` times.
 
+mod responses;
+mod uring;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use io_uring::{IoUring, cqueue, opcode, squeue, types};
-use ringload_http1::{Limits, ResponseSummary, ResponseTo};
+use io_uring::{IoUring, opcode, types};
+use ringload_http1::Limits;
 
 use crate::EngineError;
 use crate::conn::{Conn, InFlight, State};
 use crate::requests::WireRequests;
-use crate::ring::{self, BGID, BufRing};
+use crate::ring::{self, BufRing};
 use crate::schedule::Schedule;
 use crate::stats::{ErrorClass, Stats};
 
@@ -45,6 +48,12 @@ const CHECK_EVERY_NS: u64 = 1_000_000;
 const MAX_WAIT_NS: u64 = 50_000_000;
 /// Receive buffer size (one multishot completion holds at most this much).
 const RECV_BUF: usize = 4 << 10;
+
+/// The per-second window a request belongs to: seconds from the start of measurement to its
+/// intended send time.
+fn second_of(intended: u64, measure_from: u64) -> usize {
+    (intended.saturating_sub(measure_from) / 1_000_000_000) as usize
+}
 
 fn ud(op: u64, generation: u32, conn: usize) -> u64 {
     (op << 56) | ((generation as u64 & 0xff_ffff) << 32) | conn as u64
@@ -168,95 +177,6 @@ impl Driver {
         }
     }
 
-    fn push(&mut self, e: squeue::Entry) -> Result<(), EngineError> {
-        ring::push(&mut self.ring, &e).map_err(|e| self.io_err(e))?;
-        self.outstanding += 1;
-        Ok(())
-    }
-
-    /// Open every connection; returns once all are open or have failed (bounded by the connect
-    /// timeout). Failed ones keep retrying during the run.
-    pub fn connect_all(&mut self) -> Result<(), EngineError> {
-        let now = self.now();
-        for i in 0..self.conns.len() {
-            self.connect(i, now)?;
-        }
-        let deadline = now + self.cfg.connect_timeout.as_nanos() as u64 + 50_000_000;
-        while self.conns.iter().any(|c| c.state == State::Connecting) && self.now() < deadline {
-            let now = self.now();
-            self.wait(now, 10_000_000)?;
-            self.process(self.now())?;
-        }
-        Ok(())
-    }
-
-    fn connect(&mut self, i: usize, now: u64) -> Result<(), EngineError> {
-        let sock = socket2::Socket::new(
-            socket2::Domain::for_address(self.cfg.addr),
-            socket2::Type::STREAM.nonblocking().cloexec(),
-            Some(socket2::Protocol::TCP),
-        )
-        .and_then(|s| s.set_nodelay(true).map(|_| s));
-        let sock = match sock {
-            Ok(s) => s,
-            Err(_) => {
-                self.stats.connect_errors += 1;
-                self.retry_later(i, now);
-                return Ok(());
-            }
-        };
-        let fd = types::Fd(std::os::fd::AsRawFd::as_raw_fd(&sock));
-        let c = &mut self.conns[i];
-        c.generation = c.generation.wrapping_add(1);
-        c.reset_for_new_socket();
-        c.sock = Some(sock);
-        c.state = State::Connecting;
-        c.ops += 2;
-        let g = c.generation;
-        let connect = opcode::Connect::new(fd, self.addr.as_ptr() as *const _, self.addr.len())
-            .build()
-            .flags(squeue::Flags::IO_LINK)
-            .user_data(ud(OP_CONNECT, g, i));
-        let timeout = opcode::LinkTimeout::new(&*self.connect_ts as *const _)
-            .build()
-            .user_data(ud(OP_LINK_TIMEOUT, g, i));
-        self.push(connect)?;
-        self.push(timeout)
-    }
-
-    fn retry_later(&mut self, i: usize, now: u64) {
-        let c = &mut self.conns[i];
-        c.backoff_ms = (c.backoff_ms * 2).clamp(10, 1000);
-        c.connect_at = now + c.backoff_ms * 1_000_000;
-        c.state = State::Idle;
-    }
-
-    fn arm_recv(&mut self, i: usize) -> Result<(), EngineError> {
-        let c = &mut self.conns[i];
-        let Some(sock) = &c.sock else { return Ok(()) };
-        let fd = types::Fd(std::os::fd::AsRawFd::as_raw_fd(sock));
-        c.recv_armed = true;
-        c.ops += 1;
-        let e = opcode::RecvMulti::new(fd, BGID)
-            .build()
-            .user_data(ud(OP_RECV, c.generation, i));
-        self.push(e)
-    }
-
-    fn send(&mut self, i: usize) -> Result<(), EngineError> {
-        let c = &mut self.conns[i];
-        let Some(sock) = &c.sock else { return Ok(()) };
-        let fd = types::Fd(std::os::fd::AsRawFd::as_raw_fd(sock));
-        let rest = &c.sbuf[c.send_off..];
-        c.sending = true;
-        c.ops += 1;
-        let e = opcode::Send::new(fd, rest.as_ptr(), rest.len() as u32)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(ud(OP_SEND, c.generation, i));
-        self.push(e)
-    }
-
     /// Run until the schedule is done and responses are in (or the drain time is over).
     pub async fn run(mut self, t0: Instant) -> Result<Stats, EngineError> {
         self.t0 = t0;
@@ -323,7 +243,7 @@ impl Driver {
     }
 
     fn second(&self, intended: u64) -> usize {
-        (intended.saturating_sub(self.cfg.measure_from_ns) / 1_000_000_000) as usize
+        second_of(intended, self.cfg.measure_from_ns)
     }
 
     /// Open loop: move every due request into the queue (bounded; beyond it, drop and count).
@@ -403,8 +323,7 @@ impl Driver {
                 None if closed => match schedule.next(now) {
                     Some((req, intended, measured)) => {
                         if measured {
-                            let s = (intended.saturating_sub(cfg.measure_from_ns) / 1_000_000_000)
-                                as usize;
+                            let s = second_of(intended, cfg.measure_from_ns);
                             stats.sent(wire.key[req as usize], s);
                         }
                         Pending {
@@ -487,8 +406,7 @@ impl Driver {
             let charged = f.attempts - uncharged;
             if charged >= MAX_ATTEMPTS {
                 if f.measured {
-                    let s = (f.intended.saturating_sub(self.cfg.measure_from_ns) / 1_000_000_000)
-                        as usize;
+                    let s = second_of(f.intended, self.cfg.measure_from_ns);
                     self.stats
                         .error(self.wire.key[f.req as usize], s, ErrorClass::Reset);
                 }
@@ -538,313 +456,6 @@ impl Driver {
         c.connect_at = now + c.backoff_ms * 1_000_000;
     }
 
-    /// Submit what is queued and wait for at least one completion, for at most `wait_ns`.
-    ///
-    /// A timeout passed to `io_uring_enter` itself costs about 2 us per request here, so waits
-    /// are bounded by `IORING_OP_TIMEOUT` operations instead: one is armed only when none of
-    /// those already in flight expires early enough, and a plain blocking enter follows.
-    fn wait(&mut self, now: u64, wait_ns: u64) -> Result<(), EngineError> {
-        let r = if wait_ns == 0 {
-            self.enter(0)
-        } else {
-            let deadline = now + wait_ns;
-            let earliest = self.timers.iter().map(|t| t.due).min().unwrap_or(u64::MAX);
-            if earliest > deadline + TIMER_SLACK_NS {
-                match self.timers.iter().position(|t| t.due == u64::MAX) {
-                    Some(slot) => {
-                        let t = &mut self.timers[slot];
-                        t.due = deadline;
-                        t.ts = types::Timespec::new()
-                            .sec(wait_ns / 1_000_000_000)
-                            .nsec((wait_ns % 1_000_000_000) as u32);
-                        let e = opcode::Timeout::new(&t.ts as *const _)
-                            .build()
-                            .user_data(ud(OP_TIMER, 0, slot));
-                        self.push(e)?;
-                        self.enter(1)
-                    }
-                    // Every timer slot is taken by a later deadline: time this wait itself.
-                    None => {
-                        let ts = types::Timespec::new()
-                            .sec(wait_ns / 1_000_000_000)
-                            .nsec((wait_ns % 1_000_000_000) as u32);
-                        let args = types::SubmitArgs::new().timespec(&ts);
-                        self.ring.submitter().submit_with_args(1, &args)
-                    }
-                }
-            } else {
-                self.enter(1)
-            }
-        };
-        match r {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(self.io_err(e)),
-        }
-    }
-
-    /// `io_uring_enter` with GETEVENTS (deferred completions are only posted by such an enter),
-    /// waiting for `want` completions.
-    fn enter(&mut self, want: u32) -> std::io::Result<usize> {
-        let pending = self.ring.submission().len() as u32;
-        // SAFETY: no extra argument is passed; every queued entry's buffers are owned by the
-        // driver and outlive their operations.
-        unsafe {
-            self.ring.submitter().enter::<libc::sigset_t>(
-                pending,
-                want,
-                io_uring::EnterFlags::GETEVENTS.bits(),
-                None,
-            )
-        }
-    }
-
-    /// Handle every completion available.
-    fn process(&mut self, now: u64) -> Result<(), EngineError> {
-        let mut batch = [(0u64, 0i32, 0u32); 256];
-        loop {
-            let mut n = 0;
-            for cqe in self.ring.completion() {
-                batch[n] = (cqe.user_data(), cqe.result(), cqe.flags());
-                n += 1;
-                if n == batch.len() {
-                    break;
-                }
-            }
-            if n == 0 {
-                return Ok(());
-            }
-            for &(data, res, flags) in &batch[..n] {
-                self.complete(data, res, flags, now)?;
-            }
-        }
-    }
-
-    fn complete(&mut self, data: u64, res: i32, flags: u32, now: u64) -> Result<(), EngineError> {
-        let op = data >> 56;
-        let i = (data & 0xffff_ffff) as usize;
-        if op == OP_TIMER {
-            self.outstanding -= 1;
-            self.timers[i].due = u64::MAX;
-            return Ok(());
-        }
-        let more = op == OP_RECV && cqueue::more(flags);
-        if !more {
-            self.outstanding -= 1;
-            self.conns[i].ops -= 1;
-        }
-        let current = (data >> 32) & 0xff_ffff == self.conns[i].generation as u64 & 0xff_ffff;
-        match op {
-            OP_RECV => {
-                if res > 0 {
-                    let bid = cqueue::buffer_select(flags).expect("multishot recv picks a buffer");
-                    if current && self.conns[i].state == State::Open {
-                        self.on_bytes(i, bid, res as usize, now)?;
-                    }
-                    self.bufs.recycle(bid);
-                } else if current && self.conns[i].state == State::Open {
-                    match -res {
-                        0 => self.on_eof(i, now)?,
-                        libc::ENOBUFS | libc::ECANCELED => {}
-                        _ => self.on_reset(i, now)?,
-                    }
-                }
-                if !more {
-                    self.conns[i].recv_armed = false;
-                    if current && self.conns[i].state == State::Open {
-                        self.arm_recv(i)?;
-                    }
-                }
-            }
-            OP_SEND if current && self.conns[i].state == State::Open => {
-                let c = &mut self.conns[i];
-                c.sending = false;
-                if res < 0 {
-                    self.on_reset(i, now)?;
-                } else {
-                    c.send_off += res as usize;
-                    if c.send_off < c.sbuf.len() {
-                        self.send(i)?;
-                    } else {
-                        self.wake_conn(i);
-                    }
-                }
-            }
-            OP_CONNECT if current && self.conns[i].state == State::Connecting => {
-                if res == 0 {
-                    self.stats.connects += 1;
-                    let c = &mut self.conns[i];
-                    c.state = State::Open;
-                    c.backoff_ms = 0;
-                    self.arm_recv(i)?;
-                    self.wake_conn(i);
-                } else {
-                    self.stats.connect_errors += 1;
-                    let c = &mut self.conns[i];
-                    c.backoff_ms = (c.backoff_ms * 2).clamp(10, 1000);
-                    c.state = State::Closing;
-                }
-            }
-            _ => {}
-        }
-        let c = &self.conns[i];
-        if c.state == State::Closing && c.ops == 0 {
-            self.finish_close(i, now);
-        }
-        Ok(())
-    }
-
-    fn wake_conn(&mut self, i: usize) {
-        self.wake.push(i as u32);
-    }
-
-    /// Decode received bytes; complete requests; handle framing errors and server closes.
-    fn on_bytes(&mut self, i: usize, bid: u16, len: usize, now: u64) -> Result<(), EngineError> {
-        enum End {
-            More,
-            Close,
-            Protocol,
-            Unsolicited,
-        }
-        self.stats.bytes_in += len as u64;
-        let data = self.bufs.data(bid, len);
-        let Driver {
-            conns,
-            stats,
-            wire,
-            cfg,
-            ..
-        } = self;
-        let c = &mut conns[i];
-        let mut kept = std::mem::take(&mut c.rbuf);
-        let from_kept = !kept.is_empty();
-        let src: &[u8] = if !from_kept {
-            data
-        } else {
-            kept.extend_from_slice(data);
-            &kept
-        };
-        let mut off = 0;
-        let mut end = End::More;
-        while off < src.len() {
-            let Some(head) = c.inflight.front() else {
-                end = End::Unsolicited;
-                break;
-            };
-            let to = if wire.head[head.req as usize] {
-                ResponseTo::Head
-            } else {
-                ResponseTo::NonHead
-            };
-            match c.decoder.decode(&src[off..], to) {
-                Ok(d) => {
-                    off += d.consumed;
-                    match d.message {
-                        Some(sum) => {
-                            let f = c.inflight.pop_front().expect("head exists");
-                            c.answered += 1;
-                            record(stats, wire, cfg, c, f, &sum, now);
-                            if sum.close {
-                                end = End::Close;
-                                break;
-                            }
-                        }
-                        None => break,
-                    }
-                }
-                Err(_) => {
-                    end = End::Protocol;
-                    break;
-                }
-            }
-        }
-        if matches!(end, End::More) {
-            if from_kept {
-                kept.drain(..off);
-            } else {
-                kept.extend_from_slice(&data[off..]);
-            }
-        } else {
-            kept.clear();
-        }
-        c.rbuf = kept;
-        match end {
-            End::More => {
-                if c.inflight.len() < cfg.depth {
-                    self.wake_conn(i);
-                }
-                Ok(())
-            }
-            End::Close => {
-                self.stats.server_closes += 1;
-                self.close(i, now, false)
-            }
-            End::Protocol => {
-                let f = self.conns[i]
-                    .inflight
-                    .pop_front()
-                    .expect("a response was expected");
-                if f.measured {
-                    let s = self.second(f.intended);
-                    self.stats
-                        .error(self.wire.key[f.req as usize], s, ErrorClass::Protocol);
-                }
-                self.close(i, now, true)
-            }
-            End::Unsolicited => {
-                self.stats.unsolicited += 1;
-                self.close(i, now, true)
-            }
-        }
-    }
-
-    /// The server closed the connection: a read-until-close body ends here; a cut response fails.
-    fn on_eof(&mut self, i: usize, now: u64) -> Result<(), EngineError> {
-        self.stats.server_closes += 1;
-        let c = &mut self.conns[i];
-        match c.decoder.finish_eof() {
-            Ok(Some(sum)) => {
-                if let Some(f) = c.inflight.pop_front() {
-                    let Driver {
-                        conns,
-                        stats,
-                        wire,
-                        cfg,
-                        ..
-                    } = self;
-                    record(stats, wire, cfg, &conns[i], f, &sum, now);
-                }
-            }
-            Ok(None) => {}
-            Err(_) => self.fail_head(i, ErrorClass::Reset),
-        }
-        self.close(i, now, false)
-    }
-
-    /// Reset or send failure: a response being received fails; the rest is re-sent.
-    fn on_reset(&mut self, i: usize, now: u64) -> Result<(), EngineError> {
-        if !self.conns[i].decoder.is_idle() {
-            self.fail_head(i, ErrorClass::Reset);
-        }
-        self.close(i, now, true)
-    }
-
-    fn fail_head(&mut self, i: usize, class: ErrorClass) {
-        if let Some(f) = self.conns[i].inflight.pop_front()
-            && f.measured
-        {
-            let s = self.second(f.intended);
-            self.stats.error(self.wire.key[f.req as usize], s, class);
-        }
-    }
-
     /// Count what is still unanswered as in flight at the end.
     fn finish(&mut self) {
         let Driver {
@@ -884,30 +495,4 @@ impl Driver {
         }
         Ok(())
     }
-}
-
-/// Record a completed request in the stats (if measured).
-fn record(
-    stats: &mut Stats,
-    wire: &WireRequests,
-    cfg: &ShardConfig,
-    c: &Conn,
-    f: InFlight,
-    sum: &ResponseSummary,
-    now: u64,
-) {
-    if !f.measured {
-        return;
-    }
-    let check = &wire.checks[wire.check[f.req as usize] as usize];
-    let passed = check.passes(sum.status, |idx| c.decoder.captured(idx).map(|v| v.value));
-    let second = (f.intended.saturating_sub(cfg.measure_from_ns) / 1_000_000_000) as usize;
-    stats.answered(
-        wire.key[f.req as usize],
-        second,
-        sum.status,
-        passed,
-        (now - f.intended) / 1000,
-        now.saturating_sub(f.sent) / 1000,
-    );
 }
