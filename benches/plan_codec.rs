@@ -30,9 +30,9 @@ fn main() {
                     ),
                 ],
                 body: if i % 10 == 0 {
-                    format!("{{\"sku\":{i},\"qty\":1}}").into_bytes()
+                    format!("{{\"sku\":{i},\"qty\":1}}").into_bytes().into()
                 } else {
-                    vec![]
+                    Default::default()
                 },
                 label: labels[(i % 50) as usize],
                 segment: (i % 5 == 0).then_some(canary),

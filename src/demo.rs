@@ -82,12 +82,12 @@ pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
     })
     .map_err(|e| CliError::Runtime(format!("demo target: {e}")))?;
     let addr = target.local_addr();
-    println!(
-        "demo: built-in target on http://{addr}; replaying {} shop requests at {} req/s for {}",
+    crate::out::emit(&format!(
+        "demo: built-in target on http://{addr}; replaying {} shop requests at {} req/s for {}\n",
         plan.step_count(),
         args.rate,
         humantime::format_duration(args.duration)
-    );
+    ))?;
     // The generator takes the last CPU it may use; the target's executor floats.
     let cpus = ringload_engine::allowed_cpus();
     let cfg = RunConfig {
@@ -123,13 +123,13 @@ pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
         &url,
         &validity,
     );
-    print!("{}", crate::report::render_text(&report));
-    println!(
-        "demo: the target served {} requests ({} answered 503 by design); ringload counted {} responses",
+    crate::out::emit(&crate::report::render_text(&report))?;
+    crate::out::emit(&format!(
+        "demo: the target served {} requests ({} answered 503 by design); ringload counted {} responses\n",
         served.requests,
         served.status_count(503),
         stats.counts.completed()
-    );
+    ))?;
     if let Some(out) = &args.output {
         let text =
             serde_json::to_vec_pretty(&report).map_err(|e| CliError::Runtime(e.to_string()))?;

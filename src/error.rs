@@ -30,27 +30,23 @@ pub enum CliError {
     #[error("{}: {source}", path.display())]
     Plan {
         path: PathBuf,
-        #[source]
         source: ringload_formats::FormatError,
     },
     /// Could not carry out the work; exit 1.
     #[error("{0}")]
     Runtime(String),
+    /// Standard output was closed by its reader (`| head`): stop quietly, exit 0.
+    #[error("standard output closed")]
+    BrokenPipe,
 }
 
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::BadInput(_) | CliError::Record(_) => EXIT_BAD_INPUT,
-            CliError::Plan { source, .. } => match source {
-                ringload_formats::FormatError::Io(e)
-                    if e.kind() != std::io::ErrorKind::NotFound =>
-                {
-                    EXIT_RUNTIME
-                }
-                _ => EXIT_BAD_INPUT,
-            },
+            // Every problem with a plan file (missing, unreadable, corrupt) is bad input.
+            CliError::BadInput(_) | CliError::Record(_) | CliError::Plan { .. } => EXIT_BAD_INPUT,
             CliError::Runtime(_) => EXIT_RUNTIME,
+            CliError::BrokenPipe => EXIT_OK,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `ringload inspect`: what a plan holds, for people (table) and scripts (`--json`).
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::Path;
 
 use ringload_formats::{Plan, TokenLocation};
@@ -152,25 +153,30 @@ fn summarise(plan: &Plan, path: &Path, bytes: u64) -> Inspect {
     }
 }
 
-pub fn print(i: &Inspect) {
-    println!(
+pub fn render(i: &Inspect) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "plan        {} (format v{}, {} bytes, {:.2} bytes/step)",
         i.file, i.format_version, i.bytes, i.bytes_per_step
     );
-    println!("source      {} ({})", i.source, i.source_kind);
+    let _ = writeln!(out, "source      {} ({})", i.source, i.source_kind);
     if let Some(a) = &i.authority {
-        println!(
+        let _ = writeln!(
+            out,
             "captured    {}://{}",
             i.scheme.as_deref().unwrap_or("http"),
             a
         );
     }
-    println!(
+    let _ = writeln!(
+        out,
         "steps       {} in {} sessions, {} distinct requests ({} with a body)",
         i.steps, i.sessions, i.distinct_requests, i.requests_with_body
     );
-    println!("time span   {:.3} s", i.time_span_us as f64 / 1e6);
-    println!(
+    let _ = writeln!(out, "time span   {:.3} s", i.time_span_us as f64 / 1e6);
+    let _ = writeln!(
+        out,
         "secrets     {}",
         if i.holds_secrets {
             "YES: credentials in clear text (record with --redact to share)"
@@ -181,25 +187,27 @@ pub fn print(i: &Inspect) {
         }
     );
     for (k, v) in &i.tags {
-        println!("tag         {k}={v}");
+        let _ = writeln!(out, "tag         {k}={v}");
     }
     for n in &i.notes {
-        println!("note        {n}");
+        let _ = writeln!(out, "note        {n}");
     }
-    println!("labels");
+    let _ = writeln!(out, "labels");
     for l in &i.labels {
-        println!("  {:>10}  {}", l.count, l.name);
+        let _ = writeln!(out, "  {:>10}  {}", l.count, l.name);
     }
     if !i.segments.is_empty() {
-        println!("segments");
+        let _ = writeln!(out, "segments");
         for s in &i.segments {
-            println!("  {:>10}  {}", s.count, s.name);
+            let _ = writeln!(out, "  {:>10}  {}", s.count, s.name);
         }
     }
     for a in &i.auth_profiles {
-        println!(
+        let _ = writeln!(
+            out,
             "auth        {}: login {} -> {} into {}: {}<token> ({} slots)",
             a.name, a.login, a.token_at, a.header, a.prefix, a.slots
         );
     }
+    out
 }

@@ -5,6 +5,7 @@ mod demo;
 mod error;
 mod gate;
 mod inspect;
+mod out;
 mod plan_io;
 mod record;
 mod report;
@@ -53,16 +54,16 @@ fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Record(args) => {
             let r = record::record(&args)?;
-            record::print_summary(&r, &args.output);
+            out::emit(&record::render_summary(&r, &args.output))?;
         }
         Command::Inspect { plan, json } => {
             let i = inspect::inspect(&plan)?;
             if json {
                 let text = serde_json::to_string_pretty(&i)
                     .map_err(|e| CliError::Runtime(e.to_string()))?;
-                println!("{text}");
+                out::emit(&format!("{text}\n"))?;
             } else {
-                inspect::print(&i);
+                out::emit(&inspect::render(&i))?;
             }
         }
         Command::Run(args) => return run::execute(&args),
@@ -82,10 +83,11 @@ fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
+        Err(CliError::BrokenPipe) => ExitCode::from(error::EXIT_OK),
         Err(e) => {
-            let e = anyhow::Error::new(e);
-            eprintln!("ringload: {e:#}");
-            ExitCode::from(e.downcast_ref::<CliError>().map_or(1, CliError::exit_code))
+            // Each error's message already names its cause: print it once, on one line.
+            eprintln!("ringload: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }

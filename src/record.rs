@@ -1,5 +1,6 @@
 //! `ringload record`: sources -> normalisation -> plan file, then a summary.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -158,29 +159,33 @@ pub fn record(args: &RecordArgs) -> Result<Recorded, CliError> {
     })
 }
 
-pub fn print_summary(r: &Recorded, out: &std::path::Path) {
+pub fn render_summary(r: &Recorded, path: &std::path::Path) -> String {
+    let mut out = String::new();
     let s = &r.summary;
-    println!(
+    let _ = writeln!(
+        out,
         "recorded {} steps in {} sessions ({} distinct requests) to {} ({} bytes)",
         s.steps,
         s.sessions,
         s.distinct_requests,
-        out.display(),
+        path.display(),
         r.bytes
     );
     for (kind, n) in &s.requests {
-        println!("  from {kind}: {n} requests");
+        let _ = writeln!(out, "  from {kind}: {n} requests");
     }
     for (reason, n) in &s.skipped {
-        println!("  skipped {n}: {reason}");
+        let _ = writeln!(out, "  skipped {n}: {reason}");
     }
-    println!("  labels:");
+    let _ = writeln!(out, "  labels:");
     for (label, n) in &s.labels {
-        println!("    {n:>8}  {label}");
+        let _ = writeln!(out, "    {n:>8}  {label}");
     }
     if r.holds_secrets {
-        println!(
+        let _ = writeln!(
+            out,
             "  note: the plan holds credentials in clear text (written with mode 0600); use --redact to share it"
         );
     }
+    out
 }

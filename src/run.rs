@@ -48,7 +48,8 @@ pub struct RunArgs {
     /// Ramps of rate, e.g. `30s:1000,60s:5000,30s:0` (open loop).
     #[arg(long, value_name = "DUR:RATE,...")]
     pub stages: Option<String>,
-    /// Traffic sent before measuring starts, excluded from the results.
+    /// Traffic sent before measuring starts, excluded from the results. With --stages the
+    /// warm-up is the first part of the first stage (the stage clock starts with the run).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
     pub warmup: Duration,
     /// Per-request timeout.
@@ -59,7 +60,8 @@ pub struct RunArgs {
     /// After the stop, how long to wait for responses in flight.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
     pub drain: Duration,
-    /// Open loop: p99 send lag beyond this makes the run invalid (exit 4).
+    /// Open loop: a p99 release lag (how late the schedule let requests go) beyond this makes
+    /// the run invalid (exit 4).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "50ms")]
     pub max_lag: Duration,
     /// Open loop: poll rather than sleep this long before each due send (precision vs CPU).
@@ -227,6 +229,12 @@ impl RunArgs {
                 _ => Stop::Duration(Duration::from_secs(10)),
             },
         };
+        if !(64..=1 << 20).contains(&self.io_memory_kib) {
+            return Err(CliError::BadInput(format!(
+                "--io-memory-kib {}: between 64 and 1048576",
+                self.io_memory_kib
+            )));
+        }
         let cfg = RunConfig {
             connections: self.connections,
             pipeline: self.pipeline,
@@ -271,12 +279,18 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
         &args.target,
         &validity,
     );
-    print!("{}", crate::report::render_text(&report));
+    crate::out::emit(&crate::report::render_text(&report))?;
     if let Some(out) = &args.output {
         let text =
             serde_json::to_vec_pretty(&report).map_err(|e| CliError::Runtime(e.to_string()))?;
         std::fs::write(out, text)
             .map_err(|e| CliError::Runtime(format!("{}: {e}", out.display())))?;
+    }
+    if stats.connects == 0 {
+        return Err(CliError::Runtime(format!(
+            "no connection to {} could be opened ({} attempts failed): is the target up?",
+            args.target, stats.connect_errors
+        )));
     }
     if validity.is_err() {
         return Ok(EXIT_INVALID_RUN);
@@ -285,7 +299,7 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
     for g in &gates {
         let (measured, fails) = g.check(&report);
         if fails {
-            println!("THRESHOLD FAILED: {}", g.describe(measured));
+            crate::out::emit(&format!("THRESHOLD FAILED: {}\n", g.describe(measured)))?;
             failed = true;
         }
     }

@@ -34,12 +34,13 @@ pub fn serve(args: &TargetArgs) -> Result<(), CliError> {
     cfg.validate()
         .map_err(|e| CliError::BadInput(e.to_string()))?;
     let stats = ringload_target::run(cfg, |addr| {
-        println!("ringload target listening on http://{addr}");
+        // Nowhere to report a failed write from inside the callback; the server runs anyway.
+        let _ = crate::out::emit(&format!("ringload target listening on http://{addr}\n"));
     })
     .map_err(|e| CliError::Runtime(e.to_string()))?;
-    println!(
-        "served {} requests on {} connections",
+    crate::out::emit(&format!(
+        "served {} requests on {} connections\n",
         stats.requests, stats.connections
-    );
+    ))?;
     Ok(())
 }

@@ -153,7 +153,7 @@ mod tests {
             method: "POST".into(),
             target: "/a?b=1".into(),
             headers: vec![("Host".into(), "old".into()), ("x-a".into(), "1".into())],
-            body: b"hi".to_vec(),
+            body: b"hi".as_slice().into(),
             label: l,
             segment: Some(s),
             expect: Some(Expectation {

@@ -1,8 +1,7 @@
 //! Executors: one glommio executor per CPU, each with its own driver, started together behind a
 //! barrier and merged at the end. Shards never share state while running.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier, OnceLock};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use glommio::{LocalExecutorBuilder, Placement};
@@ -11,9 +10,74 @@ use ringload_formats::Plan;
 use crate::config::{LoadModel, RunConfig, Stop};
 use crate::driver::{Driver, ShardConfig};
 use crate::requests::WireRequests;
-use crate::schedule::{Schedule, Steps};
+use crate::schedule::{PlanTiming, Schedule, ScheduleConfig, Steps};
 use crate::stats::Stats;
 use crate::{EngineError, ring};
+
+/// The start line: every executor arrives (ready or failed) and waits; the coordinator then
+/// releases them all with one common start time, or tells them to stop when one failed or
+/// died before arriving. Unlike a plain barrier, a missing executor cannot hang the others.
+#[derive(Default)]
+struct Gate {
+    state: Mutex<GateState>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    arrived: usize,
+    failed: bool,
+    /// `Some(Some(t0))`: go; `Some(None)`: stop.
+    go: Option<Option<Instant>>,
+}
+
+impl Gate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Arrive (`ok` = ready to run) and wait for the verdict: the start time, or `None`.
+    fn arrive(&self, ok: bool) -> Option<Instant> {
+        let mut s = self.lock();
+        s.arrived += 1;
+        s.failed |= !ok;
+        self.cv.notify_all();
+        loop {
+            if let Some(go) = s.go {
+                return go;
+            }
+            s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn release(&self, go: Option<Instant>) {
+        self.lock().go = Some(go);
+        self.cv.notify_all();
+    }
+
+    /// Wait until `n` executors arrived or one of `handles` ended without arriving, then
+    /// release them: together if all are ready, else with a stop.
+    fn start(
+        &self,
+        n: usize,
+        handles: &[(usize, std::thread::JoinHandle<Result<Stats, EngineError>>)],
+    ) {
+        let mut s = self.lock();
+        while s.arrived < n {
+            if handles.iter().any(|(_, h)| h.is_finished()) {
+                s.failed = true;
+                break;
+            }
+            s = self
+                .cv
+                .wait_timeout(s, Duration::from_millis(20))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        s.go = Some((!s.failed).then(Instant::now));
+        self.cv.notify_all();
+    }
+}
 
 /// The CPUs this process may run on (its affinity mask, which `taskset` sets).
 pub fn allowed_cpus() -> Vec<usize> {
@@ -66,14 +130,24 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
     let k = cfg.cpus.len();
     let replay = matches!(cfg.load, LoadModel::Replay { .. });
     let steps = shard_steps(plan, k, replay);
+    let timing = if replay {
+        let offsets: Vec<u64> = plan.steps().map(|s| s.offset_us).collect();
+        PlanTiming::of(&offsets).ok_or_else(|| {
+            EngineError::Config(
+                "the plan has no captured timing to replay (every step at the same offset): \
+                 use --rate or the closed loop"
+                    .into(),
+            )
+        })?
+    } else {
+        PlanTiming::default()
+    };
     let warmup_ns = cfg.warmup.as_nanos() as u64;
     let (end_ns, budget) = match cfg.stop {
         Stop::Duration(d) => (warmup_ns + d.as_nanos() as u64, None),
         Stop::Requests(n) => (u64::MAX, Some(n)),
     };
-    let barrier = Arc::new(Barrier::new(k));
-    let abort = Arc::new(AtomicBool::new(false));
-    let t0 = Arc::new(OnceLock::new());
+    let gate = Arc::new(Gate::default());
     let mut handles = Vec::with_capacity(k);
     for (i, steps) in steps.into_iter().enumerate() {
         let cpu = cfg.cpus[i];
@@ -93,13 +167,16 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
         let schedule = Schedule::new(
             &cfg.load,
             steps,
-            1.0 / k as f64,
-            warmup_ns,
-            end_ns,
-            budget.map(|b| share(b, k, i)),
-            0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1),
+            &ScheduleConfig {
+                share: 1.0 / k as f64,
+                measure_from_ns: warmup_ns,
+                end_ns,
+                budget: budget.map(|b| share(b, k, i)),
+                seed: 0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1),
+                timing,
+            },
         );
-        let (wire, barrier, abort, t0) = (wire.clone(), barrier.clone(), abort.clone(), t0.clone());
+        let (wire, gate_t) = (wire.clone(), gate.clone());
         let io_memory = cfg.io_memory;
         let h = std::thread::Builder::new()
             .name(format!("ringload-{i}"))
@@ -126,8 +203,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
                 let ex = match setup {
                     Ok(ex) => ex,
                     Err(e) => {
-                        abort.store(true, Ordering::SeqCst);
-                        barrier.wait();
+                        gate_t.arrive(false);
                         return Err(e);
                     }
                 };
@@ -136,21 +212,28 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
                         d.connect_all()?;
                         Ok(d)
                     });
-                    if driver.is_err() {
-                        abort.store(true, Ordering::SeqCst);
-                    }
-                    barrier.wait();
+                    let start = gate_t.arrive(driver.is_ok());
                     let driver = driver?;
-                    if abort.load(Ordering::SeqCst) {
-                        return Ok(Stats::new(0));
+                    match start {
+                        Some(t0) => driver.run(t0).await,
+                        None => Ok(Stats::new(0)),
                     }
-                    let start = *t0.get_or_init(Instant::now);
-                    driver.run(start).await
                 })
             })
-            .map_err(|e| EngineError::Executor { cpu, message: e.to_string() })?;
-        handles.push((cpu, h));
+            .map_err(|e| EngineError::Executor { cpu, message: e.to_string() });
+        match h {
+            Ok(h) => handles.push((cpu, h)),
+            Err(e) => {
+                // The executors already started must not wait for this one.
+                gate.release(None);
+                for (_, h) in handles {
+                    let _ = h.join();
+                }
+                return Err(e);
+            }
+        }
     }
+    gate.start(k, &handles);
     let mut merged = Stats::new(wire.keys);
     let mut first_err = None;
     for (cpu, h) in handles {

@@ -3,11 +3,15 @@
 //! never reads a clock, so it is tested with a virtual one.
 //!
 //! - Closed loop: a request is due whenever a connection has room; its intended time is `now`.
-//! - Rate / stages: arrivals spaced by the shard's share of the rate (uniform or Poisson).
-//! - Replay: each step at its captured offset divided by the speed.
+//! - Rate: arrivals spaced by the shard's share of the rate (uniform or Poisson).
+//! - Stages: the rate is piecewise linear in time; the next arrival is where the integral of the
+//!   rate since the last one reaches 1 (uniform) or an exponential draw (Poisson), solved exactly
+//!   per stage, so ramps and idle stages send exactly what they describe.
+//! - Replay: each step at its captured offset divided by the speed, on a clock shared by every
+//!   shard (the plan's first offset and repeat period are computed once for the whole plan).
 //!
-//! The schedule ends at the stop condition: the end of the sending window, or the shard's share
-//! of `--requests` measured requests.
+//! The schedule ends at the stop condition: the end of the sending window, the end of the last
+//! stage, or the shard's share of `--requests` measured requests.
 
 use std::sync::Arc;
 
@@ -20,6 +24,48 @@ pub struct Steps {
     pub offsets_us: Arc<[u64]>,
 }
 
+/// The whole plan's captured timing, for replay: every shard uses the same origin and period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanTiming {
+    /// Offset of the plan's first step, microseconds.
+    pub first_us: u64,
+    /// After how long the plan starts again: its span plus one mean gap, microseconds.
+    pub period_us: u64,
+}
+
+impl PlanTiming {
+    /// `None` when the plan has no timing to replay (every step at the same offset).
+    pub fn of(offsets_us: &[u64]) -> Option<PlanTiming> {
+        let first = *offsets_us.iter().min()?;
+        let last = *offsets_us.iter().max()?;
+        let span = last - first;
+        if span == 0 {
+            return None;
+        }
+        let gap = (span / (offsets_us.len() as u64 - 1)).max(1);
+        Some(PlanTiming {
+            first_us: first,
+            period_us: span.saturating_add(gap),
+        })
+    }
+}
+
+/// What a shard's schedule is built from.
+#[derive(Debug, Clone)]
+pub struct ScheduleConfig {
+    /// This shard's fraction of the total rate (1 / executors).
+    pub share: f64,
+    /// Requests intended at or after this time are measured (the end of the warm-up).
+    pub measure_from_ns: u64,
+    /// No request is intended at or after this time.
+    pub end_ns: u64,
+    /// This shard's share of `--requests`.
+    pub budget: Option<u64>,
+    pub seed: u64,
+    /// Replay only.
+    pub timing: PlanTiming,
+}
+
 #[derive(Debug, Clone)]
 enum Pace {
     Closed,
@@ -28,17 +74,17 @@ enum Pace {
         interval_ns: f64,
         poisson: bool,
     },
-    /// Open loop whose rate follows stages (`rate(t)` piecewise linear).
+    /// Open loop whose rate follows stages (`rate(t)` piecewise linear, this shard's share).
     Stages {
         stages: Vec<Stage>,
         share: f64,
         poisson: bool,
     },
-    /// Captured offsets / speed; `base_ns` moves on by the plan's span at each wrap-around.
+    /// Captured offsets / speed; `base_ns` moves on by the plan's period at each wrap-around.
     Replay {
         speed: f64,
         base_ns: u64,
-        span_ns: u64,
+        timing: PlanTiming,
     },
 }
 
@@ -48,62 +94,57 @@ pub struct Schedule {
     pace: Pace,
     steps: Steps,
     cursor: usize,
-    /// Intended time of the next open-loop request.
+    /// Intended time of the next open-loop request (`u64::MAX`: none).
     next_ns: u64,
-    /// No request is intended at or after this time.
     end_ns: u64,
-    /// Requests intended at or after this time are measured.
     measure_from_ns: u64,
     budget: Option<u64>,
     measured: u64,
     rng: u64,
 }
 
+/// Time (ns from `start_ns`) at which the integral of a rate, linear from `r0` with slope `k`
+/// (requests/s and requests/s per s), reaches `x` requests; `None` if it never does.
+fn linear_reach(r0: f64, k: f64, x: f64) -> Option<f64> {
+    // r0 * t + k/2 * t^2 = x; the smallest non-negative root, in the form that does not
+    // cancel when k is tiny: t = 2x / (r0 + sqrt(r0^2 + 2kx)).
+    let disc = r0 * r0 + 2.0 * k * x;
+    if disc < 0.0 {
+        return None;
+    }
+    let den = r0 + disc.sqrt();
+    (den > 0.0).then(|| 2.0 * x / den)
+}
+
 impl Schedule {
-    /// `share` is this shard's fraction of the total rate (1 / executors).
-    pub fn new(
-        model: &LoadModel,
-        steps: Steps,
-        share: f64,
-        measure_from_ns: u64,
-        end_ns: u64,
-        budget: Option<u64>,
-        seed: u64,
-    ) -> Schedule {
+    pub fn new(model: &LoadModel, steps: Steps, cfg: &ScheduleConfig) -> Schedule {
         let pace = match model {
             LoadModel::Closed => Pace::Closed,
             LoadModel::Rate { rate, arrival } => Pace::Rate {
-                interval_ns: 1e9 / (rate * share),
+                interval_ns: 1e9 / (rate * cfg.share),
                 poisson: *arrival == Arrival::Poisson,
             },
             LoadModel::Stages { stages, arrival } => Pace::Stages {
                 stages: stages.clone(),
-                share,
+                share: cfg.share,
                 poisson: *arrival == Arrival::Poisson,
             },
-            LoadModel::Replay { speed } => {
-                let first = steps.offsets_us.first().copied().unwrap_or(0);
-                let span = steps.offsets_us.last().copied().unwrap_or(0) - first;
-                let n = steps.offsets_us.len() as u64;
-                // The plan repeats after its span plus one mean gap, keeping its rhythm.
-                let gap = if n > 1 { (span / (n - 1)).max(1) } else { 1000 };
-                Pace::Replay {
-                    speed: *speed,
-                    base_ns: 0,
-                    span_ns: (((span + gap) * 1000) as f64 / speed) as u64,
-                }
-            }
+            LoadModel::Replay { speed } => Pace::Replay {
+                speed: *speed,
+                base_ns: 0,
+                timing: cfg.timing,
+            },
         };
         let mut s = Schedule {
             pace,
             steps,
             cursor: 0,
             next_ns: 0,
-            end_ns,
-            measure_from_ns,
-            budget,
+            end_ns: cfg.end_ns,
+            measure_from_ns: cfg.measure_from_ns,
+            budget: cfg.budget,
             measured: 0,
-            rng: seed | 1,
+            rng: cfg.seed | 1,
         };
         s.next_ns = s.first_time();
         s
@@ -112,10 +153,14 @@ impl Schedule {
     fn first_time(&mut self) -> u64 {
         match &self.pace {
             Pace::Closed => 0,
-            Pace::Rate { .. } | Pace::Stages { .. } => {
-                // Shards start at a random phase within one interval, so they do not fire in step.
-                let gap = self.gap(0);
-                (gap as f64 * self.uniform()) as u64
+            // Shards start at a random phase within one arrival, so they do not fire in step.
+            Pace::Rate { interval_ns, .. } => {
+                let mean = *interval_ns;
+                (mean * self.uniform()) as u64
+            }
+            Pace::Stages { .. } => {
+                let x = self.uniform();
+                self.stages_reach(0, x)
             }
             Pace::Replay { .. } => self.replay_time(0),
         }
@@ -129,72 +174,56 @@ impl Schedule {
         (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// Rate (requests/s for this shard) at time `t_ns`; `None` past the last stage.
-    fn stage_rate(stages: &[Stage], share: f64, t_ns: u64) -> Option<f64> {
+    /// Requests to wait for before the next arrival: 1 (uniform) or an exponential draw.
+    fn draw(&mut self, poisson: bool) -> f64 {
+        if poisson {
+            -self.uniform().max(1e-12).ln()
+        } else {
+            1.0
+        }
+    }
+
+    /// The time after `t_ns` at which the stages' rate has integrated to `x` requests, or
+    /// `u64::MAX` if the stages end first.
+    fn stages_reach(&self, t_ns: u64, mut x: f64) -> u64 {
+        let Pace::Stages { stages, share, .. } = &self.pace else {
+            return u64::MAX;
+        };
         let mut start = 0u64;
         let mut prev = 0.0;
         for st in stages {
             let d = st.duration.as_nanos() as u64;
-            if t_ns < start + d {
-                let f = (t_ns - start) as f64 / d.max(1) as f64;
-                return Some((prev + (st.level - prev) * f) * share);
+            let end = start.saturating_add(d);
+            if t_ns < end && d > 0 {
+                // Rate at t and slope within this stage, per nanosecond.
+                let k = (st.level - prev) * share / d as f64 / 1e9;
+                let from = t_ns.max(start);
+                let r = (prev + (st.level - prev) * (from - start) as f64 / d as f64) * share / 1e9;
+                let left = (end - from) as f64;
+                let area = r * left + k * left * left / 2.0;
+                if area >= x
+                    && let Some(dt) = linear_reach(r, k, x)
+                {
+                    return from.saturating_add(dt.ceil().max(1.0) as u64).min(end);
+                }
+                x -= area.max(0.0);
             }
-            start += d;
+            start = end;
             prev = st.level;
         }
-        None
-    }
-
-    /// Gap to the next arrival after `t_ns`.
-    fn gap(&mut self, t_ns: u64) -> u64 {
-        let (mean, poisson) = match &self.pace {
-            Pace::Rate {
-                interval_ns,
-                poisson,
-            } => (*interval_ns, *poisson),
-            Pace::Stages {
-                stages,
-                share,
-                poisson,
-            } => {
-                let poisson = *poisson;
-                match Self::stage_rate(stages, *share, t_ns) {
-                    // Below one request per 10 s the stage is idle: look again in 10 ms.
-                    Some(r) if r > 0.1 => {
-                        // The gap g with rate(t + g/2) * g = 1 (midpoint rule, exact for the
-                        // linear ramps of a stage), by a few fixed-point steps; the rate at t
-                        // alone would lag behind every ramp.
-                        let mut g = 1e9 / r;
-                        for _ in 0..4 {
-                            let mid = t_ns.saturating_add((g / 2.0) as u64);
-                            match Self::stage_rate(stages, *share, mid) {
-                                Some(m) if m > 0.1 => g = 1e9 / m,
-                                _ => break,
-                            }
-                        }
-                        (g, poisson)
-                    }
-                    Some(_) => return 10_000_000,
-                    None => return u64::MAX / 4,
-                }
-            }
-            _ => return 0,
-        };
-        if poisson {
-            let u = self.uniform().max(1e-12);
-            (-u.ln() * mean) as u64
-        } else {
-            mean as u64
-        }
-        .max(1)
+        u64::MAX
     }
 
     fn replay_time(&self, cursor: usize) -> u64 {
         match &self.pace {
-            Pace::Replay { speed, base_ns, .. } => {
-                let first = self.steps.offsets_us.first().copied().unwrap_or(0);
-                let off = self.steps.offsets_us.get(cursor).copied().unwrap_or(0) - first;
-                base_ns + ((off * 1000) as f64 / speed) as u64
+            Pace::Replay {
+                speed,
+                base_ns,
+                timing,
+            } => {
+                let off = self.steps.offsets_us.get(cursor).copied().unwrap_or(0);
+                let rel_us = off.saturating_sub(timing.first_us);
+                base_ns.saturating_add((rel_us as f64 * 1000.0 / speed) as u64)
             }
             _ => 0,
         }
@@ -241,21 +270,33 @@ impl Schedule {
         if wrapped {
             self.cursor = 0;
         }
-        match &mut self.pace {
-            Pace::Closed => {}
+        self.next_ns = match &mut self.pace {
+            Pace::Closed => 0,
             Pace::Replay {
-                base_ns, span_ns, ..
+                speed,
+                base_ns,
+                timing,
             } => {
                 if wrapped {
-                    *base_ns += *span_ns;
+                    *base_ns =
+                        base_ns.saturating_add((timing.period_us as f64 * 1000.0 / *speed) as u64);
                 }
-                self.next_ns = self.replay_time(self.cursor).max(intended);
+                self.replay_time(self.cursor).max(intended)
             }
-            _ => {
-                let g = self.gap(intended);
-                self.next_ns = intended.saturating_add(g);
+            Pace::Rate {
+                interval_ns,
+                poisson,
+            } => {
+                let (mean, poisson) = (*interval_ns, *poisson);
+                let gap = mean * self.draw(poisson);
+                intended.saturating_add((gap as u64).max(1))
             }
-        }
+            Pace::Stages { poisson, .. } => {
+                let poisson = *poisson;
+                let x = self.draw(poisson);
+                self.stages_reach(intended, x)
+            }
+        };
         let measured = self.is_measured(intended);
         if measured {
             self.measured += 1;
@@ -268,6 +309,23 @@ impl Schedule {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    fn cfg(
+        share: f64,
+        measure_from_ns: u64,
+        end_ns: u64,
+        budget: Option<u64>,
+        seed: u64,
+    ) -> ScheduleConfig {
+        ScheduleConfig {
+            share,
+            measure_from_ns,
+            end_ns,
+            budget,
+            seed,
+            timing: PlanTiming::default(),
+        }
+    }
 
     fn steps(n: u32) -> Steps {
         Steps {
@@ -294,7 +352,7 @@ mod tests {
             rate: 1000.0,
             arrival: Arrival::Uniform,
         };
-        let mut s = Schedule::new(&model, steps(7), 0.5, 0, 1_000_000_000, None, 1);
+        let mut s = Schedule::new(&model, steps(7), &cfg(0.5, 0, 1_000_000_000, None, 1));
         let got = drain(&mut s, 2_000_000_000, 100_000);
         assert_eq!(got.len(), 500);
         assert!(got.windows(2).all(|w| w[1].1 - w[0].1 == 2_000_000));
@@ -308,7 +366,7 @@ mod tests {
             rate: 10_000.0,
             arrival: Arrival::Poisson,
         };
-        let mut s = Schedule::new(&model, steps(3), 1.0, 0, 1_000_000_000, None, 42);
+        let mut s = Schedule::new(&model, steps(3), &cfg(1.0, 0, 1_000_000_000, None, 42));
         let n = drain(&mut s, 1_000_000_000, 50_000).len() as f64;
         assert!((n - 10_000.0).abs() < 400.0, "{n}");
     }
@@ -316,7 +374,12 @@ mod tests {
     #[test]
     fn replay_follows_offsets_divided_by_speed() {
         let model = LoadModel::Replay { speed: 2.0 };
-        let mut s = Schedule::new(&model, steps(4), 1.0, 0, 10_000_000, None, 1);
+        let st = steps(4);
+        let c = ScheduleConfig {
+            timing: PlanTiming::of(&st.offsets_us).unwrap(),
+            ..cfg(1.0, 0, 10_000_000, None, 1)
+        };
+        let mut s = Schedule::new(&model, st, &c);
         let got = drain(&mut s, 5_000_000, 10_000);
         let times: Vec<u64> = got.iter().map(|g| g.1).take(6).collect();
         // Offsets 0,1,2,3 ms at speed 2 -> 0, .5, 1, 1.5 ms; then the plan repeats after its span.
@@ -330,13 +393,17 @@ mod tests {
             rate: 1000.0,
             arrival: Arrival::Uniform,
         };
-        let mut s = Schedule::new(&model, steps(1), 1.0, 100_000_000, u64::MAX, Some(50), 3);
+        let mut s = Schedule::new(
+            &model,
+            steps(1),
+            &cfg(1.0, 100_000_000, u64::MAX, Some(50), 3),
+        );
         let got = drain(&mut s, 1_000_000_000, 1_000_000);
         let measured = got.iter().filter(|g| g.2).count();
         assert_eq!(measured, 50);
         assert!(got.iter().filter(|g| !g.2).all(|g| g.1 < 100_000_000));
         let closed = LoadModel::Closed;
-        let mut c = Schedule::new(&closed, steps(2), 1.0, 0, 10, Some(3), 3);
+        let mut c = Schedule::new(&closed, steps(2), &cfg(1.0, 0, 10, Some(3), 3));
         assert_eq!(c.next(0).map(|x| x.0), Some(0));
         assert_eq!(c.next(1).map(|x| x.1), Some(1));
         assert!(c.next(2).is_some());
@@ -362,12 +429,76 @@ mod tests {
             ],
             arrival: Arrival::Uniform,
         };
-        let mut s = Schedule::new(&model, steps(1), 1.0, 0, 3_000_000_000, None, 1);
+        let mut s = Schedule::new(&model, steps(1), &cfg(1.0, 0, 3_000_000_000, None, 1));
         let got = drain(&mut s, 3_000_000_000, 1_000_000);
         let in_sec = |k: u64| got.iter().filter(|g| g.1 / 1_000_000_000 == k).count() as f64;
-        // Ramp 0 -> 1000 averages ~500/s, then flat 1000/s, then ramp down ~500/s.
-        assert!((in_sec(0) - 500.0).abs() < 60.0, "{}", in_sec(0));
-        assert!((in_sec(1) - 1000.0).abs() < 10.0, "{}", in_sec(1));
-        assert!((in_sec(2) - 500.0).abs() < 60.0, "{}", in_sec(2));
+        // Ramp 0 -> 1000 is 500 requests, then flat 1000/s, then ramp down: 500.
+        assert!((in_sec(0) - 500.0).abs() <= 2.0, "{}", in_sec(0));
+        assert!((in_sec(1) - 1000.0).abs() <= 2.0, "{}", in_sec(1));
+        assert!((in_sec(2) - 500.0).abs() <= 2.0, "{}", in_sec(2));
+        assert!(s.finished(3_000_000_000));
+    }
+
+    fn stage_count(stages: &[(u64, f64)], share: f64) -> usize {
+        let model = LoadModel::Stages {
+            stages: stages
+                .iter()
+                .map(|&(secs, level)| Stage {
+                    duration: Duration::from_secs(secs),
+                    level,
+                })
+                .collect(),
+            arrival: Arrival::Uniform,
+        };
+        let mut s = Schedule::new(&model, steps(1), &cfg(share, 0, u64::MAX, None, 9));
+        let got = drain(&mut s, 20_000_000_000, 1_000_000);
+        assert!(s.finished(20_000_000_000), "stages end the schedule");
+        got.len()
+    }
+
+    #[test]
+    fn idle_and_slow_stages_send_what_they_describe() {
+        assert_eq!(stage_count(&[(3, 0.0)], 1.0), 0);
+        assert!((stage_count(&[(10, 1.0)], 1.0) as i64 - 5).abs() <= 1);
+        assert!((stage_count(&[(5, 0.0), (5, 100.0)], 1.0) as i64 - 250).abs() <= 1);
+        assert!((stage_count(&[(1, 10.0)], 1.0) as i64 - 5).abs() <= 1);
+        // Two shards each take half.
+        assert!((stage_count(&[(4, 1000.0)], 0.5) as i64 - 1000).abs() <= 1);
+    }
+
+    #[test]
+    fn replay_shards_share_one_clock() {
+        // Plan at 0, 1, 2, 3 s dealt to two shards: 0 and 2 s on one, 1 and 3 s on the other.
+        let all: Vec<u64> = vec![0, 1_000_000, 2_000_000, 3_000_000];
+        let timing = PlanTiming::of(&all).unwrap();
+        assert_eq!(
+            timing,
+            PlanTiming {
+                first_us: 0,
+                period_us: 4_000_000
+            }
+        );
+        let model = LoadModel::Replay { speed: 1.0 };
+        let shard = |offs: Vec<u64>| {
+            let st = Steps {
+                requests: vec![0u32; offs.len()].into(),
+                offsets_us: offs.into(),
+            };
+            let c = ScheduleConfig {
+                timing,
+                ..cfg(0.5, 0, 8_000_000_000, None, 1)
+            };
+            let mut s = Schedule::new(&model, st, &c);
+            drain(&mut s, 8_000_000_000, 1_000_000)
+                .iter()
+                .map(|g| g.1 / 1_000_000)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(shard(vec![0, 2_000_000]), vec![0, 2000, 4000, 6000]);
+        assert_eq!(
+            shard(vec![1_000_000, 3_000_000]),
+            vec![1000, 3000, 5000, 7000]
+        );
+        assert_eq!(PlanTiming::of(&[5, 5, 5]), None, "no timing to replay");
     }
 }

@@ -6,6 +6,12 @@
 //! `wire` and is converted to and from these types; see `FORMAT.md`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Longest per-request timeout a plan may carry (24 h, microseconds).
+pub const MAX_TIMEOUT_US: u64 = 24 * 3600 * 1_000_000;
+/// Latest step offset a plan may carry (one year, microseconds): keeps replay arithmetic in range.
+pub const MAX_OFFSET_US: u64 = 366 * 24 * 3600 * 1_000_000;
 
 /// Index into [`Plan::requests`].
 pub type RequestId = u32;
@@ -50,7 +56,8 @@ pub struct Request {
     /// Headers in order. `Host`, `Content-Length` and hop-by-hop headers are not stored: the
     /// engine writes them at replay.
     pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+    /// Shared: requests with the same body point at one copy (as the file stores it once).
+    pub body: Arc<[u8]>,
     pub label: LabelId,
     pub segment: Option<SegmentId>,
     pub auth: Option<AuthSlot>,
@@ -179,6 +186,9 @@ impl Plan {
                     self.auth_profiles.len()
                 ));
             }
+            if r.timeout_us.is_some_and(|t| t == 0 || t > MAX_TIMEOUT_US) {
+                return Err(format!("request {i} has a timeout outside 1 us..=24 h"));
+            }
             if r.method.is_empty() || !r.method.bytes().all(|b| b.is_ascii_alphabetic()) {
                 return Err(format!("request {i} has an invalid method {:?}", r.method));
             }
@@ -214,6 +224,11 @@ impl Plan {
                     return Err(format!(
                         "session {si} step {k} refers to request {} of {n_req}",
                         st.request
+                    ));
+                }
+                if st.offset_us > MAX_OFFSET_US {
+                    return Err(format!(
+                        "session {si} step {k} is more than a year into the plan"
                     ));
                 }
                 if st.offset_us < last {

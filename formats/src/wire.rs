@@ -7,6 +7,7 @@
 //! a step costs a few bytes with bincode's varints.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -224,7 +225,11 @@ pub fn encode(plan: &Plan) -> Result<Vec<u8>, FormatError> {
 /// Decode a payload of the given schema version and check every reference in it.
 pub fn decode(version: u16, flags: u16, payload: &[u8]) -> Result<Plan, FormatError> {
     let plan = match version {
-        1 => from_v1(crate::container::decode_payload(payload)?, flags)?,
+        1 => from_v1(
+            crate::container::decode_payload(payload)?,
+            flags,
+            decoded_budget(payload.len()),
+        )?,
         v => {
             return Err(FormatError::UnknownVersion {
                 kind: "plan",
@@ -237,25 +242,44 @@ pub fn decode(version: u16, flags: u16, payload: &[u8]) -> Result<Plan, FormatEr
     Ok(plan)
 }
 
-fn from_v1(w: PlanV1, flags: u16) -> Result<Plan, FormatError> {
+/// The most bytes of strings a payload may expand to: interned strings are copied into every
+/// request that refers to them, so a small file could otherwise ask for gigabytes. (Bodies are
+/// shared, not copied.)
+fn decoded_budget(payload_len: usize) -> usize {
+    payload_len.saturating_mul(64).saturating_add(16 << 20)
+}
+
+fn from_v1(w: PlanV1, flags: u16, budget: usize) -> Result<Plan, FormatError> {
     let strings = &w.strings;
-    let s = |i: u32| -> Result<String, FormatError> {
-        strings
-            .get(i as usize)
-            .cloned()
-            .ok_or_else(|| FormatError::Invalid(format!("string {i} of {}", strings.len())))
+    let spent = std::cell::Cell::new(0usize);
+    let charge = |n: usize| -> Result<(), FormatError> {
+        spent.set(spent.get().saturating_add(n));
+        if spent.get() > budget {
+            return Err(FormatError::Invalid(format!(
+                "the plan expands to more than {budget} bytes of strings"
+            )));
+        }
+        Ok(())
     };
+    let s = |i: u32| -> Result<String, FormatError> {
+        let v = strings
+            .get(i as usize)
+            .ok_or_else(|| FormatError::Invalid(format!("string {i} of {}", strings.len())))?;
+        charge(v.len())?;
+        Ok(v.clone())
+    };
+    let bodies: Vec<Arc<[u8]>> = w.bodies.iter().map(|b| Arc::from(b.as_slice())).collect();
     let labels = w.labels.iter().map(|&i| s(i)).collect::<Result<_, _>>()?;
     let segments = w.segments.iter().map(|&i| s(i)).collect::<Result<_, _>>()?;
     let mut requests = Vec::with_capacity(w.requests.len());
     for r in &w.requests {
-        let body =
-            match r.body {
-                None => Vec::new(),
-                Some(b) => w.bodies.get(b as usize).cloned().ok_or_else(|| {
-                    FormatError::Invalid(format!("body {b} of {}", w.bodies.len()))
-                })?,
-            };
+        let body = match r.body {
+            None => Arc::from(&[][..]),
+            Some(b) => bodies
+                .get(b as usize)
+                .cloned()
+                .ok_or_else(|| FormatError::Invalid(format!("body {b} of {}", bodies.len())))?,
+        };
         let expect = match &r.expect {
             None => None,
             Some(e) => Some(Expectation {

@@ -29,7 +29,7 @@ fn sample() -> Plan {
             "Content-Type".into(),
             "application/x-www-form-urlencoded".into(),
         )],
-        body: b"username=demo&password=secret".to_vec(),
+        body: b"username=demo&password=secret".as_slice().into(),
         label: login_l,
         ..Default::default()
     });
@@ -47,7 +47,7 @@ fn sample() -> Plan {
             ("x-user-segment".into(), "beta-testers".into()),
             ("accept".into(), "application/json".into()),
         ],
-        body: vec![],
+        body: Default::default(),
         label: products,
         segment: Some(canary),
         auth: Some(AuthSlot { profile }),
@@ -282,4 +282,58 @@ mod fuzz {
             }
         }
     }
+}
+
+#[test]
+fn shared_bodies_stay_shared_and_shared_strings_are_budgeted() {
+    // 200 requests sharing one 1 MiB body: stored once, decoded once (not 200 MiB).
+    let body: std::sync::Arc<[u8]> = vec![b'x'; 1 << 20].into();
+    let mut b = PlanBuilder::new(Metadata::default());
+    let label = b.label("POST /upload/:id");
+    let steps = (0..200)
+        .map(|i| Step {
+            request: b.request(Request {
+                method: "POST".into(),
+                target: format!("/upload/{i}"),
+                body: body.clone(),
+                label,
+                ..Default::default()
+            }),
+            offset_us: 0,
+            connection: 0,
+        })
+        .collect();
+    b.session(Session { steps });
+    let bytes = encode(&b.finish());
+    assert!(bytes.len() < (1 << 20) + 64 * 1024);
+    let plan = read_plan(&bytes[..]).unwrap();
+    let first = &plan.requests[0].body;
+    assert!(
+        plan.requests
+            .iter()
+            .all(|r| std::sync::Arc::ptr_eq(&r.body, first))
+    );
+
+    // 400 requests sharing one 64 KiB header value: 25 MiB of copies from a 64 KiB file,
+    // more than the budget of 64 x the payload + 16 MiB; refused instead.
+    let big = "v".repeat(64 << 10);
+    let mut b = PlanBuilder::new(Metadata::default());
+    let label = b.label("GET /x/:id");
+    let steps = (0..400)
+        .map(|i| Step {
+            request: b.request(Request {
+                method: "GET".into(),
+                target: format!("/x/{i}"),
+                headers: vec![("x-big".into(), big.clone())],
+                label,
+                ..Default::default()
+            }),
+            offset_us: 0,
+            connection: 0,
+        })
+        .collect();
+    b.session(Session { steps });
+    let bytes = encode(&b.finish());
+    let e = read_plan(&bytes[..]).expect_err("a bomb");
+    assert!(e.to_string().contains("expands to more than"), "{e}");
 }

@@ -228,7 +228,7 @@ pub fn normalise(captures: Vec<Capture>, opts: &Options) -> Result<(Plan, Summar
             method: ex.method.clone(),
             target,
             headers,
-            body,
+            body: body.into(),
             label,
             segment,
             auth: None,

@@ -48,6 +48,8 @@ const CHECK_EVERY_NS: u64 = 1_000_000;
 const MAX_WAIT_NS: u64 = 50_000_000;
 /// Receive buffer size (one multishot completion holds at most this much).
 const RECV_BUF: usize = 4 << 10;
+/// Requests the schedule may release in one turn of the loop.
+const RELEASE_PER_TURN: usize = 1 << 16;
 
 /// The per-second window a request belongs to: seconds from the start of measurement to its
 /// intended send time.
@@ -248,7 +250,11 @@ impl Driver {
 
     /// Open loop: move every due request into the queue (bounded; beyond it, drop and count).
     fn release(&mut self, now: u64) {
-        while let Some((req, intended, measured)) = self.schedule.next(now) {
+        // Bounded per turn, so a schedule far behind cannot keep the loop from its I/O.
+        for _ in 0..RELEASE_PER_TURN {
+            let Some((req, intended, measured)) = self.schedule.next(now) else {
+                break;
+            };
             if measured {
                 self.stats
                     .lag
@@ -365,7 +371,8 @@ impl Driver {
             let Some(head) = self.conns[i].inflight.front() else {
                 continue;
             };
-            let limit = self.wire.timeout_us[head.req as usize].map_or(default, |us| us * 1000);
+            let limit = self.wire.timeout_us[head.req as usize]
+                .map_or(default, |us| us.saturating_mul(1000));
             if now.saturating_sub(head.sent) >= limit {
                 let f = self.conns[i].inflight.pop_front().expect("head exists");
                 if f.measured {
@@ -401,20 +408,28 @@ impl Driver {
         // A graceful close after answering some requests is the server's connection limit, not
         // the fault of the requests behind it: their write is not charged.
         let uncharged = u8::from(!backoff && c.answered > 0);
-        let mut back = Vec::new();
+        // Popping from the back and pushing to the front keeps their order, ahead of new work.
+        let Driver {
+            conns,
+            queue,
+            stats,
+            wire,
+            cfg,
+            ..
+        } = self;
+        let c = &mut conns[i];
         while let Some(f) = c.inflight.pop_back() {
             let charged = f.attempts - uncharged;
             if charged >= MAX_ATTEMPTS {
                 if f.measured {
-                    let s = second_of(f.intended, self.cfg.measure_from_ns);
-                    self.stats
-                        .error(self.wire.key[f.req as usize], s, ErrorClass::Reset);
+                    let s = second_of(f.intended, cfg.measure_from_ns);
+                    stats.error(wire.key[f.req as usize], s, ErrorClass::Reset);
                 }
             } else {
                 if f.measured {
-                    self.stats.resent += 1;
+                    stats.resent += 1;
                 }
-                back.push(Pending {
+                queue.push_front(Pending {
                     req: f.req,
                     intended: f.intended,
                     released: f.released,
@@ -422,9 +437,6 @@ impl Driver {
                     measured: f.measured,
                 });
             }
-        }
-        for p in back {
-            self.queue.push_front(p);
         }
         let c = &mut self.conns[i];
         c.state = State::Closing;

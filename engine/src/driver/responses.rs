@@ -121,6 +121,7 @@ impl Driver {
         match c.decoder.finish_eof() {
             Ok(Some(sum)) => {
                 if let Some(f) = c.inflight.pop_front() {
+                    c.answered += 1;
                     let Driver {
                         conns,
                         stats,
