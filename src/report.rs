@@ -61,7 +61,7 @@ pub struct Errors {
 pub struct Group {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Always present in `labels[]` (null: no segment).
     pub segment: Option<String>,
     pub requests: u64,
     pub ok: u64,

@@ -43,6 +43,7 @@ fn nginx_keepalive_limit_mid_pipeline_loses_no_request() {
     ]);
     r.assert_ok();
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    util::assert_result_schema(&v);
     let s = &v["summary"];
     let n = |k: &str| s[k].as_u64().unwrap();
     assert_eq!(n("requests"), 20000, "{s}");

@@ -25,7 +25,7 @@ pub fn new_ring(entries: u32, cpu: usize) -> Result<IoUring, EngineError> {
     let mut b = IoUring::builder();
     b.setup_single_issuer()
         .setup_defer_taskrun()
-        .setup_cqsize(entries * 4);
+        .setup_cqsize(entries * 8);
     b.build(entries).map_err(|e| EngineError::Ring {
         cpu,
         message: match e.raw_os_error() {

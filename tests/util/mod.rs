@@ -79,3 +79,55 @@ pub fn targets_plan(dir: &Path, line: &str) -> String {
     .assert_ok();
     p.to_str().unwrap().to_string()
 }
+
+/// The result JSON's contract (issue "Engine", Output): keys CI scripts rely on.
+pub fn assert_result_schema(v: &serde_json::Value) {
+    fn group(g: &serde_json::Value, what: &str) {
+        for k in [
+            "requests",
+            "ok",
+            "failed",
+            "timed_out",
+            "in_flight_at_end",
+            "rps",
+            "histogram",
+        ] {
+            assert!(!g[k].is_null(), "{what}.{k} missing: {g}");
+        }
+        for k in ["p50", "p90", "p95", "p99", "p999", "max", "mean"] {
+            assert!(
+                g["latency_us"][k].is_number(),
+                "{what}.latency_us.{k} missing"
+            );
+        }
+        for k in ["connect", "timeout", "reset", "protocol", "validation"] {
+            assert!(g["errors"][k].is_u64(), "{what}.errors.{k} missing");
+        }
+    }
+    let s = &v["summary"];
+    group(s, "summary");
+    for k in [
+        "resent",
+        "duration_s",
+        "send_rate",
+        "status",
+        "service_us",
+        "lag_us",
+        "bytes_in",
+        "bytes_out",
+    ] {
+        assert!(!s[k].is_null(), "summary.{k} missing: {s}");
+    }
+    assert!(v["valid"].is_boolean());
+    let labels = v["labels"].as_array().expect("labels[]");
+    assert!(!labels.is_empty());
+    for l in labels {
+        assert!(l["label"].is_string(), "labels[].label missing: {l}");
+        assert!(l.get("segment").is_some(), "labels[].segment missing: {l}");
+        group(l, "labels[]");
+    }
+    assert!(v["windows"].is_array());
+    // Per-label requests add up to the summary's.
+    let sum: u64 = labels.iter().map(|l| l["requests"].as_u64().unwrap()).sum();
+    assert_eq!(sum, s["requests"].as_u64().unwrap());
+}

@@ -132,7 +132,7 @@ impl Driver {
     ) -> Result<Driver, EngineError> {
         let entries = (cfg.connections * 4 + 64)
             .next_power_of_two()
-            .clamp(256, 32768) as u32;
+            .clamp(1024, 32768) as u32;
         let ring = ring::new_ring(entries, cfg.cpu)?;
         let nbufs = (cfg.connections * 16)
             .next_power_of_two()

@@ -33,7 +33,7 @@ impl Driver {
     pub(super) fn connect(&mut self, i: usize, now: u64) -> Result<(), EngineError> {
         let sock = socket2::Socket::new(
             socket2::Domain::for_address(self.cfg.addr),
-            socket2::Type::STREAM.nonblocking().cloexec(),
+            socket2::Type::STREAM.cloexec(),
             Some(socket2::Protocol::TCP),
         )
         .and_then(|s| s.set_nodelay(true).map(|_| s));
