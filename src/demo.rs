@@ -1,13 +1,14 @@
 //! `ringload demo`: the whole loop on one machine with nothing installed. Starts the built-in
 //! target on a free loopback port, records the bundled shop plan (the guide's endpoints, a
-//! canary segment, injected delays and 503s), replays it at a fixed rate, prints the report and
-//! stops everything it started.
+//! canary segment checked against the `x-upstream-version` header, injected delays and 503s),
+//! replays it at a fixed rate, prints the report and stops everything it started.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use ringload_engine::{LoadModel, RunConfig, Stop, Target};
+use ringload_formats::Expectation;
 use ringload_recorder::{Options, SegmentRule};
 
 use crate::error::{CliError, EXIT_INVALID_RUN, EXIT_OK};
@@ -70,7 +71,26 @@ fn plan() -> Result<ringload_formats::Plan, CliError> {
             .map_or(0, |d| d.as_millis() as u64),
         ..Options::default()
     };
-    Ok(ringload_recorder::normalise(vec![capture], &opts)?.0)
+    let mut plan = ringload_recorder::normalise(vec![capture], &opts)?.0;
+    // The guide's canary check: beta testers must be routed to canary-v2, everyone else to
+    // stable. A response from the wrong upstream counts as a validation failure.
+    let canary = plan
+        .segments
+        .iter()
+        .position(|s| s == "canary")
+        .map(|i| i as u32);
+    for r in &mut plan.requests {
+        let upstream = if r.segment.is_some() && r.segment == canary {
+            "canary-v2"
+        } else {
+            "stable"
+        };
+        r.expect = Some(Expectation {
+            status: Vec::new(),
+            headers: vec![("x-upstream-version".into(), vec![upstream.into()])],
+        });
+    }
+    Ok(plan)
 }
 
 pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {

@@ -39,6 +39,24 @@ fn run_json(args: &[&str], dir: &std::path::Path) -> (Run, serde_json::Value) {
     (r, v)
 }
 
+/// A built-in target (with stalls if asked), a scratch dir, a one-request plan of `line`, and
+/// the target's URL.
+fn setup(
+    line: &str,
+    stall: Option<(Duration, Duration)>,
+) -> (
+    ringload_target::TargetHandle,
+    tempfile::TempDir,
+    String,
+    String,
+) {
+    let t = target(stall);
+    let dir = tempfile::tempdir().unwrap();
+    let plan = util::targets_plan(dir.path(), line);
+    let url = format!("http://{}", t.local_addr());
+    (t, dir, plan, url)
+}
+
 fn u(v: &serde_json::Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
@@ -46,10 +64,7 @@ fn u(v: &serde_json::Value) -> u64 {
 #[test]
 fn fixed_rate_is_accurate_and_latency_is_the_service_time() {
     let _g = serial();
-    let t = target(None);
-    let dir = tempfile::tempdir().unwrap();
-    let plan = util::targets_plan(dir.path(), "GET http://x/api?delay=20ms");
-    let url = format!("http://{}", t.local_addr());
+    let (_target, dir, plan, url) = setup("GET http://x/api?delay=20ms", None);
     let (r, v) = run_json(
         &[
             "run",
@@ -93,10 +108,10 @@ fn fixed_rate_is_accurate_and_latency_is_the_service_time() {
 #[test]
 fn stalls_show_in_the_corrected_histogram_not_in_the_service_time() {
     let _g = serial();
-    let t = target(Some((Duration::from_secs(2), Duration::from_millis(500))));
-    let dir = tempfile::tempdir().unwrap();
-    let plan = util::targets_plan(dir.path(), "GET http://x/api?delay=1ms");
-    let url = format!("http://{}", t.local_addr());
+    let (_target, dir, plan, url) = setup(
+        "GET http://x/api?delay=1ms",
+        Some((Duration::from_secs(2), Duration::from_millis(500))),
+    );
     let (r, v) = run_json(
         &[
             "run",
@@ -285,10 +300,7 @@ fn captured_timing_is_kept_and_speed_scales_it() {
 #[test]
 fn asking_for_more_than_the_machine_can_send_exits_4_naming_the_lag() {
     let _g = serial();
-    let t = target(None);
-    let dir = tempfile::tempdir().unwrap();
-    let plan = util::targets_plan(dir.path(), "GET http://x/");
-    let url = format!("http://{}", t.local_addr());
+    let (_target, dir, plan, url) = setup("GET http://x/", None);
     let (r, v) = run_json(
         &[
             "run",
@@ -320,10 +332,7 @@ fn asking_for_more_than_the_machine_can_send_exits_4_naming_the_lag() {
 #[test]
 fn warmup_traffic_is_sent_but_not_counted() {
     let _g = serial();
-    let t = target(None);
-    let dir = tempfile::tempdir().unwrap();
-    let plan = util::targets_plan(dir.path(), "GET http://x/");
-    let url = format!("http://{}", t.local_addr());
+    let (t, dir, plan, url) = setup("GET http://x/", None);
     let (r, v) = run_json(
         &[
             "run",
@@ -392,10 +401,7 @@ fn demo_runs_end_to_end_and_leaves_nothing_behind() {
 #[test]
 fn fail_on_gates_exit_3() {
     let _g = serial();
-    let t = target(None);
-    let dir = tempfile::tempdir().unwrap();
-    let plan = util::targets_plan(dir.path(), "GET http://x/?delay=5ms");
-    let url = format!("http://{}", t.local_addr());
+    let (_target, _dir, plan, url) = setup("GET http://x/?delay=5ms", None);
     let base = [
         "run",
         &plan,
