@@ -22,6 +22,7 @@ pub const MAX_LATENCY_US: u64 = 3_600_000_000;
 /// request waits for a connection rather than failing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
+#[non_exhaustive]
 pub enum ErrorClass {
     /// The connection was reset or closed in the middle of the request's response, or the
     /// request could not be re-sent any more.
