@@ -194,7 +194,7 @@ fn timing_server() -> (SocketAddr, Arrivals) {
 /// Replay 1000 steps at irregular offsets over ~5 s; return each step's send-time error (ms):
 /// its arrival minus its offset (scaled by the speed), relative to the median of those, since
 /// the whole replay may start at any moment.
-fn replay_errors(speed: f64) -> Vec<f64> {
+fn replay_errors(speed: f64) -> (Vec<f64>, f64) {
     let dir = tempfile::tempdir().unwrap();
     const N: usize = 1000;
     let offsets: Vec<u64> = (0..N as u64).map(|i| i * 5_000 + (i % 4) * 1_500).collect();
@@ -225,6 +225,12 @@ fn replay_errors(speed: f64) -> Vec<f64> {
     let url = format!("http://{addr}");
     let n = N.to_string();
     let out = dir.path().join("r.json");
+    // The machine's own timer noise, measured while the replay runs.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let noise = {
+        let stop = stop.clone();
+        std::thread::spawn(move || timer_noise_p99(&stop))
+    };
     let r = ringload([
         "run",
         plan_path.to_str().unwrap(),
@@ -241,6 +247,8 @@ fn replay_errors(speed: f64) -> Vec<f64> {
         "-o",
         out.to_str().unwrap(),
     ]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let noise = noise.join().unwrap();
     r.assert_ok();
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     eprintln!(
@@ -260,7 +268,7 @@ fn replay_errors(speed: f64) -> Vec<f64> {
     for s in &mut shift {
         *s = (*s - median).abs();
     }
-    shift
+    (shift, noise)
 }
 
 fn p99(mut v: Vec<f64>) -> f64 {
@@ -268,42 +276,40 @@ fn p99(mut v: Vec<f64>) -> f64 {
     v[(v.len() * 99).div_ceil(100) - 1]
 }
 
-/// How late this machine wakes a thread that sleeps 5 ms (p99 of 200 sleeps, ms): the timer
-/// noise no program here can go below (on this shared 2-vCPU VM: 0.2 ms when quiet, over 3 ms
-/// when the host is busy).
-fn timer_noise_p99() -> f64 {
-    let over: Vec<f64> = (0..200)
-        .map(|_| {
-            let t = Instant::now();
-            std::thread::sleep(Duration::from_millis(5));
-            (t.elapsed().as_secs_f64() - 0.005) * 1e3
-        })
-        .collect();
-    p99(over)
+/// How late this machine wakes a thread that sleeps 5 ms (p99 over the sleeps until `stop`,
+/// ms): timer noise no program here can go below (on this shared 2-vCPU VM: 0.2 ms when quiet,
+/// several ms when the host is busy).
+fn timer_noise_p99(stop: &std::sync::atomic::AtomicBool) -> f64 {
+    let mut over = Vec::new();
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) && over.len() < 10_000 {
+        let t = Instant::now();
+        std::thread::sleep(Duration::from_millis(5));
+        over.push((t.elapsed().as_secs_f64() - 0.005) * 1e3);
+    }
+    if over.is_empty() { 0.0 } else { p99(over) }
 }
 
-/// Send-time precision is measured at the server, so host scheduling noise counts against us.
-/// The criterion is the issue's, p99 within 1 ms, on any machine whose own timer noise allows
-/// it; where the machine's bare-sleep p99 is worse, ringload may add at most 0.5 ms to it (the
-/// figures are printed, so a CI log shows which bound applied). A noisy attempt is repeated, at
+/// Send-time precision is measured at the server, so host scheduling noise counts twice: once
+/// when ringload's timer wakes it to send, once when the server thread wakes to read. The
+/// criterion is the issue's, p99 within 1 ms, on a machine whose timer noise allows it; where
+/// the bare-sleep p99 measured during the same replay is worse, the bound is two wake-ups of
+/// that noise plus 0.5 ms. Every attempt's figures are printed; a noisy attempt is repeated, at
 /// most three times.
 fn check_replay(speed: f64) {
     let mut seen = Vec::new();
-    let mut noise = Vec::new();
     for _ in 0..3 {
-        let n = timer_noise_p99();
-        let e = p99(replay_errors(speed));
-        noise.push(n);
-        seen.push(e);
-        if e <= 1.0_f64.max(n + 0.5) {
+        let (errors, noise) = replay_errors(speed);
+        let e = p99(errors);
+        seen.push((e, noise));
+        if e <= 1.0_f64.max(2.0 * noise + 0.5) {
             eprintln!(
-                "--speed {speed}: p99 send-time error per attempt (ms): {seen:.3?}; machine timer noise p99 (ms): {noise:.3?}"
+                "--speed {speed}: (p99 send-time error, timer noise p99) per attempt, ms: {seen:.3?}"
             );
             return;
         }
     }
     panic!(
-        "--speed {speed}: p99 send-time error per attempt (ms) {seen:.3?} exceeds max(1 ms, timer noise + 0.5 ms) with timer noise {noise:.3?}"
+        "--speed {speed}: (p99 send-time error, timer noise p99) per attempt, ms: {seen:.3?}: over max(1 ms, 2 x noise + 0.5 ms)"
     );
 }
 
