@@ -168,14 +168,14 @@ mod tests {
             label: l,
             ..Request::default()
         });
-        let w = WireRequests::encode(&b.finish(), "127.0.0.1:8080").unwrap();
+        let w = WireRequests::encode(&b.finish(), "shop.local:8080").unwrap();
         assert_eq!(
             w.bytes(0),
-            b"POST /a?b=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nx-a: 1\r\nContent-Length: 2\r\n\r\nhi"
+            b"POST /a?b=1 HTTP/1.1\r\nHost: shop.local:8080\r\nx-a: 1\r\nContent-Length: 2\r\n\r\nhi"
         );
         assert_eq!(
             w.bytes(1),
-            b"HEAD / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
+            b"HEAD / HTTP/1.1\r\nHost: shop.local:8080\r\n\r\n"
         );
         assert_eq!((w.head[0], w.head[1]), (false, true));
         assert_eq!((w.key[0], w.key[1]), (0, 1));
