@@ -3,7 +3,7 @@
 mod util;
 
 use util::nginx::Nginx;
-use util::{ringload, write};
+use util::ringload;
 
 #[test]
 fn nginx_keepalive_limit_mid_pipeline_loses_no_request() {
@@ -12,20 +12,11 @@ fn nginx_keepalive_limit_mid_pipeline_loses_no_request() {
         "location = /ok { default_type text/plain; return 200 \"ok\"; }",
     );
     let dir = tempfile::tempdir().unwrap();
-    let t = write(dir.path(), "t.txt", "GET http://x/ok\n");
-    let plan = dir.path().join("p.plan");
-    ringload([
-        "record",
-        "--targets",
-        t.to_str().unwrap(),
-        "-o",
-        plan.to_str().unwrap(),
-    ])
-    .assert_ok();
+    let plan = util::targets_plan(dir.path(), "GET http://x/ok");
     let out = dir.path().join("r.json");
     let r = ringload([
         "run",
-        plan.to_str().unwrap(),
+        &plan,
         "--target",
         &ng.url(),
         "-c",

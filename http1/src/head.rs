@@ -115,6 +115,24 @@ pub(crate) fn blank_prefix(buf: &[u8]) -> usize {
     }
 }
 
+/// Skips blank lines before a head (see [`blank_prefix`]), counting them in `lead` against
+/// `max_head`; returns how many bytes of `buf` were skipped. `what` names the message kind in
+/// the error ("request", "response").
+pub(crate) fn skip_blank_lines(
+    buf: &[u8],
+    lead: &mut usize,
+    max_head: usize,
+    what: &'static str,
+    at: usize,
+) -> Result<usize, LocalError> {
+    let skip = blank_prefix(buf);
+    *lead += skip;
+    if *lead > max_head {
+        return Err(LocalError::new(ErrorKind::HeadTooLarge, what, at));
+    }
+    Ok(skip)
+}
+
 /// Maps an httparse error to ours. httparse does not say where it failed, so
 /// the position is the head start (`at`).
 pub(crate) fn httparse_error(e: httparse::Error, at: usize) -> LocalError {

@@ -368,15 +368,13 @@ impl RequestDecoder {
             }
             State::Head => {
                 if self.scanner.at_start() {
-                    let skip = head::blank_prefix(&buf[*consumed..]);
-                    self.lead += skip;
-                    if self.lead > self.limits.max_head_bytes {
-                        return Err(LocalError::new(
-                            ErrorKind::HeadTooLarge,
-                            "too many blank lines before a request",
-                            *consumed,
-                        ));
-                    }
+                    let skip = head::skip_blank_lines(
+                        &buf[*consumed..],
+                        &mut self.lead,
+                        self.limits.max_head_bytes,
+                        "too many blank lines before a request",
+                        *consumed,
+                    )?;
                     *consumed += skip;
                     self.cur.wire_bytes += skip as u64;
                 }

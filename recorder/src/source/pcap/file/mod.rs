@@ -548,26 +548,8 @@ impl<R: Read> CaptureReader<R> {
         endian: Endian,
         body_len: usize,
     ) -> Result<Option<(i64, u32, usize, usize, u32)>, FileError> {
-        if body_len < 20 {
-            return Err(self.malformed("enhanced packet block too short".into()));
-        }
-        let b = &self.buf;
-        let iface = self.interface(endian.u32(&b[0..4]) as usize)?;
-        let ts = (u64::from(endian.u32(&b[4..8])) << 32) | u64::from(endian.u32(&b[8..12]));
-        let caplen = endian.u32(&b[12..16]) as usize;
-        let orig_len = endian.u32(&b[16..20]);
-        if caplen > body_len - 20 {
-            return Err(self.malformed(format!(
-                "captured length {caplen} exceeds the enhanced packet block"
-            )));
-        }
-        Ok(Some((
-            Self::timestamp(iface, ts),
-            iface.link_type,
-            20,
-            caplen,
-            orig_len,
-        )))
+        let iface = (body_len >= 4).then(|| endian.u32(&self.buf[0..4]) as usize);
+        self.packet_block(endian, body_len, iface, "enhanced packet block")
     }
 
     /// OPB body: iface(2) drops(2) ts_hi(4) ts_lo(4) caplen(4) origlen(4) data options.
@@ -577,18 +559,30 @@ impl<R: Read> CaptureReader<R> {
         endian: Endian,
         body_len: usize,
     ) -> Result<Option<(i64, u32, usize, usize, u32)>, FileError> {
-        if body_len < 20 {
-            return Err(self.malformed("packet block too short".into()));
-        }
+        let iface = (body_len >= 2).then(|| endian.u16(&self.buf[0..2]) as usize);
+        self.packet_block(endian, body_len, iface, "packet block")
+    }
+
+    /// The fields EPB and OPB share after their interface id: timestamp at 4..12, captured
+    /// length at 12..16, original length at 16..20, data from 20.
+    #[allow(clippy::type_complexity)]
+    fn packet_block(
+        &self,
+        endian: Endian,
+        body_len: usize,
+        iface: Option<usize>,
+        what: &str,
+    ) -> Result<Option<(i64, u32, usize, usize, u32)>, FileError> {
+        let (Some(iface), true) = (iface, body_len >= 20) else {
+            return Err(self.malformed(format!("{what} too short")));
+        };
         let b = &self.buf;
-        let iface = self.interface(endian.u16(&b[0..2]) as usize)?;
+        let iface = self.interface(iface)?;
         let ts = (u64::from(endian.u32(&b[4..8])) << 32) | u64::from(endian.u32(&b[8..12]));
         let caplen = endian.u32(&b[12..16]) as usize;
         let orig_len = endian.u32(&b[16..20]);
         if caplen > body_len - 20 {
-            return Err(
-                self.malformed(format!("captured length {caplen} exceeds the packet block"))
-            );
+            return Err(self.malformed(format!("captured length {caplen} exceeds the {what}")));
         }
         Ok(Some((
             Self::timestamp(iface, ts),
