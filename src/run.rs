@@ -57,6 +57,10 @@ pub struct RunArgs {
     pub timeout: Duration,
     #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
     pub connect_timeout: Duration,
+    /// Stop the run (exit 1, report kept) when no connection to the target could be opened for
+    /// this long, every attempt failing; `never` keeps retrying until the run's end.
+    #[arg(long, value_name = "DURATION|never", value_parser = parse_give_up, default_value = "10s")]
+    pub give_up_after: GiveUp,
     /// After the stop, how long to wait for responses in flight.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
     pub drain: Duration,
@@ -244,6 +248,7 @@ impl RunArgs {
             warmup: self.warmup,
             timeout: self.timeout,
             connect_timeout: self.connect_timeout,
+            give_up_after: self.give_up_after.0,
             drain: self.drain,
             max_lag: self.max_lag,
             io_memory: self.io_memory_kib << 10,
@@ -286,9 +291,23 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
         std::fs::write(out, text)
             .map_err(|e| CliError::Runtime(format!("{}: {e}", out.display())))?;
     }
+    let last_error = stats
+        .last_connect_error
+        .map(|e| format!(", last: {}", std::io::Error::from_raw_os_error(e)))
+        .unwrap_or_default();
+    if stats.gave_up {
+        let after = args.give_up_after.0.unwrap_or_default();
+        return Err(CliError::Runtime(format!(
+            "stopped: no connection to {} could be opened for {} ({} attempts failed{last_error}); \
+             --give-up-after sets how long to keep trying",
+            args.target,
+            humantime::format_duration(after),
+            stats.connect_errors
+        )));
+    }
     if stats.connects == 0 {
         return Err(CliError::Runtime(format!(
-            "no connection to {} could be opened ({} attempts failed): is the target up?",
+            "no connection to {} could be opened ({} attempts failed{last_error}): is the target up?",
             args.target, stats.connect_errors
         )));
     }
@@ -327,5 +346,20 @@ mod tests {
         );
         assert!(parse_target("https://127.0.0.1").is_err());
         assert!(parse_target("127.0.0.1:80").is_err());
+    }
+}
+
+/// `--give-up-after`: a duration, or `never`.
+#[derive(Debug, Clone, Copy)]
+pub struct GiveUp(pub Option<Duration>);
+
+fn parse_give_up(s: &str) -> Result<GiveUp, String> {
+    if s.eq_ignore_ascii_case("never") {
+        return Ok(GiveUp(None));
+    }
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("must be positive (or `never`)".into()),
+        Ok(d) => Ok(GiveUp(Some(d))),
+        Err(e) => Err(format!("{e} (a duration like 10s, or `never`)")),
     }
 }

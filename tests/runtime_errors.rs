@@ -97,10 +97,41 @@ fn an_unreachable_target_fails_the_run() {
     ]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(
-        r.stderr.contains("no connection") && r.stderr.contains("attempts failed"),
+        r.stderr.contains("no connection")
+            && r.stderr.contains("attempts failed")
+            && r.stderr.contains("refused"),
         "{}",
         r.stderr
     );
+    // A request budget has no end of its own: the give-up time ends it, report kept.
+    let r = ringload([
+        "run",
+        &p,
+        "--target",
+        &url,
+        "-n",
+        "10",
+        "--give-up-after",
+        "300ms",
+        "--threads",
+        "1",
+        "-c",
+        "2",
+    ]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("stopped: no connection") && r.stderr.contains("300ms"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout.contains("connect=") && r.stdout.contains("INVALID RUN: stopped early"),
+        "{}",
+        r.stdout
+    );
+    let r = ringload(["run", &p, "--target", &url, "--give-up-after", "0s"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--give-up-after"), "{}", r.stderr);
 }
 
 #[test]

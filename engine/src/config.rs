@@ -79,6 +79,9 @@ pub struct RunConfig {
     /// Per-request timeout (a plan step's own timeout wins).
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    /// Stop the run when an executor could open no connection for this long (every attempt
+    /// failing); `None` = keep retrying until the stop condition.
+    pub give_up_after: Option<Duration>,
     /// After the stop, how long to wait for responses still in flight.
     pub drain: Duration,
     /// Open loop: requests that may wait for a free connection per executor before new ones are
@@ -107,6 +110,7 @@ impl RunConfig {
             warmup: Duration::ZERO,
             timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(2),
+            give_up_after: Some(Duration::from_secs(10)),
             drain: Duration::from_secs(2),
             queue_limit: 100_000,
             max_lag: Duration::from_millis(100),
@@ -132,6 +136,9 @@ impl RunConfig {
         }
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return bad("timeouts must be positive");
+        }
+        if self.give_up_after.is_some_and(|d| d.is_zero()) {
+            return bad("give-up time must be positive (or none)");
         }
         match self.stop {
             Stop::Duration(d) if d.is_zero() => return bad("duration must be positive"),

@@ -158,6 +158,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
             addr: cfg.target.addr,
             timeout: cfg.timeout,
             connect_timeout: cfg.connect_timeout,
+            give_up_after: cfg.give_up_after,
             drain: cfg.drain,
             queue_limit: cfg.queue_limit,
             measure_from_ns: warmup_ns,
@@ -262,8 +263,15 @@ pub fn expected_wall(cfg: &RunConfig) -> Option<Duration> {
 }
 
 /// Did the generator keep its schedule? `Err` names why the run is invalid (exit code 4):
-/// requests dropped because too many were already waiting, or a p99 send lag beyond `max_lag`.
+/// requests dropped because too many were already waiting, a p99 send lag beyond `max_lag`, or
+/// an executor that gave up on an unreachable target (the CLI exits 1 for that one).
 pub fn check_validity(stats: &Stats, cfg: &RunConfig) -> Result<(), String> {
+    if stats.gave_up {
+        return Err(format!(
+            "stopped early: no connection to the target could be opened for {:?}",
+            cfg.give_up_after.unwrap_or_default()
+        ));
+    }
     let q = |x| {
         if stats.lag.is_empty() {
             0

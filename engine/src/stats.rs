@@ -126,6 +126,10 @@ pub struct Stats {
     pub bytes_in: u64,
     pub connects: u64,
     pub connect_errors: u64,
+    /// The OS error number of the last failed connect attempt (a timeout is ETIMEDOUT).
+    pub last_connect_error: Option<i32>,
+    /// An executor stopped early: it could open no connection for the give-up time.
+    pub gave_up: bool,
     /// Connections the server closed (Connection: close or EOF).
     pub server_closes: u64,
     /// Response bytes that arrived with no request in flight (the connection is closed).
@@ -152,6 +156,8 @@ impl Stats {
             bytes_in: 0,
             connects: 0,
             connect_errors: 0,
+            last_connect_error: None,
+            gave_up: false,
             server_closes: 0,
             unsolicited: 0,
             windows: Vec::new(),
@@ -266,6 +272,8 @@ impl AddAssign<&Stats> for Stats {
         self.bytes_in += o.bytes_in;
         self.connects += o.connects;
         self.connect_errors += o.connect_errors;
+        self.last_connect_error = o.last_connect_error.or(self.last_connect_error);
+        self.gave_up |= o.gave_up;
         self.server_closes += o.server_closes;
         self.unsolicited += o.unsolicited;
         for (i, w) in o.windows.iter().enumerate() {

@@ -192,3 +192,51 @@ fn connection_refused_is_a_connect_error_not_a_request() {
         s.connect_errors
     );
 }
+
+#[test]
+fn a_request_budget_against_a_dead_target_gives_up() {
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let mut cfg = config(addr, 2, 1, 5);
+    cfg.give_up_after = Some(std::time::Duration::from_millis(300));
+    let t = std::time::Instant::now();
+    let s = run(&plan("GET", "/"), &cfg).unwrap();
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_accounted(&s);
+    assert!(s.gave_up);
+    assert_eq!(s.last_connect_error, Some(libc::ECONNREFUSED));
+    assert_eq!(s.counts.ok, 0);
+}
+
+#[test]
+fn a_target_that_goes_away_mid_run_stops_the_run_with_everything_counted() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // One connection answered 50 times, then the server is gone: connection and listener.
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut pending = Vec::new();
+        for _ in 0..50 {
+            if read_request(&mut s, &mut pending).is_none() {
+                return;
+            }
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .unwrap();
+        }
+        drop(listener);
+    });
+    let mut cfg = config(addr, 1, 1, 10_000);
+    cfg.give_up_after = Some(std::time::Duration::from_millis(300));
+    let s = run(&plan("GET", "/"), &cfg).unwrap();
+    assert_accounted(&s);
+    assert!(s.gave_up, "{:?}", s.counts);
+    assert_eq!(s.counts.ok, 50);
+    assert!(s.connects >= 1 && s.connect_errors >= 1);
+    assert!(s.counts.requests < 10_000, "{:?}", s.counts);
+}

@@ -70,6 +70,7 @@ pub struct ShardConfig {
     pub addr: SocketAddr,
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    pub give_up_after: Option<Duration>,
     pub drain: Duration,
     pub queue_limit: usize,
     pub measure_from_ns: u64,
@@ -122,6 +123,8 @@ pub struct Driver {
     timers: Box<[Timer; TIMERS]>,
     t0: Instant,
     stopping: bool,
+    /// Since when no connection could be opened (every attempt failing, none open).
+    down_since: Option<u64>,
 }
 
 impl Driver {
@@ -163,6 +166,7 @@ impl Driver {
             outstanding: 0,
             timers: Box::new([Timer::FREE; TIMERS]),
             t0: Instant::now(),
+            down_since: None,
             stopping: false,
             cfg,
         })
@@ -182,6 +186,8 @@ impl Driver {
     /// Run until the schedule is done and responses are in (or the drain time is over).
     pub async fn run(mut self, t0: Instant) -> Result<Stats, EngineError> {
         self.t0 = t0;
+        // Failures while connecting before the start count from the start.
+        self.down_since = self.down_since.map(|_| 0);
         for i in 0..self.conns.len() {
             self.wake.push(i as u32);
         }
@@ -213,6 +219,14 @@ impl Driver {
             if now >= hard_stop {
                 break;
             }
+            if self.given_up(now) {
+                self.stats.gave_up = true;
+                if !self.stopping {
+                    self.stats.send_window_s =
+                        now.saturating_sub(self.cfg.measure_from_ns) as f64 / 1e9;
+                }
+                break;
+            }
             let mut until = next_check.min(drain_deadline);
             if let Some(due) = self.schedule.next_due_at() {
                 until = until.min(due);
@@ -233,6 +247,14 @@ impl Driver {
         self.finish();
         self.shutdown()?;
         Ok(std::mem::replace(&mut self.stats, Stats::new(0)))
+    }
+
+    /// Has no connection opened for longer than the give-up time?
+    fn given_up(&self, now: u64) -> bool {
+        match (self.down_since, self.cfg.give_up_after) {
+            (Some(t), Some(limit)) => now.saturating_sub(t) >= limit.as_nanos() as u64,
+            _ => false,
+        }
     }
 
     /// Measured requests still waiting for an outcome?

@@ -39,8 +39,8 @@ impl Driver {
         .and_then(|s| s.set_nodelay(true).map(|_| s));
         let sock = match sock {
             Ok(s) => s,
-            Err(_) => {
-                self.stats.connect_errors += 1;
+            Err(e) => {
+                self.connect_failed(now, e.raw_os_error().unwrap_or(libc::EIO));
                 self.retry_later(i, now);
                 return Ok(());
             }
@@ -62,6 +62,15 @@ impl Driver {
             .user_data(ud(OP_LINK_TIMEOUT, g, i));
         self.push(connect)?;
         self.push(timeout)
+    }
+
+    /// Count a failed connect attempt; with no connection open, the target is down from now.
+    fn connect_failed(&mut self, now: u64, errno: i32) {
+        self.stats.connect_errors += 1;
+        self.stats.last_connect_error = Some(errno);
+        if self.down_since.is_none() && !self.conns.iter().any(|c| c.state == State::Open) {
+            self.down_since = Some(now);
+        }
     }
 
     pub(super) fn retry_later(&mut self, i: usize, now: u64) {
@@ -245,13 +254,20 @@ impl Driver {
             OP_CONNECT if current && self.conns[i].state == State::Connecting => {
                 if res == 0 {
                     self.stats.connects += 1;
+                    self.down_since = None;
                     let c = &mut self.conns[i];
                     c.state = State::Open;
                     c.backoff_ms = 0;
                     self.arm_recv(i)?;
                     self.wake_conn(i);
                 } else {
-                    self.stats.connect_errors += 1;
+                    // The linked timeout cancels a connect that took too long.
+                    let errno = if res == -libc::ECANCELED {
+                        libc::ETIMEDOUT
+                    } else {
+                        -res
+                    };
+                    self.connect_failed(now, errno);
                     let c = &mut self.conns[i];
                     c.backoff_ms = (c.backoff_ms * 2).clamp(10, 1000);
                     c.state = State::Closing;
