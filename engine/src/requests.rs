@@ -46,6 +46,8 @@ pub struct WireRequests {
     pub capture_names: Vec<String>,
     /// Per-request timeout override, microseconds.
     pub timeout_us: Vec<Option<u64>>,
+    /// The shortest per-request timeout override, microseconds.
+    min_timeout_us: Option<u64>,
     pub keys: usize,
 }
 
@@ -90,6 +92,9 @@ impl WireRequests {
             w.head.push(r.method == "HEAD");
             w.key.push(r.label * (nseg + 1) + r.segment.unwrap_or(nseg));
             w.timeout_us.push(r.timeout_us);
+            if let Some(t) = r.timeout_us {
+                w.min_timeout_us = Some(w.min_timeout_us.map_or(t, |m| m.min(t)));
+            }
             let check = match &r.expect {
                 None => 0,
                 Some(e) => {
@@ -131,6 +136,13 @@ impl WireRequests {
     pub fn bytes(&self, id: u32) -> &[u8] {
         let (s, l) = self.spans[id as usize];
         &self.bytes[s as usize..(s + l) as usize]
+    }
+
+    /// The shortest timeout any request can have, ns, given the run's `default`.
+    pub fn min_timeout_ns(&self, default: std::time::Duration) -> u64 {
+        let default = default.as_nanos() as u64;
+        self.min_timeout_us
+            .map_or(default, |us| default.min(us.saturating_mul(1000)))
     }
 
     /// Largest encoded request, for sizing send buffers.

@@ -244,6 +244,11 @@ impl Schedule {
         }
     }
 
+    /// When a closed loop's sending time ends (`None`: open loop, or no time limit).
+    pub fn closed_until(&self) -> Option<u64> {
+        (matches!(self.pace, Pace::Closed) && self.end_ns != u64::MAX).then_some(self.end_ns)
+    }
+
     /// When the next request is due, for an open loop (the driver waits no longer than that).
     pub fn next_due_at(&self) -> Option<u64> {
         (self.is_open() && !self.finished(0)).then_some(self.next_ns)

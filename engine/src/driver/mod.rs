@@ -42,12 +42,19 @@ const TIMERS: usize = 4;
 const TIMER_SLACK_NS: u64 = 20_000;
 /// A request is written at most this many times before it fails as `reset`.
 pub const MAX_ATTEMPTS: u8 = 3;
-/// Timeouts and reconnects are checked this often.
+/// Timeouts and reconnects are checked this often while the loop is busy; an idle loop sleeps
+/// until the earliest of them instead (see `Driver::next_deadline`): a periodic wake-up timer
+/// costs more than it seems on a VM (nginx served 10-15% fewer requests/s at depth 16 with a
+/// 1 ms timer ticking in the client).
 const CHECK_EVERY_NS: u64 = 1_000_000;
+/// The shortest sleep before a deadline is looked at again, so an overdue one cannot spin.
+const MIN_DEADLINE_NS: u64 = 100_000;
 /// The longest a wait blocks, so the executor's other work is never starved.
 const MAX_WAIT_NS: u64 = 50_000_000;
 /// Receive buffer size (one multishot completion holds at most this much).
 const RECV_BUF: usize = 4 << 10;
+/// Completions handled per pass over the ring.
+const CQE_BATCH: usize = 256;
 /// Requests the schedule may release in one turn of the loop.
 const RELEASE_PER_TURN: usize = 1 << 16;
 
@@ -123,6 +130,11 @@ pub struct Driver {
     timers: Box<[Timer; TIMERS]>,
     t0: Instant,
     stopping: bool,
+    /// Completions copied out of the ring, reused by every `process`.
+    cqes: Vec<(u64, i32, u32)>,
+    /// The next check of timeouts and reconnects is due then at the latest (lowered whenever a
+    /// reconnect or give-up time is set between checks).
+    check_at: u64,
     /// Since when no connection could be opened (every attempt failing, none open).
     down_since: Option<u64>,
 }
@@ -167,6 +179,8 @@ impl Driver {
             timers: Box::new([Timer::FREE; TIMERS]),
             t0: Instant::now(),
             down_since: None,
+            check_at: 0,
+            cqes: Vec::with_capacity(CQE_BATCH),
             stopping: false,
             cfg,
         })
@@ -202,10 +216,11 @@ impl Driver {
                 self.release(now);
             }
             self.fill(now)?;
-            if now >= next_check {
+            if now >= next_check || now >= self.check_at {
                 self.check_timeouts(now)?;
                 self.reconnect_due(now)?;
                 next_check = now + CHECK_EVERY_NS;
+                self.check_at = self.next_deadline(now);
             }
             if !self.stopping && self.schedule.finished(now) {
                 self.stopping = true;
@@ -227,9 +242,12 @@ impl Driver {
                 }
                 break;
             }
-            let mut until = next_check.min(drain_deadline);
+            let mut until = self.check_at.min(drain_deadline);
             if let Some(due) = self.schedule.next_due_at() {
                 until = until.min(due);
+            }
+            if let Some(end) = self.schedule.closed_until().filter(|_| !self.stopping) {
+                until = until.min(end);
             }
             let mut wait = until.saturating_sub(now).min(MAX_WAIT_NS);
             if open {
@@ -247,6 +265,32 @@ impl Driver {
         self.finish();
         self.shutdown()?;
         Ok(std::mem::replace(&mut self.stats, Stats::new(0)))
+    }
+
+    /// The earliest time a check must run, whatever I/O happens: a request timeout (of what is
+    /// in flight, or of anything sent from now on), a reconnect, the give-up time.
+    fn next_deadline(&self, now: u64) -> u64 {
+        let mut t = now.saturating_add(self.wire.min_timeout_ns(self.cfg.timeout));
+        let reconnecting = !(self.stopping && self.queue.is_empty());
+        for c in &self.conns {
+            if let Some(head) = c.inflight.front() {
+                t = t.min(head.sent.saturating_add(self.timeout_of(head.req)));
+            }
+            if reconnecting && c.state == State::Idle {
+                t = t.min(c.connect_at);
+            }
+        }
+        if let (Some(since), Some(limit)) = (self.down_since, self.cfg.give_up_after) {
+            t = t.min(since.saturating_add(limit.as_nanos() as u64));
+        }
+        t.max(now + MIN_DEADLINE_NS)
+    }
+
+    /// The timeout of request `req`, ns (a plan step's own wins over the run's).
+    fn timeout_of(&self, req: u32) -> u64 {
+        self.wire.timeout_us[req as usize].map_or(self.cfg.timeout.as_nanos() as u64, |us| {
+            us.saturating_mul(1000)
+        })
     }
 
     /// Has no connection opened for longer than the give-up time?
@@ -388,14 +432,11 @@ impl Driver {
     }
 
     fn check_timeouts(&mut self, now: u64) -> Result<(), EngineError> {
-        let default = self.cfg.timeout.as_nanos() as u64;
         for i in 0..self.conns.len() {
             let Some(head) = self.conns[i].inflight.front() else {
                 continue;
             };
-            let limit = self.wire.timeout_us[head.req as usize]
-                .map_or(default, |us| us.saturating_mul(1000));
-            if now.saturating_sub(head.sent) >= limit {
+            if now.saturating_sub(head.sent) >= self.timeout_of(head.req) {
                 let f = self.conns[i].inflight.pop_front().expect("head exists");
                 if f.measured {
                     let s = self.second(f.intended);
@@ -488,6 +529,7 @@ impl Driver {
         c.recv_armed = false;
         c.sending = false;
         c.connect_at = now + c.backoff_ms * 1_000_000;
+        self.check_at = self.check_at.min(c.connect_at);
     }
 
     /// Count what is still unanswered as in flight at the end.

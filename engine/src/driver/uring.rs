@@ -70,6 +70,11 @@ impl Driver {
         self.stats.last_connect_error = Some(errno);
         if self.down_since.is_none() && !self.conns.iter().any(|c| c.state == State::Open) {
             self.down_since = Some(now);
+            if let Some(limit) = self.cfg.give_up_after {
+                self.check_at = self
+                    .check_at
+                    .min(now.saturating_add(limit.as_nanos() as u64));
+            }
         }
     }
 
@@ -78,6 +83,7 @@ impl Driver {
         c.backoff_ms = (c.backoff_ms * 2).clamp(10, 1000);
         c.connect_at = now + c.backoff_ms * 1_000_000;
         c.state = State::Idle;
+        self.check_at = self.check_at.min(c.connect_at);
     }
 
     pub(super) fn arm_recv(&mut self, i: usize) -> Result<(), EngineError> {
@@ -176,23 +182,28 @@ impl Driver {
 
     /// Handle every completion available.
     pub(super) fn process(&mut self, now: u64) -> Result<(), EngineError> {
-        let mut batch = [(0u64, 0i32, 0u32); 256];
-        loop {
-            let mut n = 0;
-            for cqe in self.ring.completion() {
-                batch[n] = (cqe.user_data(), cqe.result(), cqe.flags());
-                n += 1;
-                if n == batch.len() {
-                    break;
-                }
+        // Copied out first: handling a completion needs `self` (it queues new operations).
+        let mut batch = std::mem::take(&mut self.cqes);
+        let r = loop {
+            batch.clear();
+            batch.extend(
+                self.ring
+                    .completion()
+                    .take(CQE_BATCH)
+                    .map(|c| (c.user_data(), c.result(), c.flags())),
+            );
+            if batch.is_empty() {
+                break Ok(());
             }
-            if n == 0 {
-                return Ok(());
+            if let Err(e) = batch
+                .iter()
+                .try_for_each(|&(data, res, flags)| self.complete(data, res, flags, now))
+            {
+                break Err(e);
             }
-            for &(data, res, flags) in &batch[..n] {
-                self.complete(data, res, flags, now)?;
-            }
-        }
+        };
+        self.cqes = batch;
+        r
     }
 
     pub(super) fn complete(
