@@ -2,10 +2,16 @@
 //! one loop that the load model drives.
 //!
 //! Each turn of the loop: release the requests the schedule says are due (open loop), fill every
-//! connection that has room with wire bytes in one send, check timeouts and reconnects, then one
-//! `submit_with_args` that both submits and waits (at most until the next due time), and process
-//! every completion: multishot receives feed the sans-IO response decoder, whose completed
-//! responses become stats. Nothing on this path allocates in steady state.
+//! connection that has room with wire bytes in one send, check timeouts and reconnects (every
+//! millisecond while busy), then one `io_uring_enter` that both submits and waits: for a
+//! completion, or at most until the next thing that is due (a send, a request timeout, a
+//! reconnect, the end of the run), which an `IORING_OP_TIMEOUT` bounds. An idle loop never wakes
+//! on a fixed tick. Then every completion is processed: multishot receives feed the sans-IO
+//! response decoder, whose completed responses become stats. Nothing on this path allocates in
+//! steady state.
+//!
+//! When no connection can be opened for `give_up_after` (every attempt failing, none open), the
+//! loop ends early with `Stats::gave_up` set, whatever the stop condition.
 //!
 //! Accounting: a request is counted when released by the schedule and ends in exactly one of
 //! ok / failed(class) / timed out / in flight at the end. When a connection closes under
