@@ -1,6 +1,7 @@
 //! The `ringload` command line: parse arguments, run one subcommand, map the outcome to an
 //! exit code. This is the only place that prints errors and exits; see `error.rs` for the codes.
 
+mod compare;
 mod demo;
 mod error;
 mod gate;
@@ -42,6 +43,10 @@ enum Command {
     /// Replay a plan against a target and report latency and errors.
     #[command(after_help = EXIT_CODES_HELP)]
     Run(Box<run::RunArgs>),
+    /// Replay a plan against a baseline and a candidate target in interleaved rounds and report
+    /// the overhead per percentile with its noise (e.g. without and with a sidecar).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Compare(Box<compare::CompareArgs>),
     /// Start the built-in target, replay the bundled shop plan against it, print the report.
     #[command(after_help = EXIT_CODES_HELP)]
     Demo(demo::DemoArgs),
@@ -67,6 +72,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             }
         }
         Command::Run(args) => return run::execute(&args),
+        Command::Compare(args) => return compare::execute(&args),
         Command::Target(args) => target::serve(&args)?,
         Command::Demo(args) => return demo::demo(&args),
     }

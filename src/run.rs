@@ -17,6 +17,21 @@ pub struct RunArgs {
     /// Target base URL, e.g. http://127.0.0.1:8080 (requests keep their plan paths).
     #[arg(long, value_name = "URL")]
     pub target: String,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Fail the run (exit 3) when a condition holds, e.g. `p99>250ms`, `error-rate>1%`,
+    /// `rps<1000`; repeatable.
+    #[arg(long = "fail-on", value_name = "GATE")]
+    pub fail_on: Vec<String>,
+    /// Write the full result (JSON with whole histograms) here.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// How to load a target: connections, threads, load model, stop, timeouts (shared by `run` and
+/// `compare`).
+#[derive(Debug, Args)]
+pub struct LoadArgs {
     /// Connections in total, spread over the executor threads.
     #[arg(short, long, default_value_t = 64)]
     pub connections: usize,
@@ -77,13 +92,6 @@ pub struct RunArgs {
     /// glommio io_memory per executor (KiB).
     #[arg(long, default_value_t = 256, value_name = "KIB")]
     pub io_memory_kib: usize,
-    /// Fail the run (exit 3) when a condition holds, e.g. `p99>250ms`, `error-rate>1%`,
-    /// `rps<1000`; repeatable.
-    #[arg(long = "fail-on", value_name = "GATE")]
-    pub fail_on: Vec<String>,
-    /// Write the full result (JSON with whole histograms) here.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
 }
 
 /// Parse `0,2-3` into CPU numbers.
@@ -164,9 +172,14 @@ pub fn parse_target(url: &str) -> Result<Target, CliError> {
     Ok(Target { addr, host_header })
 }
 
-impl RunArgs {
-    pub fn config(&self, plan_authority: Option<&str>) -> Result<RunConfig, CliError> {
-        let mut target = parse_target(&self.target)?;
+impl LoadArgs {
+    /// The engine's config for `target_url`; `plan_authority` serves `--keep-host`.
+    pub fn config(
+        &self,
+        target_url: &str,
+        plan_authority: Option<&str>,
+    ) -> Result<RunConfig, CliError> {
+        let mut target = parse_target(target_url)?;
         if self.keep_host {
             target.host_header = plan_authority
                 .ok_or_else(|| {
@@ -261,6 +274,46 @@ impl RunArgs {
     }
 }
 
+/// Run the engine, its errors mapped to exit codes (bad configuration: 2, the rest: 1).
+pub fn engine_run(
+    plan: &ringload_formats::Plan,
+    cfg: &RunConfig,
+) -> Result<ringload_engine::Stats, CliError> {
+    ringload_engine::run(plan, cfg).map_err(|e| match e {
+        ringload_engine::EngineError::Config(m) => CliError::BadInput(m),
+        e => CliError::Runtime(e.to_string()),
+    })
+}
+
+/// A run that never reached `target`, or gave up on it, is a runtime failure (exit 1) naming
+/// the last connection error; its report has been printed already.
+pub fn check_connected(
+    stats: &ringload_engine::Stats,
+    target: &str,
+    cfg: &RunConfig,
+) -> Result<(), CliError> {
+    let last_error = stats
+        .last_connect_error
+        .map(|e| format!(", last: {}", std::io::Error::from_raw_os_error(e)))
+        .unwrap_or_default();
+    if stats.gave_up {
+        let after = cfg.give_up_after.unwrap_or_default();
+        return Err(CliError::Runtime(format!(
+            "stopped: no connection to {target} could be opened for {} ({} attempts failed{last_error}); \
+             --give-up-after sets how long to keep trying",
+            humantime::format_duration(after),
+            stats.connect_errors
+        )));
+    }
+    if stats.connects == 0 {
+        return Err(CliError::Runtime(format!(
+            "no connection to {target} could be opened ({} attempts failed{last_error}): is the target up?",
+            stats.connect_errors
+        )));
+    }
+    Ok(())
+}
+
 /// `ringload run`: replay, print the table, write the JSON; exit 4 when the run is invalid.
 pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
     let gates: Vec<Gate> = args
@@ -269,11 +322,10 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
         .map(|g| g.parse())
         .collect::<Result<_, _>>()?;
     let plan = crate::plan_io::load(&args.plan)?;
-    let cfg = args.config(plan.meta.authority.as_deref())?;
-    let stats = ringload_engine::run(&plan, &cfg).map_err(|e| match e {
-        ringload_engine::EngineError::Config(m) => CliError::BadInput(m),
-        e => CliError::Runtime(e.to_string()),
-    })?;
+    let cfg = args
+        .load
+        .config(&args.target, plan.meta.authority.as_deref())?;
+    let stats = engine_run(&plan, &cfg)?;
     let validity = ringload_engine::check_validity(&stats, &cfg);
     let report = crate::report::build(
         &stats,
@@ -291,26 +343,7 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
         std::fs::write(out, text)
             .map_err(|e| CliError::Runtime(format!("{}: {e}", out.display())))?;
     }
-    let last_error = stats
-        .last_connect_error
-        .map(|e| format!(", last: {}", std::io::Error::from_raw_os_error(e)))
-        .unwrap_or_default();
-    if stats.gave_up {
-        let after = args.give_up_after.0.unwrap_or_default();
-        return Err(CliError::Runtime(format!(
-            "stopped: no connection to {} could be opened for {} ({} attempts failed{last_error}); \
-             --give-up-after sets how long to keep trying",
-            args.target,
-            humantime::format_duration(after),
-            stats.connect_errors
-        )));
-    }
-    if stats.connects == 0 {
-        return Err(CliError::Runtime(format!(
-            "no connection to {} could be opened ({} attempts failed{last_error}): is the target up?",
-            args.target, stats.connect_errors
-        )));
-    }
+    check_connected(&stats, &args.target, &cfg)?;
     if validity.is_err() {
         return Ok(EXIT_INVALID_RUN);
     }

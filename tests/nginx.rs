@@ -50,3 +50,50 @@ fn nginx_keepalive_limit_mid_pipeline_loses_no_request() {
     assert!(s["histogram"].as_str().unwrap().len() > 10);
     assert!(v["valid"].as_bool().unwrap());
 }
+
+/// nginx as a gateway in front of the built-in target (keep-alive upstream, as gateways run):
+/// `compare` sees the extra hop as a positive p50 overhead in every round.
+#[test]
+fn compare_measures_an_nginx_gateway_hop() {
+    let t = ringload_target::spawn(ringload_target::TargetConfig::default()).unwrap();
+    let gw = Nginx::start(
+        &format!(
+            "upstream app {{ server {}; keepalive 16; }}",
+            t.local_addr()
+        ),
+        "location / { proxy_pass http://app; proxy_http_version 1.1; \
+         proxy_set_header Connection \"\"; }",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let plan = util::targets_plan(dir.path(), "GET http://x/api/products");
+    let out = dir.path().join("c.json");
+    let r = ringload([
+        "compare",
+        &plan,
+        "--baseline",
+        &format!("http://{}", t.local_addr()),
+        "--candidate",
+        &gw.url(),
+        "--rounds",
+        "6",
+        "-d",
+        "300ms",
+        "-c",
+        "2",
+        "--threads",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    println!("{}", r.stdout);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let p50 = &v["overhead"][0];
+    assert!(p50["overhead_us"].as_f64().unwrap() > 0.0, "{p50}");
+    assert_eq!(p50["consistent"], true, "{}", r.stdout);
+    for side in ["baseline", "candidate"] {
+        let s = &v[side]["summary"];
+        assert_eq!(s["failed"], 0, "{side}: {s}");
+        assert_eq!(s["status"]["200"], s["requests"], "{side}: {s}");
+    }
+}
