@@ -145,8 +145,10 @@ impl std::str::FromStr for OverheadGate {
         let limit = match value.strip_suffix('%') {
             Some(pct) => Limit::Percent(
                 pct.trim()
-                    .parse()
-                    .map_err(|_| bad("a percentage such as 10%"))?,
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| bad("a percentage such as 10%"))?,
             ),
             None => Limit::Micros(
                 humantime::parse_duration(value)
@@ -271,6 +273,15 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
             check_connected(&s, url, cfg)?;
             if let Err(why) = ringload_engine::check_validity(&s, cfg) {
                 invalid.get_or_insert(format!("round {} against {url}: {why}", r + 1));
+            } else if s.latency.is_empty() {
+                // Timeouts, resets and connect errors leave no latency: comparing percentiles
+                // against nothing would show the broken side as the faster one.
+                invalid.get_or_insert(format!(
+                    "round {} against {url}: no request was answered ({} failed, {} timed out)",
+                    r + 1,
+                    s.counts.failed(),
+                    s.counts.timed_out
+                ));
             }
             Ok::<_, CliError>(s)
         };
@@ -342,9 +353,10 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
     Ok(if failed { EXIT_THRESHOLD } else { EXIT_OK })
 }
 
+/// Completed requests per second, as `run` reports it.
 fn rps(s: &Stats) -> f64 {
     if s.elapsed_s > 0.0 {
-        (s.counts.requests as f64 / s.elapsed_s * 10.0).round() / 10.0
+        (s.counts.completed() as f64 / s.elapsed_s * 10.0).round() / 10.0
     } else {
         0.0
     }
@@ -400,6 +412,21 @@ pub fn render_text(c: &Comparison) -> String {
         out.push_str(&format!(
             "{name:<9} requests {} ok {} failed {} timed out {}; {:.1} req/s; errors connect {} reset {} protocol {} validation {}\n",
             g.requests, g.ok, g.failed, g.timed_out, g.rps, e.connect, e.reset, e.protocol, e.validation
+        ));
+    }
+    let rate = |r: &Report| {
+        let g = &r.summary.group;
+        if g.requests == 0 {
+            0.0
+        } else {
+            100.0 * (g.failed + g.timed_out) as f64 / g.requests as f64
+        }
+    };
+    let (eb, ec) = (rate(&c.baseline), rate(&c.candidate));
+    if ec > eb {
+        out.push_str(&format!(
+            "WARNING: the candidate failed or timed out {ec:.2}% of requests, the baseline \
+             {eb:.2}%: percentiles include failed responses' latency (timeouts have none)\n"
         ));
     }
     out.push_str(

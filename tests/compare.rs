@@ -120,7 +120,7 @@ fn a_proxy_adding_3ms_shows_as_3ms_of_consistent_overhead() {
 }
 
 #[test]
-fn the_same_target_twice_has_no_consistent_median_overhead() {
+fn the_same_target_twice_shows_no_median_overhead() {
     let dir = tempfile::tempdir().unwrap();
     let plan = targets_plan(dir.path(), "GET http://x/");
     let t = ringload_target::spawn(ringload_target::TargetConfig::default()).unwrap();
@@ -185,5 +185,50 @@ fn compare_refuses_bad_input_and_names_an_unreachable_side() {
         r.stderr.contains(&closed.to_string()) && r.stderr.contains("refused"),
         "{}",
         r.stderr
+    );
+}
+
+#[test]
+fn a_candidate_that_never_answers_makes_the_comparison_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = targets_plan(dir.path(), "GET http://x/");
+    let t = ringload_target::spawn(ringload_target::TargetConfig::default()).unwrap();
+    // Accepts and reads, never answers: every request times out, no latency is recorded.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(64).flatten() {
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut buf = [0u8; 4096];
+                while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    let r = ringload([
+        "compare",
+        &plan,
+        "--baseline",
+        &format!("http://{}", t.local_addr()),
+        "--candidate",
+        &format!("http://{silent}"),
+        "--rounds",
+        "2",
+        "-d",
+        "200ms",
+        "-c",
+        "1",
+        "--threads",
+        "1",
+        "--timeout",
+        "100ms",
+        "--fail-on",
+        "p99-overhead>1s",
+    ]);
+    assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("INVALID RUN") && r.stdout.contains("no request was answered"),
+        "{}",
+        r.stdout
     );
 }

@@ -138,6 +138,17 @@ impl WireRequests {
         &self.bytes[s as usize..(s + l) as usize]
     }
 
+    /// The timeout of request `id`, ns: its own, else the run's `default_ns`.
+    #[inline]
+    pub fn timeout_ns(&self, id: u32, default_ns: u64) -> u64 {
+        self.timeout_us[id as usize].map_or(default_ns, |us| us.saturating_mul(1000))
+    }
+
+    /// Do some requests carry their own timeout (so a later request may time out first)?
+    pub fn has_own_timeouts(&self) -> bool {
+        self.min_timeout_us.is_some()
+    }
+
     /// The shortest timeout any request can have, ns, given the run's `default`.
     pub fn min_timeout_ns(&self, default: std::time::Duration) -> u64 {
         let default = default.as_nanos() as u64;

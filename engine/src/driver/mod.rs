@@ -294,9 +294,8 @@ impl Driver {
 
     /// The timeout of request `req`, ns (a plan step's own wins over the run's).
     fn timeout_of(&self, req: u32) -> u64 {
-        self.wire.timeout_us[req as usize].map_or(self.cfg.timeout.as_nanos() as u64, |us| {
-            us.saturating_mul(1000)
-        })
+        self.wire
+            .timeout_ns(req, self.cfg.timeout.as_nanos() as u64)
     }
 
     /// Has no connection opened for longer than the give-up time?

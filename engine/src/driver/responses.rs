@@ -29,6 +29,7 @@ impl Driver {
             stats,
             wire,
             cfg,
+            check_at,
             ..
         } = self;
         let c = &mut conns[i];
@@ -60,6 +61,14 @@ impl Driver {
                             let f = c.inflight.pop_front().expect("head exists");
                             c.answered += 1;
                             record(stats, wire, cfg, c, f, &sum, now);
+                            // With per-request timeouts the new head may be due before the
+                            // next planned check.
+                            if wire.has_own_timeouts()
+                                && let Some(h) = c.inflight.front()
+                            {
+                                let t = wire.timeout_ns(h.req, cfg.timeout.as_nanos() as u64);
+                                *check_at = (*check_at).min(h.sent.saturating_add(t));
+                            }
                             if sum.close {
                                 end = End::Close;
                                 break;
