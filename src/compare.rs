@@ -47,6 +47,9 @@ pub struct CompareArgs {
     /// Write the comparison (JSON, with both targets' whole histograms) here.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Write an HTML report (self-contained, charts inline) here.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// The percentiles compared, with their JSON names.
@@ -337,8 +340,10 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
     if let Some(out) = &args.output {
         let text =
             serde_json::to_vec_pretty(&comparison).map_err(|e| CliError::Runtime(e.to_string()))?;
-        std::fs::write(out, text)
-            .map_err(|e| CliError::Runtime(format!("{}: {e}", out.display())))?;
+        crate::run::write_file(out, &text)?;
+    }
+    if let Some(out) = &args.html {
+        crate::run::write_file(out, crate::html::compare_page(&comparison).as_bytes())?;
     }
     if invalid.is_some() {
         return Ok(EXIT_INVALID_RUN);

@@ -5,6 +5,7 @@ mod compare;
 mod demo;
 mod error;
 mod gate;
+mod html;
 mod inspect;
 mod out;
 mod plan_io;

@@ -11,7 +11,7 @@ use hdrhistogram::serialization::{Serializer, V2Serializer};
 use ringload_engine::{Counts, LoadModel, RunConfig, Stats, Stop};
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Percentiles {
     pub p50: u64,
     pub p90: u64,
@@ -47,7 +47,7 @@ impl Percentiles {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Errors {
     /// Failed connection attempts (no request is charged for them).
     pub connect: u64,
@@ -57,7 +57,7 @@ pub struct Errors {
     pub validation: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Group {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
@@ -321,7 +321,8 @@ fn ms(us: u64) -> String {
     format!("{:.2}", us as f64 / 1000.0)
 }
 
-fn error_text(e: &Errors) -> String {
+/// `reset=3 timeout=1`, or `-` when there is none.
+pub fn error_text(e: &Errors) -> String {
     let parts: Vec<String> = [
         ("connect", e.connect),
         ("timeout", e.timeout),

@@ -26,6 +26,9 @@ pub struct RunArgs {
     /// Write the full result (JSON with whole histograms) here.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Write an HTML report (self-contained, charts inline) here.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// How to load a target: connections, threads, load model, stop, timeouts (shared by `run` and
@@ -274,6 +277,11 @@ impl LoadArgs {
     }
 }
 
+/// Write a result file; a failure names the file.
+pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
+    std::fs::write(path, bytes).map_err(|e| CliError::Runtime(format!("{}: {e}", path.display())))
+}
+
 /// Run the engine, its errors mapped to exit codes (bad configuration: 2, the rest: 1).
 pub fn engine_run(
     plan: &ringload_formats::Plan,
@@ -340,8 +348,10 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
     if let Some(out) = &args.output {
         let text =
             serde_json::to_vec_pretty(&report).map_err(|e| CliError::Runtime(e.to_string()))?;
-        std::fs::write(out, text)
-            .map_err(|e| CliError::Runtime(format!("{}: {e}", out.display())))?;
+        write_file(out, &text)?;
+    }
+    if let Some(out) = &args.html {
+        write_file(out, crate::html::run_page(&report).as_bytes())?;
     }
     check_connected(&stats, &args.target, &cfg)?;
     if validity.is_err() {

@@ -126,9 +126,12 @@ fn the_same_target_twice_shows_no_median_overhead() {
     let t = ringload_target::spawn(ringload_target::TargetConfig::default()).unwrap();
     let url = format!("http://{}", t.local_addr());
     let out = dir.path().join("c.json");
+    let html = dir.path().join("c.html");
     let r = ringload([
         "compare",
         &plan,
+        "--html",
+        html.to_str().unwrap(),
         "--baseline",
         &url,
         "--candidate",
@@ -145,6 +148,11 @@ fn the_same_target_twice_shows_no_median_overhead() {
         out.to_str().unwrap(),
     ]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>") && page.trim_end().ends_with("</html>"));
+    assert_eq!(page.matches("<svg").count(), 2, "two charts");
+    assert!(page.contains("Overhead per percentile") && page.contains(&url));
+    assert!(!page.contains("<script") && !page.contains("src=") && !page.contains("href="));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     // A/A: whatever the sign test says about a tail, the median is far below a millisecond.
     let o = v["overhead"][0]["overhead_us"].as_f64().unwrap();
