@@ -37,6 +37,9 @@ pub struct DemoArgs {
     /// Also write the JSON result here.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Also write an HTML report here.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// A scratch directory removed on drop.
@@ -153,8 +156,10 @@ pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
     if let Some(out) = &args.output {
         let text =
             serde_json::to_vec_pretty(&report).map_err(|e| CliError::Runtime(e.to_string()))?;
-        std::fs::write(out, text)
-            .map_err(|e| CliError::Runtime(format!("{}: {e}", out.display())))?;
+        crate::run::write_file(out, &text)?;
+    }
+    if let Some(out) = &args.html {
+        crate::run::write_file(out, crate::html::run_page(&report).as_bytes())?;
     }
     Ok(if validity.is_ok() {
         EXIT_OK

@@ -391,9 +391,13 @@ fn warmup_traffic_is_sent_but_not_counted() {
 fn demo_runs_end_to_end_and_leaves_nothing_behind() {
     let _g = serial();
     let started = Instant::now();
-    let r = ringload(["demo", "--duration", "3s"]);
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("demo.html");
+    let r = ringload(["demo", "--duration", "3s", "--html", html.to_str().unwrap()]);
     r.assert_ok();
     assert!(started.elapsed() < Duration::from_secs(30));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("GET /api/v1/recommendations [canary]") && page.contains("<svg"));
     for needle in [
         "GET /api/v1/products/:id [stable]",
         "GET /api/v1/recommendations [canary]",
