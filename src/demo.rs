@@ -153,14 +153,7 @@ pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
         served.status_count(503),
         stats.counts.completed()
     ))?;
-    if let Some(out) = &args.output {
-        let text =
-            serde_json::to_vec_pretty(&report).map_err(|e| CliError::Runtime(e.to_string()))?;
-        crate::run::write_file(out, &text)?;
-    }
-    if let Some(out) = &args.html {
-        crate::run::write_file(out, crate::html::run_page(&report).as_bytes())?;
-    }
+    crate::run::write_report(&report, args.output.as_deref(), args.html.as_deref())?;
     Ok(if validity.is_ok() {
         EXIT_OK
     } else {

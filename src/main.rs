@@ -7,6 +7,7 @@ mod error;
 mod gate;
 mod html;
 mod inspect;
+mod merge;
 mod out;
 mod plan_io;
 mod record;
@@ -48,6 +49,10 @@ enum Command {
     /// the overhead per percentile with its noise (e.g. without and with a sidecar).
     #[command(after_help = EXIT_CODES_HELP)]
     Compare(Box<compare::CompareArgs>),
+    /// Merge the results of workers that ran at the same time (e.g. `run --shard K/N` on
+    /// many machines) into one, losslessly (whole histograms).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Merge(merge::MergeArgs),
     /// Start the built-in target, replay the bundled shop plan against it, print the report.
     #[command(after_help = EXIT_CODES_HELP)]
     Demo(demo::DemoArgs),
@@ -74,6 +79,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Run(args) => return run::execute(&args),
         Command::Compare(args) => return compare::execute(&args),
+        Command::Merge(args) => return merge::execute(&args),
         Command::Target(args) => target::serve(&args)?,
         Command::Demo(args) => return demo::demo(&args),
     }

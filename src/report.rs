@@ -89,6 +89,9 @@ pub struct Summary {
     pub service_us: Percentiles,
     /// How late requests were released compared with their intended time (open loop).
     pub lag_us: Percentiles,
+    /// Base64 HdrHistogram V2 of the service and lag times, so results merge losslessly.
+    pub service_histogram: String,
+    pub lag_histogram: String,
     pub status: BTreeMap<String, u64>,
     pub bytes_in: u64,
     pub bytes_out: u64,
@@ -105,6 +108,8 @@ pub struct WindowRow {
     pub errors: Errors,
     pub p50_us: u64,
     pub p99_us: u64,
+    /// Base64 HdrHistogram V2 of this second's latencies (2 significant digits).
+    pub histogram: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -133,7 +138,7 @@ pub struct Report {
     pub windows: Vec<WindowRow>,
 }
 
-fn encode(h: &Histogram<u64>) -> String {
+pub fn encode(h: &Histogram<u64>) -> String {
     let mut buf = Vec::new();
     match V2Serializer::new().serialize(h, &mut buf) {
         Ok(_) => base64::engine::general_purpose::STANDARD.encode(buf),
@@ -141,7 +146,7 @@ fn encode(h: &Histogram<u64>) -> String {
     }
 }
 
-fn errors(c: &Counts, connect: u64) -> Errors {
+pub fn errors(c: &Counts, connect: u64) -> Errors {
     Errors {
         connect,
         timeout: c.timed_out,
@@ -284,6 +289,8 @@ pub fn build(
             },
             service_us: Percentiles::of(&stats.service),
             lag_us: Percentiles::of(&stats.lag),
+            service_histogram: encode(&stats.service),
+            lag_histogram: encode(&stats.lag),
             status,
             bytes_in: stats.bytes_in,
             bytes_out: stats.bytes_out,
@@ -312,6 +319,7 @@ pub fn build(
                 } else {
                     w.latency.value_at_quantile(0.99)
                 },
+                histogram: encode(&w.latency),
             })
             .collect(),
     }

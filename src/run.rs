@@ -29,6 +29,38 @@ pub struct RunArgs {
     /// Write an HTML report (self-contained, charts inline) here.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Replay only shard K of N (0-based) of the plan's sessions: every N-th session from the
+    /// K-th, for one of N workers (merge their results with `ringload merge`). Load options are
+    /// this worker's own (give each `--rate TOTAL/N`).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+}
+
+/// Keep shard `k` of `n` of the plan's sessions (every n-th from the k-th).
+pub fn shard_plan(plan: &mut ringload_formats::Plan, spec: &str) -> Result<(), CliError> {
+    let bad = |why: &str| CliError::BadInput(format!("--shard {spec:?}: {why}"));
+    let (k, n) = spec
+        .split_once('/')
+        .ok_or_else(|| bad("expected K/N, e.g. 0/4"))?;
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| bad("K is not a number"))?,
+        n.trim().parse().map_err(|_| bad("N is not a number"))?,
+    );
+    if n == 0 || k >= n {
+        return Err(bad("needs 0 <= K < N"));
+    }
+    let total = plan.sessions.len();
+    plan.sessions = std::mem::take(&mut plan.sessions)
+        .into_iter()
+        .skip(k)
+        .step_by(n)
+        .collect();
+    if plan.sessions.is_empty() {
+        return Err(bad(&format!(
+            "the plan has {total} sessions: shard {k} of {n} gets none"
+        )));
+    }
+    Ok(())
 }
 
 /// How to load a target: connections, threads, load model, stop, timeouts (shared by `run` and
@@ -277,6 +309,23 @@ impl LoadArgs {
     }
 }
 
+/// Write a run's result as JSON and/or HTML where asked.
+pub fn write_report(
+    report: &crate::report::Report,
+    json: Option<&std::path::Path>,
+    html: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    if let Some(out) = json {
+        let text =
+            serde_json::to_vec_pretty(report).map_err(|e| CliError::Runtime(e.to_string()))?;
+        write_file(out, &text)?;
+    }
+    if let Some(out) = html {
+        write_file(out, crate::html::run_page(report).as_bytes())?;
+    }
+    Ok(())
+}
+
 /// Write a result file; a failure names the file.
 pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
     std::fs::write(path, bytes).map_err(|e| CliError::Runtime(format!("{}: {e}", path.display())))
@@ -329,7 +378,10 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
         .iter()
         .map(|g| g.parse())
         .collect::<Result<_, _>>()?;
-    let plan = crate::plan_io::load(&args.plan)?;
+    let mut plan = crate::plan_io::load(&args.plan)?;
+    if let Some(spec) = &args.shard {
+        shard_plan(&mut plan, spec)?;
+    }
     let cfg = args
         .load
         .config(&args.target, plan.meta.authority.as_deref())?;
@@ -345,14 +397,7 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
         &validity,
     );
     crate::out::emit(&crate::report::render_text(&report))?;
-    if let Some(out) = &args.output {
-        let text =
-            serde_json::to_vec_pretty(&report).map_err(|e| CliError::Runtime(e.to_string()))?;
-        write_file(out, &text)?;
-    }
-    if let Some(out) = &args.html {
-        write_file(out, crate::html::run_page(&report).as_bytes())?;
-    }
+    write_report(&report, args.output.as_deref(), args.html.as_deref())?;
     check_connected(&stats, &args.target, &cfg)?;
     if validity.is_err() {
         return Ok(EXIT_INVALID_RUN);
