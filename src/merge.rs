@@ -83,6 +83,8 @@ struct WindowIn {
 #[derive(Debug, Deserialize)]
 struct RunIn {
     target: String,
+    #[serde(default)]
+    started_at_unix_ms: Option<u64>,
     connections: usize,
     pipeline: usize,
     threads: usize,
@@ -105,19 +107,58 @@ struct ResultIn {
     windows: Vec<WindowIn>,
 }
 
-fn decode(b64: &str, what: &str) -> Result<Histogram<u64>, String> {
+/// Largest base64 histogram accepted (ringload's own are a few KiB).
+const MAX_HISTOGRAM_B64: usize = 4 << 20;
+/// Most label x segment groups and seconds one result may hold (bounds memory: each decoded
+/// histogram takes up to ~200 KiB, a per-second one ~25 KiB).
+const MAX_GROUPS: usize = 10_000;
+const MAX_WINDOWS: usize = 7 * 86_400;
+
+/// The histograms in results are ringload's: V2 encoding, values 1 us ..= MAX_LATENCY_US, with
+/// `digits` significant digits. The header is checked before decoding, so a forged one cannot
+/// make the decoder allocate what its payload does not hold.
+fn decode(b64: &str, digits: u32, what: &str) -> Result<Histogram<u64>, String> {
+    if b64.len() > MAX_HISTOGRAM_B64 {
+        return Err(format!(
+            "{what}: a histogram of {} bytes is too large",
+            b64.len()
+        ));
+    }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|e| format!("{what}: histogram is not base64 ({e})"))?;
+    let field = |at: usize, n: usize| -> u64 {
+        bytes[at..at + n]
+            .iter()
+            .fold(0u64, |v, &b| (v << 8) | u64::from(b))
+    };
+    // hdrhistogram V2 without compression: the base cookie with the word-size flag 0x10.
+    const V2_COOKIE: u64 = 0x1c84_9313;
+    if bytes.len() < 40
+        || field(0, 4) != V2_COOKIE
+        || field(4, 4) > (bytes.len() - 40) as u64
+        || field(12, 4) != u64::from(digits)
+        || field(16, 8) != 1
+        || field(24, 8) != ringload_engine::stats::MAX_LATENCY_US
+    {
+        return Err(format!(
+            "{what}: a histogram is not one of ringload's (V2, 1 us..1 h, {digits} digits)"
+        ));
+    }
     Deserializer::new()
         .deserialize(&mut bytes.as_slice())
         .map_err(|e| format!("{what}: histogram does not decode ({e:?})"))
 }
 
-/// `a += b`, widening `a` when `b` holds larger values (histograms from other workers may).
+/// `a += b` (same bounds: `decode` checked them).
 fn add(a: &mut Histogram<u64>, b: &Histogram<u64>, what: &str) -> Result<(), String> {
     a.add(b)
         .map_err(|e| format!("{what}: histograms cannot be merged ({e:?})"))
+}
+
+fn window_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, ringload_engine::stats::MAX_LATENCY_US, 2)
+        .expect("static bounds are valid")
 }
 
 #[derive(Default)]
@@ -134,26 +175,33 @@ struct Acc {
 
 impl Acc {
     fn take(&mut self, g: &GroupIn, what: &str) -> Result<(), String> {
-        self.requests += g.requests;
-        self.ok += g.ok;
-        self.failed += g.failed;
-        self.timed_out += g.timed_out;
-        self.in_flight_at_end += g.in_flight_at_end;
-        self.rps += g.rps;
+        for (a, b) in [
+            (&mut self.requests, g.requests),
+            (&mut self.ok, g.ok),
+            (&mut self.failed, g.failed),
+            (&mut self.timed_out, g.timed_out),
+            (&mut self.in_flight_at_end, g.in_flight_at_end),
+        ] {
+            *a = a.saturating_add(b);
+        }
+        if g.rps.is_finite() {
+            self.rps += g.rps;
+        }
         let e = &g.errors;
         for (a, b) in
             self.errors
                 .iter_mut()
                 .zip([e.connect, e.timeout, e.reset, e.protocol, e.validation])
         {
-            *a += b;
+            *a = a.saturating_add(b);
         }
-        let h = decode(&g.histogram, what)?;
-        match &mut self.hist {
-            Some(a) => add(a, &h, what)?,
-            None => self.hist = Some(h),
-        }
-        Ok(())
+        let h = decode(&g.histogram, 3, what)?;
+        add(
+            self.hist
+                .get_or_insert_with(ringload_engine::stats::new_histogram),
+            &h,
+            what,
+        )
     }
 
     fn group(self, label: Option<String>, segment: Option<String>) -> Group {
@@ -214,19 +262,42 @@ impl<K: std::hash::Hash + Eq + Clone> Ordered<K> {
 
 /// Merge parsed results (`names` for error messages).
 fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
+    // Workers start at slightly different times: their seconds are lined up by start time
+    // when every result has one, and they must have run at the same time for rates to add.
+    let starts: Option<Vec<u64>> = results.iter().map(|r| r.1.run.started_at_unix_ms).collect();
+    let first_start = starts.as_ref().and_then(|s| s.iter().min().copied());
+    let mut invalid: Vec<String> = Vec::new();
+    if let Some(starts) = &starts {
+        let ends: Vec<u64> = results
+            .iter()
+            .zip(starts)
+            .map(|(r, s)| s + (r.1.summary.duration_s.clamp(0.0, 1e9) * 1000.0) as u64)
+            .collect();
+        let (latest_start, earliest_end) = (
+            starts.iter().max().copied().unwrap_or(0),
+            ends.iter().min().copied().unwrap_or(0),
+        );
+        if latest_start >= earliest_end {
+            invalid.push(format!(
+                "the workers did not run at the same time (one started {:.1} s after another \
+                 ended): their rates do not add up",
+                (latest_start - earliest_end) as f64 / 1e3
+            ));
+        }
+    }
     let mut summary = Acc::default();
     // In the order the first result lists them (then any new ones in their order).
-    let mut labels: Ordered<(String, Option<String>)> = Ordered::default();
+    let mut labels: Ordered<(Option<String>, Option<String>)> = Ordered::default();
     let mut segments: Ordered<Option<String>> = Ordered::default();
     let mut windows: BTreeMap<usize, WindowAcc> = BTreeMap::new();
     let mut service: Option<Histogram<u64>> = None;
     let mut lag: Option<Histogram<u64>> = None;
     let mut status: BTreeMap<String, u64> = BTreeMap::new();
-    let (mut resent, mut dropped, mut send_rate, mut duration) = (0, 0, 0.0f64, 0.0f64);
-    let (mut bytes_in, mut bytes_out, mut opened, mut closes, mut unsolicited) = (0, 0, 0, 0, 0);
-    let (mut connections, mut threads) = (0, 0);
+    let (mut resent, mut dropped, mut send_rate, mut duration) = (0u64, 0u64, 0.0f64, 0.0f64);
+    let (mut bytes_in, mut bytes_out, mut opened, mut closes, mut unsolicited) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut connections, mut threads) = (0usize, 0usize);
     let mut targets: Vec<&str> = Vec::new();
-    let mut invalid: Vec<String> = Vec::new();
     for (name, r) in results {
         if r.format != "ringload-result/1" {
             return Err(format!(
@@ -236,56 +307,78 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
         }
         let s = &r.summary;
         summary.take(&s.group, name)?;
+        if r.labels.len() + r.segments.len() > MAX_GROUPS || r.windows.len() > MAX_WINDOWS {
+            return Err(format!(
+                "{name}: more than {MAX_GROUPS} label groups or {MAX_WINDOWS} seconds"
+            ));
+        }
         for g in &r.labels {
-            let key = (g.label.clone().unwrap_or_default(), g.segment.clone());
-            labels.entry(key).take(g, name)?;
+            labels
+                .entry((g.label.clone(), g.segment.clone()))
+                .take(g, name)?;
         }
         for g in &r.segments {
             segments.entry(g.segment.clone()).take(g, name)?;
         }
+        let shift = match (r.run.started_at_unix_ms, first_start) {
+            (Some(s), Some(f)) => ((s - f + 500) / 1000) as usize,
+            _ => 0,
+        };
         for w in &r.windows {
-            let e = windows.entry(w.second).or_default();
-            e.0 += w.requests;
-            e.1 += w.ok;
-            for (a, b) in e.2.iter_mut().zip([
-                0,
-                w.errors.timeout,
-                w.errors.reset,
-                w.errors.protocol,
-                w.errors.validation,
-            ]) {
-                *a += b;
+            let second = w.second.saturating_add(shift);
+            if second >= MAX_WINDOWS {
+                return Err(format!("{name}: second {} is out of range", w.second));
             }
-            let h = decode(&w.histogram, name)?;
-            match &mut e.3 {
-                Some(a) => add(a, &h, name)?,
-                None => e.3 = Some(h),
+            let e = windows.entry(second).or_default();
+            e.0 = e.0.saturating_add(w.requests);
+            e.1 = e.1.saturating_add(w.ok);
+            let we = &w.errors;
+            for (a, b) in
+                e.2.iter_mut()
+                    .zip([0, we.timeout, we.reset, we.protocol, we.validation])
+            {
+                *a = a.saturating_add(b);
             }
+            let h = decode(&w.histogram, 2, name)?;
+            add(e.3.get_or_insert_with(window_histogram), &h, name)?;
         }
         for (dst, b64) in [
             (&mut service, &s.service_histogram),
             (&mut lag, &s.lag_histogram),
         ] {
-            let h = decode(b64, name)?;
-            match dst {
-                Some(a) => add(a, &h, name)?,
-                None => *dst = Some(h),
-            }
+            let h = decode(b64, 3, name)?;
+            add(
+                dst.get_or_insert_with(ringload_engine::stats::new_histogram),
+                &h,
+                name,
+            )?;
+        }
+        if s.status.len() > 1000 {
+            return Err(format!("{name}: more than 1000 status codes"));
         }
         for (k, v) in &s.status {
-            *status.entry(k.clone()).or_default() += v;
+            let e = status.entry(k.clone()).or_default();
+            *e = e.saturating_add(*v);
         }
-        resent += s.resent;
-        dropped += s.dropped;
-        send_rate += s.send_rate;
-        duration = duration.max(s.duration_s);
-        bytes_in += s.bytes_in;
-        bytes_out += s.bytes_out;
-        opened += s.connections_opened;
-        closes += s.server_closes;
-        unsolicited += s.unsolicited_responses;
-        connections += r.run.connections;
-        threads += r.run.threads;
+        for (a, b) in [
+            (&mut resent, s.resent),
+            (&mut dropped, s.dropped),
+            (&mut bytes_in, s.bytes_in),
+            (&mut bytes_out, s.bytes_out),
+            (&mut opened, s.connections_opened),
+            (&mut closes, s.server_closes),
+            (&mut unsolicited, s.unsolicited_responses),
+        ] {
+            *a = a.saturating_add(b);
+        }
+        if s.send_rate.is_finite() {
+            send_rate += s.send_rate;
+        }
+        if s.duration_s.is_finite() {
+            duration = duration.max(s.duration_s);
+        }
+        connections = connections.saturating_add(r.run.connections);
+        threads = threads.saturating_add(r.run.threads);
         if !targets.contains(&r.run.target.as_str()) {
             targets.push(&r.run.target);
         }
@@ -305,6 +398,7 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
         plan: first.plan.clone(),
         run: RunInfo {
             target: targets.join(" "),
+            started_at_unix_ms: first_start,
             connections,
             pipeline: first.run.pipeline,
             threads,
@@ -335,7 +429,7 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
         labels: labels
             .items
             .into_iter()
-            .map(|((l, s), a)| a.group(Some(l), s))
+            .map(|((l, s), a)| a.group(l, s))
             .collect(),
         segments: segments
             .items
@@ -345,7 +439,7 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
         windows: windows
             .into_iter()
             .map(|(second, WindowAcc(requests, ok, e, h))| {
-                let h = h.unwrap_or_else(ringload_engine::stats::new_histogram);
+                let h = h.unwrap_or_else(window_histogram);
                 let q = |x| {
                     if h.is_empty() {
                         0
@@ -482,6 +576,39 @@ mod tests {
         assert_eq!(merged.windows.len(), report_of(&both).windows.len());
         // Concurrent workers: rates add up.
         assert!((merged.summary.group.rps - 2.0 * result(&a).summary.group.rps).abs() < 0.2);
+    }
+
+    #[test]
+    fn forged_histogram_headers_are_refused_before_decoding() {
+        let header = |len: u32, digits: u32, high: u64| {
+            let mut b = Vec::new();
+            b.extend_from_slice(&0x1c84_9313u32.to_be_bytes());
+            b.extend_from_slice(&len.to_be_bytes());
+            b.extend_from_slice(&0u32.to_be_bytes());
+            b.extend_from_slice(&digits.to_be_bytes());
+            b.extend_from_slice(&1u64.to_be_bytes());
+            b.extend_from_slice(&high.to_be_bytes());
+            b.extend_from_slice(&1.0f64.to_be_bytes());
+            base64::engine::general_purpose::STANDARD.encode(b)
+        };
+        let max = ringload_engine::stats::MAX_LATENCY_US;
+        // A 4 GiB payload claimed by a 40-byte header; a huge range; another precision.
+        for b64 in [
+            header(u32::MAX, 3, max),
+            header(0, 3, u64::MAX),
+            header(0, 5, max),
+        ] {
+            let e = decode(&b64, 3, "f.json").unwrap_err();
+            assert!(
+                e.contains("f.json") && e.contains("not one of ringload's"),
+                "{e}"
+            );
+        }
+        assert!(decode("@@", 3, "f").unwrap_err().contains("base64"));
+        assert!(decode(&"A".repeat(MAX_HISTOGRAM_B64 + 4), 3, "f").is_err());
+        // A real one decodes.
+        let h = ringload_engine::stats::new_histogram();
+        assert!(decode(&encode(&h), 3, "f").is_ok());
     }
 
     #[test]

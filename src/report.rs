@@ -115,6 +115,10 @@ pub struct WindowRow {
 #[derive(Debug, Serialize)]
 pub struct RunInfo {
     pub target: String,
+    /// When measurement began (after warm-up), Unix milliseconds: lets `merge` line up the
+    /// per-second windows of workers and check they ran at the same time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at_unix_ms: Option<u64>,
     pub connections: usize,
     pub pipeline: usize,
     pub threads: usize,
@@ -257,6 +261,7 @@ pub fn build(
         plan: plan.to_string(),
         run: RunInfo {
             target: target.to_string(),
+            started_at_unix_ms: None,
             connections: cfg.connections,
             pipeline: cfg.pipeline,
             threads: cfg.cpus.len(),

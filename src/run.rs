@@ -385,9 +385,10 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
     let cfg = args
         .load
         .config(&args.target, plan.meta.authority.as_deref())?;
+    let started = std::time::SystemTime::now() + cfg.warmup;
     let stats = engine_run(&plan, &cfg)?;
     let validity = ringload_engine::check_validity(&stats, &cfg);
-    let report = crate::report::build(
+    let mut report = crate::report::build(
         &stats,
         &cfg,
         &plan.labels,
@@ -396,6 +397,10 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
         &args.target,
         &validity,
     );
+    report.run.started_at_unix_ms = started
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_millis() as u64);
     crate::out::emit(&crate::report::render_text(&report))?;
     write_report(&report, args.output.as_deref(), args.html.as_deref())?;
     check_connected(&stats, &args.target, &cfg)?;
