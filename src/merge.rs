@@ -157,8 +157,7 @@ fn add(a: &mut Histogram<u64>, b: &Histogram<u64>, what: &str) -> Result<(), Str
 }
 
 fn window_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, ringload_engine::stats::MAX_LATENCY_US, 2)
-        .expect("static bounds are valid")
+    ringload_engine::stats::new_window_histogram()
 }
 
 #[derive(Default)]
@@ -339,7 +338,11 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
             {
                 *a = a.saturating_add(b);
             }
-            let h = decode(&w.histogram, 2, name)?;
+            let h = decode(
+                &w.histogram,
+                u32::from(ringload_engine::stats::WINDOW_DIGITS),
+                name,
+            )?;
             add(e.3.get_or_insert_with(window_histogram), &h, name)?;
         }
         for (dst, b64) in [
