@@ -360,11 +360,7 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
 
 /// Completed requests per second, as `run` reports it.
 fn rps(s: &Stats) -> f64 {
-    if s.elapsed_s > 0.0 {
-        (s.counts.completed() as f64 / s.elapsed_s * 10.0).round() / 10.0
-    } else {
-        0.0
-    }
+    crate::report::per_second(s.counts.completed(), s.elapsed_s)
 }
 
 fn ms(us: f64) -> String {

@@ -151,6 +151,15 @@ pub fn encode(h: &Histogram<u64>) -> String {
     }
 }
 
+/// `n` per second over `secs`, to 0.1 (0 when no time passed).
+pub fn per_second(n: u64, secs: f64) -> f64 {
+    if secs > 0.0 {
+        (n as f64 / secs * 10.0).round() / 10.0
+    } else {
+        0.0
+    }
+}
+
 pub fn errors(c: &Counts, connect: u64) -> Errors {
     Errors {
         connect,
@@ -177,11 +186,7 @@ fn group(
         failed: c.failed(),
         timed_out: c.timed_out,
         in_flight_at_end: c.in_flight_at_end,
-        rps: if secs > 0.0 {
-            ((c.completed() as f64 / secs) * 10.0).round() / 10.0
-        } else {
-            0.0
-        },
+        rps: per_second(c.completed(), secs),
         latency_us: Percentiles::of(h),
         errors: errors(c, connect),
         histogram: encode(h),
@@ -288,11 +293,7 @@ pub fn build(
             resent: stats.resent,
             dropped: stats.dropped,
             duration_s: (secs * 1000.0).round() / 1000.0,
-            send_rate: if stats.send_window_s > 0.0 {
-                (stats.counts.requests as f64 / stats.send_window_s * 10.0).round() / 10.0
-            } else {
-                0.0
-            },
+            send_rate: per_second(stats.counts.requests, stats.send_window_s),
             service_us: Percentiles::of(&stats.service),
             lag_us: Percentiles::of(&stats.lag),
             service_histogram: encode(&stats.service),

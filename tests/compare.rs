@@ -92,7 +92,7 @@ fn a_proxy_adding_3ms_shows_as_3ms_of_consistent_overhead() {
         "{}",
         r.stdout
     );
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let v = util::read_json(&out);
     assert_eq!(v["format"], "ringload-compare/1");
     assert_eq!(v["valid"], true);
     let p50 = &v["overhead"][0];
@@ -153,7 +153,7 @@ fn the_same_target_twice_shows_no_median_overhead() {
     assert_eq!(page.matches("<svg").count(), 2, "two charts");
     assert!(page.contains("Overhead per percentile") && page.contains(&url));
     assert!(!page.contains("<script") && !page.contains("src=") && !page.contains("href="));
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let v = util::read_json(&out);
     // A/A: whatever the sign test says about a tail, the median is far below a millisecond.
     let o = v["overhead"][0]["overhead_us"].as_f64().unwrap();
     assert!(o.abs() < 1000.0, "A/A p50 overhead {o} us");

@@ -250,7 +250,7 @@ fn replay_errors(speed: f64) -> (Vec<f64>, f64) {
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let noise = noise.join().unwrap();
     r.assert_ok();
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let v = util::read_json(&out);
     eprintln!(
         "speed {speed}: client-side send lag {}",
         v["summary"]["lag_us"]

@@ -3,7 +3,7 @@
 
 mod util;
 
-use util::{assert_result_schema, ringload, write};
+use util::{assert_result_schema, read_json, ringload, write};
 
 #[test]
 fn two_shards_merge_into_one_result() {
@@ -82,12 +82,9 @@ fn two_shards_merge_into_one_result() {
         html.to_str().unwrap(),
     ]);
     r.assert_ok();
-    let read = |p: &str| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
-    };
-    let m = read(merged.to_str().unwrap());
+    let m = read_json(&merged);
     assert_result_schema(&m);
-    let (a, b) = (read(&files[0]), read(&files[1]));
+    let (a, b) = (read_json(&files[0]), read_json(&files[1]));
     let n = |v: &serde_json::Value, k: &str| v["summary"][k].as_u64().unwrap();
     let total = n(&a, "requests") + n(&b, "requests");
     assert!(total > 100, "{total}");

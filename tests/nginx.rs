@@ -33,7 +33,7 @@ fn nginx_keepalive_limit_mid_pipeline_loses_no_request() {
         out.to_str().unwrap(),
     ]);
     r.assert_ok();
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let v = util::read_json(&out);
     util::assert_result_schema(&v);
     let s = &v["summary"];
     let n = |k: &str| s[k].as_u64().unwrap();
@@ -87,7 +87,7 @@ fn compare_measures_an_nginx_gateway_hop() {
     ]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     println!("{}", r.stdout);
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let v = util::read_json(&out);
     // The hop costs tens of microseconds at p50 on loopback: the median over rounds shows it
     // (a single noisy round may not, so the sign test is not asserted here).
     let p50 = &v["overhead"][0];

@@ -86,7 +86,7 @@ fn a_pcap_plan_replays_with_no_protocol_error() {
         out.to_str().unwrap(),
     ])
     .assert_ok();
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let v = util::read_json(&out);
     let s = &v["summary"];
     assert_eq!(s["requests"], 90);
     assert_eq!(s["errors"]["protocol"], 0);

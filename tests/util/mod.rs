@@ -65,6 +65,13 @@ pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
     p
 }
 
+/// Parse a JSON file a command wrote.
+pub fn read_json(path: impl AsRef<Path>) -> serde_json::Value {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Record a one-request plan from a targets line (`GET http://x/...`); returns its path.
 pub fn targets_plan(dir: &Path, line: &str) -> String {
     let t = write(dir, "t.txt", format!("{line}\n"));

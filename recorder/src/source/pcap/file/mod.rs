@@ -142,6 +142,17 @@ fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<bool> {
     Ok(true)
 }
 
+/// Where an enhanced or obsolete packet block's data starts in its body.
+const BLOCK_DATA: usize = 20;
+
+/// What an enhanced or obsolete packet block says of its packet.
+struct BlockPacket {
+    ts_us: i64,
+    link_type: u32,
+    caplen: usize,
+    orig_len: u32,
+}
+
 const PCAP_MAGIC_US: u32 = 0xa1b2_c3d4;
 const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
 const PCAPNG_SHB: u32 = 0x0a0d_0d0a;
@@ -361,21 +372,11 @@ impl<R: Read> CaptureReader<R> {
             match block_type {
                 1 => self.interface_block(endian, body_len)?,
                 6 => {
-                    if let Some((ts, link_type, cap_start, caplen, orig_len)) =
-                        self.enhanced_packet(endian, body_len)?
-                    {
-                        self.packets += 1;
-                        if let Format::PcapNg { last_ts, .. } = &mut self.format {
-                            *last_ts = Some(ts);
-                        }
-                        return Ok(Some(Packet {
-                            number: self.packets,
-                            ts_us: Some(ts),
-                            link_type,
-                            data: &self.buf[cap_start..cap_start + caplen],
-                            orig_len,
-                        }));
+                    let p = self.enhanced_packet(endian, body_len)?;
+                    if let Format::PcapNg { last_ts, .. } = &mut self.format {
+                        *last_ts = Some(p.ts_us);
                     }
+                    return Ok(Some(self.block_packet(p)));
                 }
                 3 => {
                     // Simple packet block: original length, then data up to the snap
@@ -412,18 +413,8 @@ impl<R: Read> CaptureReader<R> {
                 }
                 2 => {
                     // Obsolete packet block: like an EPB with a 16-bit interface id.
-                    if let Some((ts, link_type, cap_start, caplen, orig_len)) =
-                        self.obsolete_packet(endian, body_len)?
-                    {
-                        self.packets += 1;
-                        return Ok(Some(Packet {
-                            number: self.packets,
-                            ts_us: Some(ts),
-                            link_type,
-                            data: &self.buf[cap_start..cap_start + caplen],
-                            orig_len,
-                        }));
-                    }
+                    let p = self.obsolete_packet(endian, body_len)?;
+                    return Ok(Some(self.block_packet(p)));
                 }
                 // Name resolution, statistics, custom, decryption secrets...: not ours.
                 _ => {}
@@ -542,38 +533,27 @@ impl<R: Read> CaptureReader<R> {
     }
 
     /// EPB body: iface(4) ts_hi(4) ts_lo(4) caplen(4) origlen(4) data options.
-    #[allow(clippy::type_complexity)]
-    fn enhanced_packet(
-        &self,
-        endian: Endian,
-        body_len: usize,
-    ) -> Result<Option<(i64, u32, usize, usize, u32)>, FileError> {
+    fn enhanced_packet(&self, endian: Endian, body_len: usize) -> Result<BlockPacket, FileError> {
         let iface = (body_len >= 4).then(|| endian.u32(&self.buf[0..4]) as usize);
         self.packet_block(endian, body_len, iface, "enhanced packet block")
     }
 
     /// OPB body: iface(2) drops(2) ts_hi(4) ts_lo(4) caplen(4) origlen(4) data options.
-    #[allow(clippy::type_complexity)]
-    fn obsolete_packet(
-        &self,
-        endian: Endian,
-        body_len: usize,
-    ) -> Result<Option<(i64, u32, usize, usize, u32)>, FileError> {
+    fn obsolete_packet(&self, endian: Endian, body_len: usize) -> Result<BlockPacket, FileError> {
         let iface = (body_len >= 2).then(|| endian.u16(&self.buf[0..2]) as usize);
         self.packet_block(endian, body_len, iface, "packet block")
     }
 
     /// The fields EPB and OPB share after their interface id: timestamp at 4..12, captured
     /// length at 12..16, original length at 16..20, data from 20.
-    #[allow(clippy::type_complexity)]
     fn packet_block(
         &self,
         endian: Endian,
         body_len: usize,
         iface: Option<usize>,
         what: &str,
-    ) -> Result<Option<(i64, u32, usize, usize, u32)>, FileError> {
-        let (Some(iface), true) = (iface, body_len >= 20) else {
+    ) -> Result<BlockPacket, FileError> {
+        let (Some(iface), true) = (iface, body_len >= BLOCK_DATA) else {
             return Err(self.malformed(format!("{what} too short")));
         };
         let b = &self.buf;
@@ -581,16 +561,27 @@ impl<R: Read> CaptureReader<R> {
         let ts = (u64::from(endian.u32(&b[4..8])) << 32) | u64::from(endian.u32(&b[8..12]));
         let caplen = endian.u32(&b[12..16]) as usize;
         let orig_len = endian.u32(&b[16..20]);
-        if caplen > body_len - 20 {
+        if caplen > body_len - BLOCK_DATA {
             return Err(self.malformed(format!("captured length {caplen} exceeds the {what}")));
         }
-        Ok(Some((
-            Self::timestamp(iface, ts),
-            iface.link_type,
-            20,
+        Ok(BlockPacket {
+            ts_us: Self::timestamp(iface, ts),
+            link_type: iface.link_type,
             caplen,
             orig_len,
-        )))
+        })
+    }
+
+    /// The packet of an EPB or OPB just read (its data is in the buffer from `BLOCK_DATA`).
+    fn block_packet(&mut self, p: BlockPacket) -> Packet<'_> {
+        self.packets += 1;
+        Packet {
+            number: self.packets,
+            ts_us: Some(p.ts_us),
+            link_type: p.link_type,
+            data: &self.buf[BLOCK_DATA..BLOCK_DATA + p.caplen],
+            orig_len: p.orig_len,
+        }
     }
 }
 
