@@ -20,7 +20,7 @@ fn main() {
         .map(|i| {
             b.request(Request {
                 method: if i % 10 == 0 { "POST" } else { "GET" }.into(),
-                target: format!("/api/v1/r{}/SKU-{}?page={}", i % 50, 100_000 + i, i % 7),
+                target: format!("/api/v1/r{}/SKU-{}?page={}", i % 50, 100_000 + i, i % 7).into(),
                 headers: vec![
                     ("accept".into(), "application/json".into()),
                     ("x-request-source".into(), "ringload".into()),

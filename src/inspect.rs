@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use ringload_formats::{Plan, TokenLocation};
+use ringload_formats::{Plan, TokenLocation, TokenPlace};
 use serde::Serialize;
 
 use crate::error::CliError;
@@ -47,8 +47,8 @@ pub struct AuthInfo {
     pub name: String,
     pub login: String,
     pub token_at: String,
-    pub header: String,
-    pub prefix: String,
+    /// Where the token goes: `header Authorization: Bearer <token>`, `cookie sid`, `query token`.
+    pub send_as: String,
     pub slots: u64,
 }
 
@@ -135,8 +135,13 @@ fn summarise(plan: &Plan, path: &Path, bytes: u64) -> Inspect {
                     TokenLocation::Header(s) => format!("header {s}"),
                     TokenLocation::Cookie(s) => format!("cookie {s}"),
                 },
-                header: p.header.clone(),
-                prefix: p.prefix.clone(),
+                send_as: match &p.send_as {
+                    TokenPlace::Header { name, prefix } => {
+                        format!("header {name}: {prefix}<token>")
+                    }
+                    TokenPlace::Cookie(n) => format!("cookie {n}"),
+                    TokenPlace::Query(n) => format!("query {n}"),
+                },
                 slots,
             })
             .collect(),
@@ -205,8 +210,8 @@ pub fn render(i: &Inspect) -> String {
     for a in &i.auth_profiles {
         let _ = writeln!(
             out,
-            "auth        {}: login {} -> {} into {}: {}<token> ({} slots)",
-            a.name, a.login, a.token_at, a.header, a.prefix, a.slots
+            "auth        {}: login {} -> {} into {} ({} slots)",
+            a.name, a.login, a.token_at, a.send_as, a.slots
         );
     }
     out

@@ -206,7 +206,7 @@ fn replay_errors(speed: f64) -> (Vec<f64>, f64) {
         .map(|(i, &off)| {
             let request = b.request(Request {
                 method: "GET".into(),
-                target: format!("/step/{i}"),
+                target: format!("/step/{i}").into(),
                 label,
                 ..Request::default()
             });

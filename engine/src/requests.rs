@@ -77,7 +77,7 @@ impl WireRequests {
                 w.bytes.extend_from_slice(v.as_bytes());
                 w.bytes.extend_from_slice(b"\r\n");
             }
-            let wants_body = matches!(r.method.as_str(), "POST" | "PUT" | "PATCH");
+            let wants_body = matches!(&*r.method, "POST" | "PUT" | "PATCH");
             if !r.body.is_empty() || wants_body {
                 w.bytes
                     .extend_from_slice(format!("Content-Length: {}\r\n", r.body.len()).as_bytes());
@@ -89,7 +89,7 @@ impl WireRequests {
                 return Err("encoded requests exceed 4 GiB".into());
             }
             w.spans.push((start as u32, len as u32));
-            w.head.push(r.method == "HEAD");
+            w.head.push(&*r.method == "HEAD");
             w.key.push(r.label * (nseg + 1) + r.segment.unwrap_or(nseg));
             w.timeout_us.push(r.timeout_us);
             if let Some(t) = r.timeout_us {
@@ -109,7 +109,7 @@ impl WireRequests {
                             {
                                 Some(i) => i,
                                 None => {
-                                    w.capture_names.push(name.clone());
+                                    w.capture_names.push(name.to_string());
                                     w.capture_names.len() - 1
                                 }
                             };

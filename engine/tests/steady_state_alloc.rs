@@ -93,7 +93,7 @@ fn allocations_for(n: u64, addr: std::net::SocketAddr) -> u64 {
         .map(|i| {
             b.request(Request {
                 method: "GET".into(),
-                target: format!("/r/{i}"),
+                target: format!("/r/{i}").into(),
                 label,
                 segment: (i % 2 == 0).then_some(canary),
                 ..Request::default()

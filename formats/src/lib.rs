@@ -30,14 +30,14 @@ pub use container::{HEADER_LEN, Header, MAX_PAYLOAD};
 pub use error::FormatError;
 pub use plan::{
     AuthProfile, AuthProfileId, AuthSlot, Expectation, LabelId, Metadata, Plan, PlanBuilder,
-    Request, RequestId, SegmentId, Session, StatusRule, Step, TokenLocation,
+    Request, RequestId, SegmentId, Session, StatusRule, Step, Text, TokenLocation, TokenPlace,
 };
 
 /// The plan container kind.
 pub const PLAN: container::Kind = container::Kind {
     name: "plan",
     magic: *b"RLPLAN\r\n",
-    latest: 1,
+    latest: 2,
 };
 
 /// Write `plan` in the latest format; returns the bytes written.

@@ -47,15 +47,20 @@ pub struct Metadata {
     pub redacted: bool,
 }
 
+/// Text interned by the plan file: every request that uses the same string (a header name, a
+/// long cookie, a target) shares one copy in memory, as the file stores it once.
+pub type Text = Arc<str>;
+
 /// One distinct request with everything that is the same each time it is replayed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Request {
-    pub method: String,
+    pub method: Text,
     /// Path and query, origin-form (`/api/v1/products?page=1`).
-    pub target: String,
+    pub target: Text,
     /// Headers in order. `Host`, `Content-Length` and hop-by-hop headers are not stored: the
-    /// engine writes them at replay.
-    pub headers: Vec<(String, String)>,
+    /// engine writes them at replay. A request with an [`AuthSlot`] carries no token: the
+    /// engine adds it where its profile's [`TokenPlace`] says.
+    pub headers: Vec<(Text, Text)>,
     /// Shared: requests with the same body point at one copy (as the file stores it once).
     pub body: Arc<[u8]>,
     pub label: LabelId,
@@ -66,34 +71,96 @@ pub struct Request {
     pub timeout_us: Option<u64>,
 }
 
-/// A header whose value is minted at replay from an auth profile.
+/// The request carries a credential minted at replay from an auth profile: the recorder took
+/// the captured token out of it, and the engine puts a fresh one where the profile's
+/// [`TokenPlace`] says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AuthSlot {
     pub profile: AuthProfileId,
 }
 
-/// How to obtain a token at replay and where it goes.
+/// How to obtain a token at replay (one login request per session) and where it goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AuthProfile {
+    /// Shown in reports and `inspect` (e.g. `POST /auth/token -> Authorization`).
     pub name: String,
-    /// The login request (an entry of [`Plan::requests`]).
+    /// The login request (an entry of [`Plan::requests`]): method, path, content type and body
+    /// template. It has no step of its own: the engine sends it before a session's first
+    /// slotted step, again before the token expires, and once after a 401.
     pub login: RequestId,
     /// Where the token is in the login response.
     pub token_at: TokenLocation,
-    /// Header the token goes into (`Authorization`).
-    pub header: String,
-    /// Text before the token (`Bearer `).
-    pub prefix: String,
+    /// Where the token goes in the requests that carry it.
+    pub send_as: TokenPlace,
+    /// Where the login response says how long the token lives (seconds), read at each login:
+    /// a JSON pointer (`/expires_in`). A cookie token's `Max-Age` is read without it.
+    pub expires_at: Option<String>,
+    /// The lifetime the captured login response gave, seconds (shown by `inspect`; used when
+    /// a replayed login response gives none).
+    pub expires_in_s: Option<u64>,
+    /// Login body fields that a `--users` row fills (form or top-level JSON field names such as
+    /// `username`, `password`); redacted plans hold placeholders in them.
+    pub user_fields: Vec<String>,
 }
 
+impl AuthProfile {
+    fn validate(&self, n_req: usize) -> Result<(), String> {
+        if self.login as usize >= n_req {
+            return Err(format!("login request {} of {n_req}", self.login));
+        }
+        let bad = |s: &str| s.bytes().any(|b| b == b'\r' || b == b'\n');
+        let pointer_ok = |p: &str| p.is_empty() || p.starts_with('/');
+        match &self.token_at {
+            TokenLocation::JsonPointer(p) if !pointer_ok(p) => {
+                return Err(format!("JSON pointer {p:?} does not start with '/'"));
+            }
+            TokenLocation::Header(n) | TokenLocation::Cookie(n) if n.is_empty() || bad(n) => {
+                return Err(format!(
+                    "token location name {n:?} is empty or holds a line break"
+                ));
+            }
+            _ => {}
+        }
+        let place_ok = match &self.send_as {
+            TokenPlace::Header { name, prefix } => {
+                !name.is_empty() && !bad(name) && !bad(prefix) && !name.contains(':')
+            }
+            TokenPlace::Cookie(n) | TokenPlace::Query(n) => {
+                !n.is_empty() && !bad(n) && !n.contains(['=', ';', '&', ' '])
+            }
+        };
+        if !place_ok {
+            return Err(format!("invalid token place {:?}", self.send_as));
+        }
+        if let Some(p) = &self.expires_at
+            && !pointer_ok(p)
+        {
+            return Err(format!("expiry JSON pointer {p:?} does not start with '/'"));
+        }
+        Ok(())
+    }
+}
+
+/// Where a token is in a login response.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TokenLocation {
-    /// RFC 6901 JSON pointer into a JSON body (`/access_token`).
+    /// RFC 6901 JSON pointer into a JSON body (`/access_token`, `/data/token`).
     JsonPointer(String),
     /// A response header's value.
     Header(String),
     /// A `Set-Cookie` cookie's value.
     Cookie(String),
+}
+
+/// Where a token goes in the requests that carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TokenPlace {
+    /// A header: `name: prefix + token` (`Authorization: Bearer <token>`, `X-Auth-Token: <token>`).
+    Header { name: String, prefix: String },
+    /// A cookie `name=<token>` in the `Cookie` header (added to the request's other cookies).
+    Cookie(String),
+    /// A query parameter `name=<token>` (added to the request's other parameters).
+    Query(String),
 }
 
 /// What a response must look like to count as ok.
@@ -102,7 +169,7 @@ pub struct Expectation {
     /// Allowed statuses; empty means any status below 400.
     pub status: Vec<StatusRule>,
     /// Required response headers: name and the set of allowed values.
-    pub headers: Vec<(String, Vec<String>)>,
+    pub headers: Vec<(Text, Vec<Text>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -192,7 +259,7 @@ impl Plan {
             if r.method.is_empty() || !r.method.bytes().all(|b| b.is_ascii_alphabetic()) {
                 return Err(format!("request {i} has an invalid method {:?}", r.method));
             }
-            if !r.target.starts_with('/') && r.target != "*" {
+            if !r.target.starts_with('/') && &*r.target != "*" {
                 return Err(format!(
                     "request {i} target {:?} does not start with '/'",
                     r.target
@@ -210,10 +277,12 @@ impl Plan {
             }
         }
         for (i, p) in self.auth_profiles.iter().enumerate() {
-            if p.login as usize >= n_req {
+            p.validate(n_req)
+                .map_err(|why| format!("auth profile {i} ({:?}): {why}", p.name))?;
+            if self.requests[p.login as usize].auth.is_some() {
                 return Err(format!(
-                    "auth profile {i} login request {} of {n_req}",
-                    p.login
+                    "auth profile {i} ({:?}): its login request {} needs a token itself",
+                    p.name, p.login
                 ));
             }
         }

@@ -1,7 +1,10 @@
-//! Plan payload schema, version 1, and its conversion to and from [`crate::plan`].
+//! Plan payload schemas (version 2, written; version 1, still read) and their conversion to and
+//! from [`crate::plan`].
 //!
 //! Wire structs are private and frozen: a change of layout is a new version with its own
-//! structs, and [`decode`] dispatches on the header's version. Strings (methods, targets, header
+//! structs, and [`decode`] dispatches on the header's version. Version 2 changed only the auth
+//! profile (where the token goes, its lifetime, the login's user fields); every other struct is
+//! shared with version 1. Strings (methods, targets, header
 //! names and values, labels, segments) and bodies are interned once; steps store small integers,
 //! time as a delta from the previous step of the session and the connection as a zigzag delta, so
 //! a step costs a few bytes with bincode's varints.
@@ -13,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::FormatError;
 use crate::plan::{
-    AuthProfile, AuthSlot, Expectation, Metadata, Plan, Request, Session, StatusRule, Step,
-    TokenLocation,
+    AuthProfile, AuthSlot, Expectation, Metadata, Plan, Request, Session, StatusRule, Step, Text,
+    TokenLocation, TokenPlace,
 };
 
 pub const FLAG_HOLDS_SECRETS: u16 = 1 << 0;
@@ -28,6 +31,19 @@ struct PlanV1 {
     labels: Vec<u32>,
     segments: Vec<u32>,
     auth_profiles: Vec<AuthProfileV1>,
+    requests: Vec<RequestV1>,
+    sessions: Vec<Vec<StepV1>>,
+}
+
+/// Version 2: `PlanV1` with [`AuthProfileV2`].
+#[derive(Serialize, Deserialize)]
+struct PlanV2 {
+    meta: MetaV1,
+    strings: Vec<String>,
+    bodies: Vec<Vec<u8>>,
+    labels: Vec<u32>,
+    segments: Vec<u32>,
+    auth_profiles: Vec<AuthProfileV2>,
     requests: Vec<RequestV1>,
     sessions: Vec<Vec<StepV1>>,
 }
@@ -73,6 +89,22 @@ struct AuthProfileV1 {
     token_at: u32,
     header: u32,
     prefix: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct AuthProfileV2 {
+    name: u32,
+    login: u32,
+    /// Where the token is in the login response: 0 JSON pointer, 1 header, 2 cookie.
+    token_kind: u8,
+    token_at: u32,
+    /// Where it goes: 0 header (`place_name: place_prefix + token`), 1 cookie, 2 query parameter.
+    place_kind: u8,
+    place_name: u32,
+    place_prefix: u32,
+    expires_at: Option<u32>,
+    expires_in_s: Option<u64>,
+    user_fields: Vec<u32>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -170,13 +202,22 @@ pub fn encode(plan: &Plan) -> Result<Vec<u8>, FormatError> {
                 TokenLocation::Header(s) => (1, s),
                 TokenLocation::Cookie(s) => (2, s),
             };
-            AuthProfileV1 {
+            let (place_kind, place_name, place_prefix) = match &p.send_as {
+                TokenPlace::Header { name, prefix } => (0, name.as_str(), prefix.as_str()),
+                TokenPlace::Cookie(n) => (1, n.as_str(), ""),
+                TokenPlace::Query(n) => (2, n.as_str(), ""),
+            };
+            AuthProfileV2 {
                 name: int.s(&p.name),
                 login: p.login,
                 token_kind,
                 token_at: int.s(at),
-                header: int.s(&p.header),
-                prefix: int.s(&p.prefix),
+                place_kind,
+                place_name: int.s(place_name),
+                place_prefix: int.s(place_prefix),
+                expires_at: p.expires_at.as_deref().map(|e| int.s(e)),
+                expires_in_s: p.expires_in_s,
+                user_fields: p.user_fields.iter().map(|f| int.s(f)).collect(),
             }
         })
         .collect();
@@ -200,7 +241,7 @@ pub fn encode(plan: &Plan) -> Result<Vec<u8>, FormatError> {
         })
         .collect();
     let m = &plan.meta;
-    let wire = PlanV1 {
+    let wire = PlanV2 {
         meta: MetaV1 {
             tool_version: m.tool_version.clone(),
             created_unix_ms: m.created_unix_ms,
@@ -224,17 +265,43 @@ pub fn encode(plan: &Plan) -> Result<Vec<u8>, FormatError> {
 
 /// Decode a payload of the given schema version and check every reference in it.
 pub fn decode(version: u16, flags: u16, payload: &[u8]) -> Result<Plan, FormatError> {
+    let budget = decoded_budget(payload.len());
     let plan = match version {
-        1 => from_v1(
-            crate::container::decode_payload(payload)?,
-            flags,
-            decoded_budget(payload.len()),
-        )?,
+        1 => {
+            let w: PlanV1 = crate::container::decode_payload(payload)?;
+            let v2 = PlanV2 {
+                auth_profiles: w
+                    .auth_profiles
+                    .into_iter()
+                    .map(|p| AuthProfileV2 {
+                        name: p.name,
+                        login: p.login,
+                        token_kind: p.token_kind,
+                        token_at: p.token_at,
+                        place_kind: 0,
+                        place_name: p.header,
+                        place_prefix: p.prefix,
+                        expires_at: None,
+                        expires_in_s: None,
+                        user_fields: Vec::new(),
+                    })
+                    .collect(),
+                meta: w.meta,
+                strings: w.strings,
+                bodies: w.bodies,
+                labels: w.labels,
+                segments: w.segments,
+                requests: w.requests,
+                sessions: w.sessions,
+            };
+            from_v2(v2, flags, budget)?
+        }
+        2 => from_v2(crate::container::decode_payload(payload)?, flags, budget)?,
         v => {
             return Err(FormatError::UnknownVersion {
                 kind: "plan",
                 found: v,
-                supported: 1,
+                supported: crate::PLAN.latest,
             });
         }
     };
@@ -242,14 +309,14 @@ pub fn decode(version: u16, flags: u16, payload: &[u8]) -> Result<Plan, FormatEr
     Ok(plan)
 }
 
-/// The most bytes of strings a payload may expand to: interned strings are copied into every
-/// request that refers to them, so a small file could otherwise ask for gigabytes. (Bodies are
-/// shared, not copied.)
+/// The most bytes of strings a payload may expand to where a string is copied rather than
+/// shared (labels, segments, profile fields): a small file could otherwise ask for gigabytes.
+/// Request strings and bodies are shared, never copied.
 fn decoded_budget(payload_len: usize) -> usize {
     payload_len.saturating_mul(64).saturating_add(16 << 20)
 }
 
-fn from_v1(w: PlanV1, flags: u16, budget: usize) -> Result<Plan, FormatError> {
+fn from_v2(w: PlanV2, flags: u16, budget: usize) -> Result<Plan, FormatError> {
     let strings = &w.strings;
     let spent = std::cell::Cell::new(0usize);
     let charge = |n: usize| -> Result<(), FormatError> {
@@ -267,6 +334,14 @@ fn from_v1(w: PlanV1, flags: u16, budget: usize) -> Result<Plan, FormatError> {
             .ok_or_else(|| FormatError::Invalid(format!("string {i} of {}", strings.len())))?;
         charge(v.len())?;
         Ok(v.clone())
+    };
+    // Request strings are shared: one allocation per distinct string, however often used.
+    let shared: Vec<Text> = strings.iter().map(|v| Text::from(v.as_str())).collect();
+    let t = |i: u32| -> Result<Text, FormatError> {
+        shared
+            .get(i as usize)
+            .cloned()
+            .ok_or_else(|| FormatError::Invalid(format!("string {i} of {}", shared.len())))
     };
     let bodies: Vec<Arc<[u8]>> = w.bodies.iter().map(|b| Arc::from(b.as_slice())).collect();
     let labels = w.labels.iter().map(|&i| s(i)).collect::<Result<_, _>>()?;
@@ -296,18 +371,18 @@ fn from_v1(w: PlanV1, flags: u16, budget: usize) -> Result<Plan, FormatError> {
                     .headers
                     .iter()
                     .map(|(n, vs)| {
-                        Ok((s(*n)?, vs.iter().map(|&v| s(v)).collect::<Result<_, _>>()?))
+                        Ok((t(*n)?, vs.iter().map(|&v| t(v)).collect::<Result<_, _>>()?))
                     })
                     .collect::<Result<_, FormatError>>()?,
             }),
         };
         requests.push(Request {
-            method: s(r.method)?,
-            target: s(r.target)?,
+            method: t(r.method)?,
+            target: t(r.target)?,
             headers: r
                 .headers
                 .iter()
-                .map(|&(n, v)| Ok((s(n)?, s(v)?)))
+                .map(|&(n, v)| Ok((t(n)?, t(v)?)))
                 .collect::<Result<_, FormatError>>()?,
             body,
             label: r.label,
@@ -320,6 +395,7 @@ fn from_v1(w: PlanV1, flags: u16, budget: usize) -> Result<Plan, FormatError> {
     let mut auth_profiles = Vec::with_capacity(w.auth_profiles.len());
     for p in &w.auth_profiles {
         let at = s(p.token_at)?;
+        let place_name = s(p.place_name)?;
         auth_profiles.push(AuthProfile {
             name: s(p.name)?,
             login: p.login,
@@ -329,8 +405,22 @@ fn from_v1(w: PlanV1, flags: u16, budget: usize) -> Result<Plan, FormatError> {
                 2 => TokenLocation::Cookie(at),
                 k => return Err(FormatError::Invalid(format!("token location kind {k}"))),
             },
-            header: s(p.header)?,
-            prefix: s(p.prefix)?,
+            send_as: match p.place_kind {
+                0 => TokenPlace::Header {
+                    name: place_name,
+                    prefix: s(p.place_prefix)?,
+                },
+                1 => TokenPlace::Cookie(place_name),
+                2 => TokenPlace::Query(place_name),
+                k => return Err(FormatError::Invalid(format!("token place kind {k}"))),
+            },
+            expires_at: p.expires_at.map(s).transpose()?,
+            expires_in_s: p.expires_in_s,
+            user_fields: p
+                .user_fields
+                .iter()
+                .map(|&f| s(f))
+                .collect::<Result<_, _>>()?,
         });
     }
     let mut sessions = Vec::with_capacity(w.sessions.len());

@@ -78,7 +78,7 @@ pub use owned::{OwnedRequest, RequestCollector};
 pub use request::{
     BodyMode, HeaderIter, RequestDecoder, RequestEvent, RequestHead, RequestSummary,
 };
-pub use response::{ResponseDecoder, ResponseSummary, ResponseTo};
+pub use response::{KeptResponse, ResponseDecoder, ResponseSummary, ResponseTo};
 
 /// Protocol version of a parsed message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -5,6 +5,11 @@
 //! httparse into uninitialised stack slots -> skip interim 1xx responses ->
 //! choose the body framing (RFC 9112 §6.3) -> count and discard the body ->
 //! return a `Copy` [`ResponseSummary`]. Nothing is allocated per response.
+//!
+//! The few responses a caller must read whole (a login response whose token the engine needs,
+//! responses the recorder pairs with requests) are decoded with
+//! [`ResponseDecoder::decode_keeping`], which also copies every header field and the body, each
+//! up to a cap, into a caller-owned [`KeptResponse`].
 
 use std::mem::MaybeUninit;
 
@@ -61,6 +66,53 @@ impl ResponseSummary {
         wire_bytes: 0,
         interim: 0,
     };
+}
+
+/// A response kept whole, up to caps: its header fields and its (de-chunked) body. Owned by the
+/// caller and reused: [`ResponseDecoder::decode_keeping`] replaces the headers when a final head
+/// is parsed and appends body bytes as they arrive; call [`KeptResponse::clear`] before the next
+/// response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeptResponse {
+    /// Header fields of the final head in order: name as sent, value trimmed.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// Body bytes, at most `body_cap`.
+    pub body: Vec<u8>,
+    /// The body was longer than `body_cap` (only its start is kept).
+    pub body_truncated: bool,
+    /// Most body bytes kept.
+    pub body_cap: usize,
+}
+
+impl KeptResponse {
+    /// Keeps at most `body_cap` body bytes (header fields are bounded by the decoder's limits).
+    pub fn new(body_cap: usize) -> Self {
+        KeptResponse {
+            body_cap,
+            ..KeptResponse::default()
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.headers.clear();
+        self.body.clear();
+        self.body_truncated = false;
+    }
+
+    /// Values of every field named `name` (ASCII case-insensitive), in order.
+    pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    fn push_body(&mut self, data: &[u8]) {
+        let room = self.body_cap.saturating_sub(self.body.len());
+        let take = room.min(data.len());
+        self.body.extend_from_slice(&data[..take]);
+        self.body_truncated |= take < data.len();
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -172,11 +224,32 @@ impl ResponseDecoder {
         buf: &[u8],
         to: ResponseTo,
     ) -> Result<Decoded<ResponseSummary>, Error> {
+        self.decode_with(buf, to, None)
+    }
+
+    /// [`ResponseDecoder::decode`] that also keeps the response's header fields and body (up
+    /// to `keep.body_cap`) in `keep`. Pass the same `keep` for every call of one response;
+    /// mixing `decode` and `decode_keeping` within a response keeps only part of its body.
+    pub fn decode_keeping(
+        &mut self,
+        buf: &[u8],
+        to: ResponseTo,
+        keep: &mut KeptResponse,
+    ) -> Result<Decoded<ResponseSummary>, Error> {
+        self.decode_with(buf, to, Some(keep))
+    }
+
+    fn decode_with(
+        &mut self,
+        buf: &[u8],
+        to: ResponseTo,
+        keep: Option<&mut KeptResponse>,
+    ) -> Result<Decoded<ResponseSummary>, Error> {
         if let State::Failed(e) = self.state {
             return Err(e);
         }
         let mut consumed = 0;
-        let result = self.decode_inner(buf, to, &mut consumed);
+        let result = self.decode_inner(buf, to, &mut consumed, keep);
         match result {
             Ok(message) => {
                 self.pos += consumed as u64;
@@ -231,15 +304,18 @@ impl ResponseDecoder {
         buf: &[u8],
         to: ResponseTo,
         consumed: &mut usize,
+        mut keep: Option<&mut KeptResponse>,
     ) -> Result<Option<ResponseSummary>, LocalError> {
         loop {
             match &mut self.state {
                 // `decode` returns early when failed; keep the error sticky anyway.
                 State::Failed(e) => return Err(LocalError::new(e.kind(), e.detail(), 0)),
                 State::Body(body) => {
-                    let p = body
-                        .decode(&buf[*consumed..], |_| {})
-                        .map_err(|e| shift(e, *consumed))?;
+                    let p = match keep.as_deref_mut() {
+                        None => body.decode(&buf[*consumed..], |_| {}),
+                        Some(k) => body.decode(&buf[*consumed..], |d| k.push_body(d)),
+                    }
+                    .map_err(|e| shift(e, *consumed))?;
                     *consumed += p.consumed;
                     self.cur.body_bytes = self.cur.body_bytes.saturating_add(p.data);
                     self.cur.wire_bytes = self.cur.wire_bytes.saturating_add(p.consumed as u64);
@@ -269,8 +345,11 @@ impl ResponseDecoder {
                     // without the scanner. Tried only on the first look at a head, so a head
                     // arriving in pieces still costs linear time (the scanner's job).
                     let fast = if self.scanner.at_start() && !rest.is_empty() {
-                        self.parse_head_prefix(&rest[..rest.len().min(self.limits.max_head_bytes)])
-                            .map_err(|e| shift(e, *consumed))?
+                        self.parse_head_prefix(
+                            &rest[..rest.len().min(self.limits.max_head_bytes)],
+                            keep.as_deref_mut(),
+                        )
+                        .map_err(|e| shift(e, *consumed))?
                     } else {
                         None
                     };
@@ -290,7 +369,7 @@ impl ResponseDecoder {
                                 Ok(Scan::Complete(end)) => end,
                             };
                             let info = self
-                                .parse_head(&rest[..end])
+                                .parse_head(&rest[..end], keep.as_deref_mut())
                                 .map_err(|e| shift(e, *consumed))?;
                             (info, end)
                         }
@@ -339,8 +418,12 @@ impl ResponseDecoder {
         }
     }
 
-    fn parse_head(&mut self, raw: &[u8]) -> Result<HeadInfo, LocalError> {
-        match self.parse_head_prefix(raw)? {
+    fn parse_head(
+        &mut self,
+        raw: &[u8],
+        keep: Option<&mut KeptResponse>,
+    ) -> Result<HeadInfo, LocalError> {
+        match self.parse_head_prefix(raw, keep)? {
             Some((info, _)) => Ok(info),
             // The scanner found the blank line, so httparse must be complete.
             None => Err(LocalError::new(
@@ -354,7 +437,11 @@ impl ResponseDecoder {
     /// Parses a head at the start of `raw` if it is complete there: `Some((info, head
     /// length))`, or `None` when more bytes are needed. httparse reports incomplete input as
     /// Partial, never as an error, so an error here is a real one.
-    fn parse_head_prefix(&mut self, raw: &[u8]) -> Result<Option<(HeadInfo, usize)>, LocalError> {
+    fn parse_head_prefix(
+        &mut self,
+        raw: &[u8],
+        mut keep: Option<&mut KeptResponse>,
+    ) -> Result<Option<(HeadInfo, usize)>, LocalError> {
         let mut slots: [MaybeUninit<httparse::Header<'_>>; HARD_MAX_HEADERS] =
             [const { MaybeUninit::uninit() }; HARD_MAX_HEADERS];
         let mut res = httparse::Response::new(&mut []);
@@ -394,10 +481,17 @@ impl ResponseDecoder {
             if capture {
                 self.captures.clear();
             }
+            if let Some(k) = keep.as_deref_mut() {
+                k.clear();
+            }
             for h in res.headers.iter() {
                 fields.add(h.name, h.value, head::offset_in(raw, h.value))?;
                 if capture {
                     self.captures.offer(h.name, h.value);
+                }
+                if let Some(k) = keep.as_deref_mut() {
+                    k.headers
+                        .push((h.name.to_string(), h.value.trim_ascii().to_vec()));
                 }
             }
         }

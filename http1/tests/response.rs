@@ -575,3 +575,38 @@ fn idle_and_offset_accessors() {
     assert!(d.is_idle());
     assert_eq!(d.stream_offset(), input.len() as u64);
 }
+
+/// `decode_keeping` keeps the final head's fields and the de-chunked body up to its cap, the same
+/// whatever the pieces the bytes arrive in; interim responses leave nothing behind.
+#[test]
+fn kept_responses_hold_fields_and_body_up_to_the_cap() {
+    use ringload_http1::KeptResponse;
+    let input: &[u8] = b"HTTP/1.1 100 Continue\r\nx-interim: 1\r\n\r\n\
+HTTP/1.1 200 OK\r\nSet-Cookie: sid=abc; Path=/\r\nset-cookie: theme=dark\r\n\
+Transfer-Encoding: chunked\r\n\r\n5\r\n{\"acc\r\na\r\ness\":\"t1\"}\r\n0\r\n\r\n";
+    let expect_body = b"{\"access\":\"t1\"}";
+    for cut in 0..input.len() {
+        for cap in [1024, 4] {
+            let mut d = dec();
+            let mut keep = KeptResponse::new(cap);
+            let mut buf = Vec::new();
+            let mut done = None;
+            for piece in [&input[..cut], &input[cut..]] {
+                buf.extend_from_slice(piece);
+                let r = d.decode_keeping(&buf, GET, &mut keep).unwrap();
+                buf.drain(..r.consumed);
+                if let Some(s) = r.message {
+                    done = Some(s);
+                }
+            }
+            let s = done.unwrap_or_else(|| panic!("cut at {cut}: incomplete"));
+            assert_eq!((s.status, s.body_bytes), (200, 15));
+            let cookies: Vec<&[u8]> = keep.values("SET-COOKIE").collect();
+            assert_eq!(cookies, [&b"sid=abc; Path=/"[..], b"theme=dark"]);
+            assert!(keep.values("x-interim").next().is_none());
+            let n = cap.min(expect_body.len());
+            assert_eq!(keep.body, &expect_body[..n], "cut at {cut}, cap {cap}");
+            assert_eq!(keep.body_truncated, cap < expect_body.len());
+        }
+    }
+}

@@ -225,9 +225,12 @@ pub fn normalise(captures: Vec<Capture>, opts: &Options) -> Result<(Plan, Summar
         });
         let key = session_key(&ex, &opts.session_by);
         let request = b.request(Request {
-            method: ex.method.clone(),
-            target,
-            headers,
+            method: ex.method.as_str().into(),
+            target: target.into(),
+            headers: headers
+                .into_iter()
+                .map(|(n, v)| (n.into(), v.into()))
+                .collect(),
             body: body.into(),
             label,
             segment,
@@ -556,6 +559,6 @@ mod tests {
         )
         .unwrap();
         assert!(!plan.meta.holds_secrets && plan.meta.redacted);
-        assert_eq!(plan.requests[0].headers[0].1, redact::PLACEHOLDER);
+        assert_eq!(&*plan.requests[0].headers[0].1, redact::PLACEHOLDER);
     }
 }
