@@ -62,6 +62,47 @@ impl LoadModel {
     }
 }
 
+/// Which requests an [`ExpectRule`] applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpectScope {
+    All,
+    /// Requests of this label (`GET /api/v1/orders`).
+    Label(String),
+    /// Requests of this segment (`canary`).
+    Segment(String),
+}
+
+/// `run --expect`: adds to or overrides the plan's expectations for a scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectRule {
+    pub scope: ExpectScope,
+    /// Replaces the allowed statuses.
+    pub status: Option<Vec<ringload_formats::StatusRule>>,
+    /// Requires this header to have one of these values (replaces a rule on the same header).
+    pub header: Option<(String, Vec<String>)>,
+}
+
+/// `run --users FILE`: accounts for the sessions' logins, one row per session in turn.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Users {
+    /// Login body fields the columns fill (`username`, `password`).
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// Authentication and checks at replay: what the plan's auth profiles and expectations become.
+#[derive(Debug, Clone, Default)]
+pub struct Replay {
+    /// `-H 'Name: value'`: replaces or adds a header on every request.
+    pub headers: Vec<(String, String)>,
+    /// `--auth-token`: every auth slot gets this token; no login is sent.
+    pub auth_token: Option<String>,
+    pub users: Option<Users>,
+    pub expect: Vec<ExpectRule>,
+    /// `--split HEADER`: count responses per segment by this header's value.
+    pub split: Vec<String>,
+}
+
 /// Everything `run` needs besides the plan.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -96,6 +137,7 @@ pub struct RunConfig {
     /// Open loop: poll instead of sleeping for this long before each due send (timer precision
     /// against CPU).
     pub spin: Duration,
+    pub replay: Replay,
 }
 
 impl RunConfig {
@@ -117,6 +159,7 @@ impl RunConfig {
             io_memory: 256 << 10,
             max_wall: Duration::from_secs(24 * 3600),
             spin: Duration::from_micros(100),
+            replay: Replay::default(),
         }
     }
 

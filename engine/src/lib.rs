@@ -2,27 +2,34 @@
 //!
 //! ```text
 //! runtime   one glommio executor per CPU, started together, stats merged at the end
-//!   schedule  the load model: which request is due when (closed loop, rate, replay, stages)
-//!   driver    a private io_uring per executor owning its sockets: connect, send, multishot recv
-//!     conn      per-connection state: requests in flight, the response decoder, the send batch
-//!     requests  the plan's requests encoded to wire bytes once, before the run
+//!   driver    the io_uring shell: a private ring per executor owning its sockets (connect,
+//!             send, multishot recv), turning completions into shard events
+//!     shard     the sans-IO core: queue, connections and what is in flight on them, timeouts,
+//!               reconnects, re-sends, tokens minted per session (auth); every outcome counted
+//!       schedule  the load model: which request is due when (closed loop, rate, replay, stages)
+//!       requests  the plan's requests encoded to wire bytes once, before the run
 //!   stats     HdrHistograms (intended-time latency, service time, schedule lag), counts, windows
 //! ```
-//! HTTP/1.1 framing is the sans-IO `ringload_http1` decoder; only the driver touches sockets.
-//! Time is read once per loop turn and passed down.
+//! HTTP/1.1 framing is the sans-IO `ringload_http1` decoder; only the driver touches sockets,
+//! and only the driver reads the clock (once per loop turn, passed down as `now`).
 
 mod config;
-mod conn;
 mod driver;
 mod error;
 mod requests;
 mod ring;
 mod runtime;
 mod schedule;
+mod shard;
 pub mod stats;
 
-pub use config::{Arrival, LoadModel, RunConfig, Stage, Stop, Target};
-pub use driver::MAX_ATTEMPTS;
+pub use config::{
+    Arrival, ExpectRule, ExpectScope, LoadModel, Replay, RunConfig, Stage, Stop, Target, Users,
+};
 pub use error::EngineError;
+pub use requests::{MAX_HEAD, MAX_HEADS_TOTAL};
 pub use runtime::{allowed_cpus, check_validity, expected_wall, run};
-pub use stats::{Counts, ERROR_CLASSES, ErrorClass, KeyStats, Stats, Window};
+pub use shard::MAX_ATTEMPTS;
+pub use stats::{
+    Counts, ERROR_CLASSES, ErrorClass, KeyStats, N_ERROR_CLASSES, Split, Stats, Window,
+};

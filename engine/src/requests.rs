@@ -1,13 +1,35 @@
 //! Requests encoded to wire bytes once, before the run: the hot path only copies slices.
 //!
-//! Each distinct plan request becomes `METHOD target HTTP/1.1`, a `Host` header for the target
-//! (unless the plan's own is kept), its headers, a `Content-Length` when it has a body (or a
-//! method that expects one), and the body. Everything a response needs to be judged (stats key,
-//! HEAD or not, the expectation) is precomputed next to it.
+//! Each distinct plan request becomes a head (`METHOD target HTTP/1.1`, a `Host` header for the
+//! target, its headers with the run's `-H` overrides applied, a `Content-Length` when it has a
+//! body or a method that expects one) plus its body, shared with the plan. Everything a response
+//! needs to be judged (stats key, HEAD or not, the expectation) is precomputed next to it.
+//!
+//! A request with an auth slot is encoded without its token and with a [`Splice`]: the place in
+//! its head where a session's token bytes go (a header line before the blank line, `; name=tok`
+//! inside its `Cookie` header, or `?name=tok`/`&name=tok` after its target). Those bytes are
+//! built once per token and session ([`token_inserts`]), so a slotted request costs two extra
+//! slice copies, never an encoding. Login requests are encoded per profile and per `--users`
+//! row, with the row's values in the login body.
+//!
+//! Sizes are bounded before anything is encoded: a head may take [`MAX_HEAD`] bytes and all
+//! heads together [`MAX_HEADS_TOTAL`], so a small hostile plan cannot make the engine allocate
+//! gigabytes (bodies are shared with the plan, never copied here).
 
-use ringload_formats::{Plan, StatusRule};
+use std::sync::Arc;
 
-/// Which stats bucket a request feeds: `label * (segments + 1) + segment_or_none`.
+use ringload_formats::{Plan, Request, StatusRule, TokenLocation, TokenPlace};
+
+use crate::config::{ExpectRule, ExpectScope, Users};
+
+/// Largest head (request line and headers) one request may encode to: far above what servers
+/// accept (nginx 8-32 KiB, Envoy 60 KiB by default).
+pub const MAX_HEAD: usize = 1 << 20;
+/// Largest total of every encoded head of a plan.
+pub const MAX_HEADS_TOTAL: usize = 256 << 20;
+
+/// Which stats bucket a request feeds: `label * (segments + 1) + segment_or_none`; logins feed
+/// `keys + profile` (their own rows, never mixed with the steps').
 pub type StatsKey = u32;
 
 /// Compiled expectation: status rules and required header values (by capture index).
@@ -17,131 +39,415 @@ pub struct Check {
     pub headers: Vec<(usize, Vec<Vec<u8>>)>,
 }
 
+/// Why a response failed its check, for the report's first offending values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offence<'a> {
+    Status(u16),
+    /// Capture index, and the value seen (`None`: the header was missing).
+    Header(usize, Option<&'a [u8]>),
+}
+
 impl Check {
     /// Does a response with `status` and the decoder's captures pass?
+    #[cfg(test)]
     pub fn passes<'a>(&self, status: u16, captured: impl Fn(usize) -> Option<&'a [u8]>) -> bool {
+        self.offence(status, captured).is_none()
+    }
+
+    /// The first thing a response breaks, if any.
+    pub fn offence<'a>(
+        &self,
+        status: u16,
+        captured: impl Fn(usize) -> Option<&'a [u8]>,
+    ) -> Option<Offence<'a>> {
         let status_ok = if self.status.is_empty() {
             (200..400).contains(&status)
         } else {
             self.status.iter().any(|r| r.matches(status))
         };
-        status_ok
-            && self.headers.iter().all(|(i, allowed)| {
-                captured(*i).is_some_and(|v| allowed.iter().any(|a| a.as_slice() == v))
-            })
+        if !status_ok {
+            return Some(Offence::Status(status));
+        }
+        self.headers.iter().find_map(|(i, allowed)| {
+            let v = captured(*i);
+            match v {
+                Some(v) if allowed.iter().any(|a| a.as_slice() == v) => None,
+                _ => Some(Offence::Header(*i, v)),
+            }
+        })
     }
+}
+
+/// Where a slotted request's token goes in its head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Splice {
+    pub profile: u16,
+    /// Byte offset in the head.
+    pub at: u32,
+    pub form: InsertForm,
+}
+
+/// The shape of the token bytes spliced in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum InsertForm {
+    /// A whole header line before the blank line (`Authorization: Bearer t\r\n`, or a new
+    /// `Cookie: name=t\r\n`).
+    HeaderLine = 0,
+    /// `; name=t` at the end of the request's own `Cookie` header.
+    CookiePair = 1,
+    /// `?name=t` after a target without a query.
+    QueryFirst = 2,
+    /// `&name=t` after a target with a query.
+    QueryMore = 3,
+}
+
+/// One encoded request.
+#[derive(Debug, Clone)]
+pub struct WireReq {
+    head: (u32, u32),
+    body: Arc<[u8]>,
+    pub key: StatsKey,
+    /// Index into `checks`; 0 is the default check (2xx/3xx).
+    pub check: u16,
+    pub is_head: bool,
+    timeout_us: Option<u64>,
+    pub splice: Option<Splice>,
+}
+
+/// What the engine needs of an auth profile at replay.
+#[derive(Debug, Clone)]
+pub struct LoginProfile {
+    pub token_at: TokenLocation,
+    pub place: TokenPlace,
+    pub expires_at: Option<String>,
+    pub expires_in_s: Option<u64>,
+    /// Stats key of this profile's login row.
+    pub key: StatsKey,
+    /// The login request encoded once per `--users` row (one entry without `--users`).
+    pub logins: Vec<WireReq>,
 }
 
 /// All requests of a plan, encoded.
 #[derive(Debug, Clone, Default)]
 pub struct WireRequests {
-    bytes: Vec<u8>,
-    spans: Vec<(u32, u32)>,
-    pub head: Vec<bool>,
-    pub key: Vec<StatsKey>,
-    /// Index into `checks`; 0 is the default check (2xx/3xx).
-    pub check: Vec<u16>,
+    heads: Vec<u8>,
+    reqs: Vec<WireReq>,
     pub checks: Vec<Check>,
-    /// Response header names the decoder must capture for the checks.
+    /// Response header names the decoder must capture for the checks and splits.
     pub capture_names: Vec<String>,
-    /// Per-request timeout override, microseconds.
-    pub timeout_us: Vec<Option<u64>>,
+    /// Capture indexes of the headers whose values are counted per segment (`--split`, and
+    /// every header an expectation names).
+    pub split_captures: Vec<usize>,
     /// The shortest per-request timeout override, microseconds.
     min_timeout_us: Option<u64>,
+    /// Stats keys of the steps (logins follow).
     pub keys: usize,
+    pub profiles: Vec<LoginProfile>,
+}
+
+/// What encoding is told besides the plan.
+#[derive(Debug, Clone, Default)]
+pub struct EncodeOptions<'a> {
+    /// The `Host` header value.
+    pub host: &'a str,
+    /// `-H 'Name: value'`: replace (or add) on every request; an override of a slot's header
+    /// fills that slot for every session.
+    pub headers: &'a [(String, String)],
+    /// `--auth-token`: every slot gets this token, no login is sent.
+    pub auth_token: Option<&'a str>,
+    pub users: Option<&'a Users>,
+    pub expect: &'a [ExpectRule],
+    pub split: &'a [String],
 }
 
 impl WireRequests {
-    /// Encode every request of `plan` for a target whose Host header is `host`.
-    pub fn encode(plan: &Plan, host: &str) -> Result<WireRequests, String> {
+    /// Encode every request of `plan`. Errors name the request and the problem.
+    pub fn encode(plan: &Plan, o: &EncodeOptions) -> Result<WireRequests, String> {
+        let nseg = plan.segments.len() as u32;
+        let keys = plan.labels.len() * (plan.segments.len() + 1);
         let mut w = WireRequests {
             checks: vec![Check::default()],
-            keys: plan.labels.len() * (plan.segments.len() + 1),
+            keys,
             ..WireRequests::default()
         };
-        let nseg = plan.segments.len() as u32;
+        // Sizes first: nothing is allocated for a plan that would not fit.
+        let mut total = 0usize;
+        for (i, r) in plan.requests.iter().enumerate() {
+            let n = head_len(r, o);
+            if n > MAX_HEAD {
+                return Err(format!(
+                    "request {i} ({} {}) encodes to a {n}-byte head, more than the {MAX_HEAD} bytes \
+                     a request head may take (servers refuse far less)",
+                    r.method,
+                    shorten(&r.target)
+                ));
+            }
+            total += n;
+        }
+        if total > MAX_HEADS_TOTAL {
+            return Err(format!(
+                "the plan's requests encode to {total} bytes of heads, more than the {MAX_HEADS_TOTAL} allowed"
+            ));
+        }
+        w.heads.reserve(total);
+        for name in o.split {
+            let idx = w.capture(name);
+            if !w.split_captures.contains(&idx) {
+                w.split_captures.push(idx);
+            }
+        }
         for r in &plan.requests {
-            let start = w.bytes.len();
-            w.bytes.extend_from_slice(r.method.as_bytes());
-            w.bytes.push(b' ');
-            w.bytes.extend_from_slice(r.target.as_bytes());
-            w.bytes.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-            w.bytes.extend_from_slice(host.as_bytes());
-            w.bytes.extend_from_slice(b"\r\n");
-            for (n, v) in &r.headers {
-                if n.eq_ignore_ascii_case("host") || n.eq_ignore_ascii_case("content-length") {
-                    continue;
-                }
-                w.bytes.extend_from_slice(n.as_bytes());
-                w.bytes.extend_from_slice(b": ");
-                w.bytes.extend_from_slice(v.as_bytes());
-                w.bytes.extend_from_slice(b"\r\n");
-            }
-            let wants_body = matches!(&*r.method, "POST" | "PUT" | "PATCH");
-            if !r.body.is_empty() || wants_body {
-                w.bytes
-                    .extend_from_slice(format!("Content-Length: {}\r\n", r.body.len()).as_bytes());
-            }
-            w.bytes.extend_from_slice(b"\r\n");
-            w.bytes.extend_from_slice(&r.body);
-            let len = w.bytes.len() - start;
-            if w.bytes.len() > u32::MAX as usize {
-                return Err("encoded requests exceed 4 GiB".into());
-            }
-            w.spans.push((start as u32, len as u32));
-            w.head.push(&*r.method == "HEAD");
-            w.key.push(r.label * (nseg + 1) + r.segment.unwrap_or(nseg));
-            w.timeout_us.push(r.timeout_us);
+            let slot = r
+                .auth
+                .map(|a| &plan.auth_profiles[a.profile as usize].send_as);
+            // `--auth-token`: every slot is filled once, here, for every session.
+            let fixed = o
+                .auth_token
+                .zip(slot)
+                .map(|(t, place)| token_inserts(place, t.as_bytes()));
+            let (head, splice) = w.encode_head(r, o, slot, fixed.as_ref());
+            let splice = splice.filter(|_| fixed.is_none()).map(|(at, form)| Splice {
+                profile: r.auth.map_or(0, |a| a.profile as u16),
+                at,
+                form,
+            });
+            let key = r.label * (nseg + 1) + r.segment.unwrap_or(nseg);
+            let check = w.compile_check(plan, r, o.expect)?;
             if let Some(t) = r.timeout_us {
                 w.min_timeout_us = Some(w.min_timeout_us.map_or(t, |m| m.min(t)));
             }
-            let check = match &r.expect {
-                None => 0,
-                Some(e) => {
-                    let headers = e
-                        .headers
-                        .iter()
-                        .map(|(name, values)| {
-                            let idx = match w
-                                .capture_names
-                                .iter()
-                                .position(|n| n.eq_ignore_ascii_case(name))
-                            {
-                                Some(i) => i,
-                                None => {
-                                    w.capture_names.push(name.to_string());
-                                    w.capture_names.len() - 1
-                                }
-                            };
-                            (idx, values.iter().map(|v| v.as_bytes().to_vec()).collect())
-                        })
-                        .collect();
-                    w.checks.push(Check {
-                        status: e.status.clone(),
-                        headers,
+            w.reqs.push(WireReq {
+                head,
+                body: r.body.clone(),
+                key,
+                check,
+                is_head: &*r.method == "HEAD",
+                timeout_us: r.timeout_us,
+                splice,
+            });
+        }
+        if o.auth_token.is_none() {
+            for (pi, p) in plan.auth_profiles.iter().enumerate() {
+                let login = &plan.requests[p.login as usize];
+                let rows: Vec<Option<&[String]>> = match o.users {
+                    Some(u) => u.rows.iter().map(|r| Some(r.as_slice())).collect(),
+                    None => vec![None],
+                };
+                let mut logins = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let body: Arc<[u8]> = match (row, o.users) {
+                        (Some(row), Some(u)) => fill_login_body(login, &u.columns, row)
+                            .map_err(|e| format!("auth profile {:?}: {e}", p.name))?
+                            .into(),
+                        _ => login.body.clone(),
+                    };
+                    let mut r = login.clone();
+                    r.body = body;
+                    let (head, _) = w.encode_head(&r, o, None, None);
+                    logins.push(WireReq {
+                        head,
+                        body: r.body.clone(),
+                        key: (keys + pi) as StatsKey,
+                        check: 0,
+                        is_head: false,
+                        timeout_us: login.timeout_us,
+                        splice: None,
                     });
-                    if w.checks.len() > u16::MAX as usize {
-                        return Err("more than 65535 distinct expectations".into());
-                    }
-                    (w.checks.len() - 1) as u16
                 }
-            };
-            w.check.push(check);
+                w.profiles.push(LoginProfile {
+                    token_at: p.token_at.clone(),
+                    place: p.send_as.clone(),
+                    expires_at: p.expires_at.clone(),
+                    expires_in_s: p.expires_in_s,
+                    key: (keys + pi) as StatsKey,
+                    logins,
+                });
+            }
         }
         Ok(w)
     }
 
-    /// The wire bytes of request `id`.
-    #[inline]
-    pub fn bytes(&self, id: u32) -> &[u8] {
-        let (s, l) = self.spans[id as usize];
-        &self.bytes[s as usize..(s + l) as usize]
+    /// Stats keys in all: the steps' and one per auth profile.
+    pub fn all_keys(&self) -> usize {
+        self.keys + self.profiles.len()
     }
 
-    /// The timeout of request `id`, ns: its own, else the run's `default_ns`.
+    fn capture(&mut self, name: &str) -> usize {
+        match self
+            .capture_names
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(name))
+        {
+            Some(i) => i,
+            None => {
+                self.capture_names.push(name.to_string());
+                self.capture_names.len() - 1
+            }
+        }
+    }
+
+    /// Append the head of `r` to `heads`; where a token goes when `slot` says one does. With
+    /// `fixed` inserts (`--auth-token`), the token is written there at once.
+    fn encode_head(
+        &mut self,
+        r: &Request,
+        o: &EncodeOptions,
+        slot: Option<&TokenPlace>,
+        fixed: Option<&[Vec<u8>; 2]>,
+    ) -> ((u32, u32), Option<(u32, InsertForm)>) {
+        let b = &mut self.heads;
+        let start = b.len();
+        let overridden = |n: &str| o.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(n));
+        // A `-H` override of the slot's own header fills the slot for everyone.
+        let slot =
+            slot.filter(|p| !matches!(p, TokenPlace::Header { name, .. } if overridden(name)));
+        b.extend_from_slice(r.method.as_bytes());
+        b.push(b' ');
+        b.extend_from_slice(r.target.as_bytes());
+        let mut splice = None;
+        let mut mark = |b: &mut Vec<u8>, form: InsertForm| {
+            splice = Some(((b.len() - start) as u32, form));
+            if let Some(f) = fixed {
+                b.extend_from_slice(&f[insert_index(form)]);
+            }
+        };
+        if let Some(TokenPlace::Query(_)) = slot {
+            let form = if r.target.contains('?') {
+                InsertForm::QueryMore
+            } else {
+                InsertForm::QueryFirst
+            };
+            mark(b, form);
+        }
+        b.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+        b.extend_from_slice(o.host.as_bytes());
+        b.extend_from_slice(b"\r\n");
+        let cookie_slot = matches!(slot, Some(TokenPlace::Cookie(_)));
+        let mut cookie: Option<&str> = None;
+        for (n, v) in &r.headers {
+            if skipped(n) || overridden(n) {
+                continue;
+            }
+            if cookie_slot && n.eq_ignore_ascii_case("cookie") && cookie.is_none() {
+                // Written last, so the token's pair can be appended to it.
+                cookie = Some(v);
+                continue;
+            }
+            header(b, n, v);
+        }
+        for (n, v) in o.headers {
+            header(b, n, v);
+        }
+        let wants_body = matches!(&*r.method, "POST" | "PUT" | "PATCH");
+        if !r.body.is_empty() || wants_body {
+            b.extend_from_slice(format!("Content-Length: {}\r\n", r.body.len()).as_bytes());
+        }
+        if let Some(v) = cookie {
+            b.extend_from_slice(b"Cookie: ");
+            b.extend_from_slice(v.as_bytes());
+            mark(b, InsertForm::CookiePair);
+            b.extend_from_slice(b"\r\n");
+        } else if matches!(
+            slot,
+            Some(TokenPlace::Header { .. } | TokenPlace::Cookie(_))
+        ) {
+            mark(b, InsertForm::HeaderLine);
+        }
+        b.extend_from_slice(b"\r\n");
+        ((start as u32, (b.len() - start) as u32), splice)
+    }
+
+    fn compile_check(
+        &mut self,
+        plan: &Plan,
+        r: &Request,
+        rules: &[ExpectRule],
+    ) -> Result<u16, String> {
+        let label = &plan.labels[r.label as usize];
+        let segment = r.segment.map(|s| plan.segments[s as usize].as_str());
+        let applies = |rule: &ExpectRule| match &rule.scope {
+            ExpectScope::All => true,
+            ExpectScope::Label(l) => l == label,
+            ExpectScope::Segment(s) => Some(s.as_str()) == segment,
+        };
+        let mut status: Vec<StatusRule> = r
+            .expect
+            .as_ref()
+            .map(|e| e.status.clone())
+            .unwrap_or_default();
+        let mut headers: Vec<(String, Vec<String>)> = r
+            .expect
+            .as_ref()
+            .map(|e| {
+                e.headers
+                    .iter()
+                    .map(|(n, vs)| (n.to_string(), vs.iter().map(|v| v.to_string()).collect()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for rule in rules.iter().filter(|r| applies(r)) {
+            if let Some(s) = &rule.status {
+                status = s.clone();
+            }
+            if let Some((name, values)) = &rule.header {
+                headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+                headers.push((name.clone(), values.clone()));
+            }
+        }
+        if status.is_empty() && headers.is_empty() {
+            return Ok(0);
+        }
+        let headers = headers
+            .into_iter()
+            .map(|(n, vs)| {
+                let idx = self.capture(&n);
+                if !self.split_captures.contains(&idx) {
+                    self.split_captures.push(idx);
+                }
+                (idx, vs.into_iter().map(String::into_bytes).collect())
+            })
+            .collect();
+        self.checks.push(Check { status, headers });
+        if self.checks.len() > u16::MAX as usize {
+            return Err("more than 65535 distinct expectations".into());
+        }
+        Ok((self.checks.len() - 1) as u16)
+    }
+
     #[inline]
-    pub fn timeout_ns(&self, id: u32, default_ns: u64) -> u64 {
-        self.timeout_us[id as usize].map_or(default_ns, |us| us.saturating_mul(1000))
+    pub fn req(&self, id: u32) -> &WireReq {
+        &self.reqs[id as usize]
+    }
+
+    /// The head bytes of `r`.
+    #[inline]
+    pub fn head(&self, r: &WireReq) -> &[u8] {
+        let (s, l) = r.head;
+        &self.heads[s as usize..(s + l) as usize]
+    }
+
+    /// Append the wire bytes of `r` to `out`, with `insert` at its splice point (if any).
+    #[inline]
+    pub fn write(&self, r: &WireReq, insert: &[u8], out: &mut Vec<u8>) {
+        let head = self.head(r);
+        match r.splice {
+            Some(s) if !insert.is_empty() => {
+                let at = s.at as usize;
+                out.extend_from_slice(&head[..at]);
+                out.extend_from_slice(insert);
+                out.extend_from_slice(&head[at..]);
+            }
+            _ => out.extend_from_slice(head),
+        }
+        out.extend_from_slice(&r.body);
+    }
+
+    /// The timeout of `r`, ns: its own, else the run's `default_ns`.
+    #[inline]
+    pub fn timeout_ns(&self, r: &WireReq, default_ns: u64) -> u64 {
+        r.timeout_us
+            .map_or(default_ns, |us| us.saturating_mul(1000))
     }
 
     /// Do some requests carry their own timeout (so a later request may time out first)?
@@ -155,17 +461,164 @@ impl WireRequests {
         self.min_timeout_us
             .map_or(default, |us| default.min(us.saturating_mul(1000)))
     }
+}
 
-    /// Largest encoded request, for sizing send buffers.
-    pub fn max_len(&self) -> usize {
-        self.spans.iter().map(|s| s.1 as usize).max().unwrap_or(0)
+/// Headers the engine writes itself (or never): `Host`, framing, hop-by-hop.
+fn skipped(n: &str) -> bool {
+    n.eq_ignore_ascii_case("host") || n.eq_ignore_ascii_case("content-length")
+}
+
+fn header(b: &mut Vec<u8>, n: &str, v: &str) {
+    b.extend_from_slice(n.as_bytes());
+    b.extend_from_slice(b": ");
+    b.extend_from_slice(v.as_bytes());
+    b.extend_from_slice(b"\r\n");
+}
+
+/// The encoded head length of `r`, without encoding it (an upper bound within a few bytes).
+fn head_len(r: &Request, o: &EncodeOptions) -> usize {
+    let mut n =
+        r.method.len() + 1 + r.target.len() + " HTTP/1.1\r\nHost: \r\n".len() + o.host.len();
+    for (h, v) in &r.headers {
+        n = n.saturating_add(h.len() + v.len() + 4);
     }
+    for (h, v) in o.headers {
+        n = n.saturating_add(h.len() + v.len() + 4);
+    }
+    let token = o.auth_token.map_or(0, |t| 3 * t.len() + 64);
+    n + token + "Content-Length: 18446744073709551615\r\n\r\n".len()
+}
+
+fn shorten(s: &str) -> String {
+    if s.len() <= 60 {
+        s.to_string()
+    } else {
+        let mut end = 60;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}...", &s[..end])
+    }
+}
+
+/// The token bytes to splice for each [`InsertForm`] a profile's place can take.
+pub fn token_inserts(place: &TokenPlace, token: &[u8]) -> [Vec<u8>; 2] {
+    match place {
+        TokenPlace::Header { name, prefix } => {
+            let mut line = Vec::with_capacity(name.len() + prefix.len() + token.len() + 4);
+            line.extend_from_slice(name.as_bytes());
+            line.extend_from_slice(b": ");
+            line.extend_from_slice(prefix.as_bytes());
+            line.extend_from_slice(token);
+            line.extend_from_slice(b"\r\n");
+            [line, Vec::new()]
+        }
+        TokenPlace::Cookie(name) => {
+            let mut line = b"Cookie: ".to_vec();
+            line.extend_from_slice(name.as_bytes());
+            line.push(b'=');
+            line.extend_from_slice(token);
+            line.extend_from_slice(b"\r\n");
+            let mut pair = b"; ".to_vec();
+            pair.extend_from_slice(name.as_bytes());
+            pair.push(b'=');
+            pair.extend_from_slice(token);
+            [line, pair]
+        }
+        TokenPlace::Query(name) => {
+            let enc: String = form_urlencoded::byte_serialize(token).collect();
+            let param = |sep: u8| {
+                let mut p = vec![sep];
+                p.extend(form_urlencoded::byte_serialize(name.as_bytes()).flat_map(str::bytes));
+                p.push(b'=');
+                p.extend_from_slice(enc.as_bytes());
+                p
+            };
+            [param(b'?'), param(b'&')]
+        }
+    }
+}
+
+/// Which of [`token_inserts`]' two entries a splice form uses.
+#[inline]
+pub fn insert_index(form: InsertForm) -> usize {
+    match form {
+        InsertForm::HeaderLine | InsertForm::QueryFirst => 0,
+        InsertForm::CookiePair | InsertForm::QueryMore => 1,
+    }
+}
+
+/// The login body of `login` with a `--users` row's values in the fields its columns name
+/// (form-urlencoded or top-level JSON fields).
+fn fill_login_body(login: &Request, columns: &[String], row: &[String]) -> Result<Vec<u8>, String> {
+    let content_type = login
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.to_ascii_lowercase())
+        .unwrap_or_default();
+    let value_of = |field: &str| {
+        columns
+            .iter()
+            .position(|c| c == field)
+            .map(|i| row[i].as_str())
+    };
+    if content_type.contains("json") || login.body.first() == Some(&b'{') {
+        let mut v: serde_json::Value = serde_json::from_slice(&login.body)
+            .map_err(|e| format!("the login body is not JSON ({e})"))?;
+        let obj = v
+            .as_object_mut()
+            .ok_or("the login body is not a JSON object")?;
+        for c in columns {
+            match obj.get_mut(c) {
+                Some(slot) => *slot = serde_json::Value::String(value_of(c).unwrap_or("").into()),
+                None => {
+                    return Err(format!(
+                        "--users column {c:?} is not a field of the login body (fields: {})",
+                        obj.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+        }
+        return serde_json::to_vec(&v).map_err(|e| e.to_string());
+    }
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(&login.body).into_owned().collect();
+    for c in columns {
+        if !pairs.iter().any(|(k, _)| k == c) {
+            return Err(format!(
+                "--users column {c:?} is not a field of the login body (fields: {})",
+                pairs
+                    .iter()
+                    .map(|p| p.0.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in &pairs {
+        ser.append_pair(k, value_of(k).unwrap_or(v));
+    }
+    Ok(ser.finish().into_bytes())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringload_formats::{Expectation, Metadata, PlanBuilder, Request};
+    use ringload_formats::{AuthProfile, AuthSlot, Expectation, Metadata, PlanBuilder};
+
+    fn opts(host: &str) -> EncodeOptions<'_> {
+        EncodeOptions {
+            host,
+            ..EncodeOptions::default()
+        }
+    }
+
+    fn bytes(w: &WireRequests, id: u32, insert: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        w.write(w.req(id), insert, &mut out);
+        out
+    }
 
     #[test]
     fn encodes_host_headers_and_length() {
@@ -191,23 +644,169 @@ mod tests {
             label: l,
             ..Request::default()
         });
-        let w = WireRequests::encode(&b.finish(), "shop.local:8080").unwrap();
+        let w = WireRequests::encode(&b.finish(), &opts("shop.local:8080")).unwrap();
         assert_eq!(
-            w.bytes(0),
+            bytes(&w, 0, b""),
             b"POST /a?b=1 HTTP/1.1\r\nHost: shop.local:8080\r\nx-a: 1\r\nContent-Length: 2\r\n\r\nhi"
         );
         assert_eq!(
-            w.bytes(1),
+            bytes(&w, 1, b""),
             b"HEAD / HTTP/1.1\r\nHost: shop.local:8080\r\n\r\n"
         );
-        assert_eq!((w.head[0], w.head[1]), (false, true));
-        assert_eq!((w.key[0], w.key[1]), (0, 1));
+        assert_eq!((w.req(0).is_head, w.req(1).is_head), (false, true));
+        assert_eq!((w.req(0).key, w.req(1).key), (0, 1));
         assert_eq!(w.capture_names, vec!["X-Upstream-Version".to_string()]);
-        let c = &w.checks[w.check[0] as usize];
+        let c = &w.checks[w.req(0).check as usize];
         assert!(c.passes(201, |_| Some(b"stable".as_slice())));
         assert!(!c.passes(201, |_| Some(b"canary".as_slice())));
         assert!(!c.passes(200, |_| Some(b"stable".as_slice())));
         assert!(w.checks[0].passes(302, |_| None));
         assert!(!w.checks[0].passes(503, |_| None));
+    }
+
+    /// A plan with one profile whose token goes to `place`, and one slotted request.
+    fn slotted(place: TokenPlace, target: &str, headers: Vec<(&str, &str)>) -> Plan {
+        let mut b = PlanBuilder::new(Metadata::default());
+        let l = b.label("x");
+        let login = b.request(Request {
+            method: "POST".into(),
+            target: "/login".into(),
+            headers: vec![(
+                "Content-Type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            body: b"username=a&password=b&grant_type=password"
+                .as_slice()
+                .into(),
+            label: l,
+            ..Request::default()
+        });
+        let profile = b.auth_profile(AuthProfile {
+            name: "p".into(),
+            login,
+            token_at: TokenLocation::JsonPointer("/access_token".into()),
+            send_as: place,
+            expires_at: None,
+            expires_in_s: None,
+            user_fields: vec!["username".into(), "password".into()],
+        });
+        b.request(Request {
+            method: "GET".into(),
+            target: target.into(),
+            headers: headers
+                .into_iter()
+                .map(|(n, v)| (n.into(), v.into()))
+                .collect(),
+            label: l,
+            auth: Some(AuthSlot { profile }),
+            ..Request::default()
+        });
+        b.finish()
+    }
+
+    fn spliced(place: TokenPlace, target: &str, headers: Vec<(&str, &str)>) -> String {
+        let plan = slotted(place.clone(), target, headers);
+        let w = WireRequests::encode(&plan, &opts("h")).unwrap();
+        let r = w.req(1);
+        let ins = token_inserts(&place, b"t/1");
+        let insert = &ins[insert_index(r.splice.unwrap().form)];
+        String::from_utf8(bytes(&w, 1, insert)).unwrap()
+    }
+
+    #[test]
+    fn tokens_are_spliced_where_the_profile_says() {
+        let bearer = TokenPlace::Header {
+            name: "Authorization".into(),
+            prefix: "Bearer ".into(),
+        };
+        assert_eq!(
+            spliced(bearer, "/a", vec![("accept", "*/*")]),
+            "GET /a HTTP/1.1\r\nHost: h\r\naccept: */*\r\nAuthorization: Bearer t/1\r\n\r\n"
+        );
+        let cookie = TokenPlace::Cookie("sid".into());
+        assert_eq!(
+            spliced(
+                cookie.clone(),
+                "/a",
+                vec![("Cookie", "theme=dark"), ("x", "1")]
+            ),
+            "GET /a HTTP/1.1\r\nHost: h\r\nx: 1\r\nCookie: theme=dark; sid=t/1\r\n\r\n"
+        );
+        assert_eq!(
+            spliced(cookie, "/a", vec![]),
+            "GET /a HTTP/1.1\r\nHost: h\r\nCookie: sid=t/1\r\n\r\n"
+        );
+        let query = TokenPlace::Query("access_token".into());
+        assert_eq!(
+            spliced(query.clone(), "/a?x=1", vec![]),
+            "GET /a?x=1&access_token=t%2F1 HTTP/1.1\r\nHost: h\r\n\r\n"
+        );
+        assert_eq!(
+            spliced(query, "/a", vec![]),
+            "GET /a?access_token=t%2F1 HTTP/1.1\r\nHost: h\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn users_rows_fill_the_login_body_and_unknown_columns_are_refused() {
+        let plan = slotted(TokenPlace::Cookie("sid".into()), "/a", vec![]);
+        let users = Users {
+            columns: vec!["username".into(), "password".into()],
+            rows: vec![
+                vec!["ann".into(), "p w".into()],
+                vec!["bob".into(), "x&y".into()],
+            ],
+        };
+        let o = EncodeOptions {
+            users: Some(&users),
+            ..opts("h")
+        };
+        let w = WireRequests::encode(&plan, &o).unwrap();
+        let logins = &w.profiles[0].logins;
+        assert_eq!(logins.len(), 2);
+        let text = |r: &WireReq| {
+            let mut out = Vec::new();
+            w.write(r, b"", &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert!(
+            text(&logins[0]).ends_with("\r\n\r\nusername=ann&password=p+w&grant_type=password")
+        );
+        assert!(
+            text(&logins[1]).contains("Content-Length: 47\r\n\r\nusername=bob&password=x%26y&")
+        );
+        assert_eq!(logins[0].key as usize, w.keys);
+        let bad = Users {
+            columns: vec!["email".into()],
+            rows: vec![vec!["a@b".into()]],
+        };
+        let e = WireRequests::encode(
+            &plan,
+            &EncodeOptions {
+                users: Some(&bad),
+                ..opts("h")
+            },
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("\"email\" is not a field of the login body"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_head_beyond_the_budget_is_refused_before_it_is_encoded() {
+        let big: Arc<str> = "x".repeat(1 << 20).into();
+        let mut b = PlanBuilder::new(Metadata::default());
+        let l = b.label("x");
+        b.request(Request {
+            method: "GET".into(),
+            target: "/".into(),
+            headers: vec![(big.clone(), big); 100],
+            label: l,
+            ..Request::default()
+        });
+        let e = WireRequests::encode(&b.finish(), &opts("h")).unwrap_err();
+        assert!(e.starts_with("request 0 (GET /) encodes to a 209"), "{e}");
     }
 }

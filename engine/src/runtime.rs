@@ -8,9 +8,10 @@ use glommio::{LocalExecutorBuilder, Placement};
 use ringload_formats::Plan;
 
 use crate::config::{LoadModel, RunConfig, Stop};
-use crate::driver::{Driver, ShardConfig};
-use crate::requests::WireRequests;
+use crate::driver::Driver;
+use crate::requests::{EncodeOptions, WireRequests};
 use crate::schedule::{PlanTiming, Schedule, ScheduleConfig, Steps};
+use crate::shard::ShardConfig;
 use crate::stats::Stats;
 use crate::{EngineError, ring};
 
@@ -93,24 +94,61 @@ pub fn allowed_cpus() -> Vec<usize> {
     }
 }
 
-/// Deal the plan's steps to `k` shards round-robin (in offset order for replay).
-fn shard_steps(plan: &Plan, k: usize, replay: bool) -> Vec<Steps> {
-    let mut all: Vec<(u64, u32)> = plan.steps().map(|s| (s.offset_us, s.request)).collect();
-    if replay {
-        all.sort_by_key(|s| s.0);
-    }
-    (0..k)
-        .map(|i| {
-            let mine: Vec<(u64, u32)> = if all.len() >= k || replay {
-                all.iter().skip(i).step_by(k).copied().collect()
-            } else {
+/// Deal the plan's sessions to `k` shards: whole sessions, each to the shard with the fewest
+/// steps so far, so a session's token, cart and order stay on one executor. With fewer sessions
+/// than shards, every session's steps are dealt round-robin instead (each shard then replays its
+/// part as its own session). Steps stay in session order, or in offset order for replay.
+/// Returns each shard's steps and the plan index of each of its sessions.
+fn shard_steps(plan: &Plan, k: usize, replay: bool) -> Vec<(Steps, Vec<u32>)> {
+    // Per shard: (offset, request, local session) of each step, and the plan index of each
+    // local session.
+    type Dealt = (Vec<(u64, u32, u32)>, Vec<u32>);
+    let mut out: Vec<Dealt> = vec![(Vec::new(), Vec::new()); k];
+    if plan.sessions.len() >= k {
+        for (g, sess) in plan.sessions.iter().enumerate() {
+            let i = (0..k).min_by_key(|&i| (out[i].0.len(), i)).unwrap_or(0);
+            let local = out[i].1.len() as u32;
+            out[i].1.push(g as u32);
+            out[i].0.extend(
+                sess.steps
+                    .iter()
+                    .map(|st| (st.offset_us, st.request, local)),
+            );
+        }
+    } else {
+        let total = plan.step_count() as usize;
+        for (g, sess) in plan.sessions.iter().enumerate() {
+            for (n, st) in sess.steps.iter().enumerate() {
                 // Fewer steps than shards: every shard cycles over all of them.
-                all.clone()
-            };
-            Steps {
-                requests: mine.iter().map(|s| s.1).collect::<Vec<_>>().into(),
-                offsets_us: mine.iter().map(|s| s.0).collect::<Vec<_>>().into(),
+                let shards: Vec<usize> = if total < k {
+                    (0..k).collect()
+                } else {
+                    vec![n % k]
+                };
+                for i in shards {
+                    let local = match out[i].1.iter().position(|&x| x == g as u32) {
+                        Some(l) => l as u32,
+                        None => {
+                            out[i].1.push(g as u32);
+                            (out[i].1.len() - 1) as u32
+                        }
+                    };
+                    out[i].0.push((st.offset_us, st.request, local));
+                }
             }
+        }
+    }
+    out.into_iter()
+        .map(|(mut mine, sessions)| {
+            if replay {
+                mine.sort_by_key(|s| s.0);
+            }
+            let steps = Steps {
+                requests: mine.iter().map(|s| s.1).collect::<Vec<_>>().into(),
+                sessions: mine.iter().map(|s| s.2).collect::<Vec<_>>().into(),
+                offsets_us: mine.iter().map(|s| s.0).collect::<Vec<_>>().into(),
+            };
+            (steps, sessions)
         })
         .collect()
 }
@@ -125,8 +163,21 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
     if plan.step_count() == 0 {
         return Err(EngineError::Config("the plan has no steps".into()));
     }
-    let wire =
-        Arc::new(WireRequests::encode(plan, &cfg.target.host_header).map_err(EngineError::Config)?);
+    let r = &cfg.replay;
+    let wire = Arc::new(
+        WireRequests::encode(
+            plan,
+            &EncodeOptions {
+                host: &cfg.target.host_header,
+                headers: &r.headers,
+                auth_token: r.auth_token.as_deref(),
+                users: r.users.as_ref(),
+                expect: &r.expect,
+                split: &r.split,
+            },
+        )
+        .map_err(EngineError::Config)?,
+    );
     let k = cfg.cpus.len();
     let replay = matches!(cfg.load, LoadModel::Replay { .. });
     let steps = shard_steps(plan, k, replay);
@@ -149,7 +200,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
     };
     let gate = Arc::new(Gate::default());
     let mut handles = Vec::with_capacity(k);
-    for (i, steps) in steps.into_iter().enumerate() {
+    for (i, (steps, sessions)) in steps.into_iter().enumerate() {
         let cpu = cfg.cpus[i];
         let shard = ShardConfig {
             cpu,
@@ -164,6 +215,8 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
             measure_from_ns: warmup_ns,
             max_wall: cfg.max_wall,
             spin: cfg.spin,
+            sessions: sessions.into(),
+            segments: plan.segments.len(),
         };
         let schedule = Schedule::new(
             &cfg.load,
@@ -235,7 +288,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
         }
     }
     gate.start(k, &handles);
-    let mut merged = Stats::new(wire.keys);
+    let mut merged = Stats::new(wire.all_keys());
     let mut first_err = None;
     for (cpu, h) in handles {
         match h.join() {

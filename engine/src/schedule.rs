@@ -17,11 +17,25 @@ use std::sync::Arc;
 
 use crate::config::{Arrival, LoadModel, Stage};
 
-/// A shard's steps: request ids in plan order and, for replay, their offsets (microseconds).
+/// A shard's steps: request ids in plan order, the shard's index of the session each belongs
+/// to, and, for replay, their offsets (microseconds).
 #[derive(Debug, Clone, Default)]
 pub struct Steps {
     pub requests: Arc<[u32]>,
+    pub sessions: Arc<[u32]>,
     pub offsets_us: Arc<[u64]>,
+}
+
+/// A request the schedule releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due {
+    pub req: u32,
+    /// The shard's index of its session.
+    pub session: u32,
+    /// When it is meant to be sent (ns since the run's start).
+    pub intended: u64,
+    /// After the warm-up: counted in the results.
+    pub measured: bool,
 }
 
 /// The whole plan's captured timing, for replay: every shard uses the same origin and period.
@@ -259,8 +273,8 @@ impl Schedule {
         t_ns >= self.measure_from_ns
     }
 
-    /// The next request if one is due at `now`: `(request id, intended time, measured)`.
-    pub fn next(&mut self, now_ns: u64) -> Option<(u32, u64, bool)> {
+    /// The next request if one is due at `now`.
+    pub fn next(&mut self, now_ns: u64) -> Option<Due> {
         if self.finished(now_ns) {
             return None;
         }
@@ -270,6 +284,7 @@ impl Schedule {
             _ => self.next_ns,
         };
         let req = self.steps.requests[self.cursor];
+        let session = self.steps.sessions.get(self.cursor).copied().unwrap_or(0);
         self.cursor += 1;
         let wrapped = self.cursor == self.steps.requests.len();
         if wrapped {
@@ -306,7 +321,12 @@ impl Schedule {
         if measured {
             self.measured += 1;
         }
-        Some((req, intended, measured))
+        Some(Due {
+            req,
+            session,
+            intended,
+            measured,
+        })
     }
 }
 
@@ -335,6 +355,7 @@ mod tests {
     fn steps(n: u32) -> Steps {
         Steps {
             requests: (0..n).collect::<Vec<_>>().into(),
+            sessions: vec![0; n as usize].into(),
             offsets_us: (0..n as u64).map(|i| i * 1000).collect::<Vec<_>>().into(),
         }
     }
@@ -343,8 +364,8 @@ mod tests {
         let mut out = vec![];
         let mut now = 0;
         while now <= until_ns {
-            while let Some(x) = s.next(now) {
-                out.push(x);
+            while let Some(d) = s.next(now) {
+                out.push((d.req, d.intended, d.measured));
             }
             now += step_ns;
         }
@@ -409,8 +430,8 @@ mod tests {
         assert!(got.iter().filter(|g| !g.2).all(|g| g.1 < 100_000_000));
         let closed = LoadModel::Closed;
         let mut c = Schedule::new(&closed, steps(2), &cfg(1.0, 0, 10, Some(3), 3));
-        assert_eq!(c.next(0).map(|x| x.0), Some(0));
-        assert_eq!(c.next(1).map(|x| x.1), Some(1));
+        assert_eq!(c.next(0).map(|x| x.req), Some(0));
+        assert_eq!(c.next(1).map(|x| x.intended), Some(1));
         assert!(c.next(2).is_some());
         assert!(c.next(3).is_none(), "budget of 3 spent");
     }
@@ -487,6 +508,7 @@ mod tests {
         let shard = |offs: Vec<u64>| {
             let st = Steps {
                 requests: vec![0u32; offs.len()].into(),
+                sessions: vec![0u32; offs.len()].into(),
                 offsets_us: offs.into(),
             };
             let c = ScheduleConfig {

@@ -31,12 +31,19 @@ pub enum ErrorClass {
     Protocol = 1,
     /// The response did not meet the request's expectation (status, headers).
     Validation = 2,
+    /// No token: the session's login failed (wrong password, an error status, no token in its
+    /// response, a timeout), so its slotted requests were not sent; a login's own failure.
+    Auth = 3,
 }
 
-pub const ERROR_CLASSES: [ErrorClass; 3] = [
+/// Number of error classes (the length of `Counts::errors`).
+pub const N_ERROR_CLASSES: usize = 4;
+
+pub const ERROR_CLASSES: [ErrorClass; N_ERROR_CLASSES] = [
     ErrorClass::Reset,
     ErrorClass::Protocol,
     ErrorClass::Validation,
+    ErrorClass::Auth,
 ];
 
 impl ErrorClass {
@@ -45,6 +52,7 @@ impl ErrorClass {
             ErrorClass::Reset => "reset",
             ErrorClass::Protocol => "protocol",
             ErrorClass::Validation => "validation",
+            ErrorClass::Auth => "auth",
         }
     }
 }
@@ -68,7 +76,7 @@ pub fn new_histogram() -> Histogram<u64> {
 pub struct Counts {
     pub requests: u64,
     pub ok: u64,
-    pub errors: [u64; 3],
+    pub errors: [u64; N_ERROR_CLASSES],
     pub timed_out: u64,
     pub in_flight_at_end: u64,
 }
@@ -95,11 +103,19 @@ impl AddAssign<&Counts> for Counts {
     }
 }
 
-/// Stats of one (label, segment).
+/// First offending values kept per (label, segment): enough to see what broke, bounded.
+pub const MAX_OFFENDING: usize = 5;
+
+/// Stats of one (label, segment), or of one auth profile's logins.
 #[derive(Debug, Clone)]
 pub struct KeyStats {
     pub counts: Counts,
     pub latency: Histogram<u64>,
+    /// Re-logins after a 401 on this row's requests.
+    pub reauth: u64,
+    /// The first distinct reasons responses failed their check (`status 503`,
+    /// `x-upstream-version: stable`), at most [`MAX_OFFENDING`].
+    pub offending: Vec<String>,
 }
 
 impl KeyStats {
@@ -107,7 +123,63 @@ impl KeyStats {
         KeyStats {
             counts: Counts::default(),
             latency: new_histogram(),
+            reauth: 0,
+            offending: Vec::new(),
         }
+    }
+
+    fn offend(&mut self, what: impl FnOnce() -> String) {
+        if self.offending.len() < MAX_OFFENDING {
+            let w = what();
+            if !self.offending.contains(&w) {
+                self.offending.push(w);
+            }
+        }
+    }
+}
+
+/// Distinct values kept per split counter; more are counted as `other`.
+pub const MAX_SPLIT_VALUES: usize = 16;
+
+/// Responses of one segment counted by the value of one header (a canary split).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Split {
+    /// Value and count, in order of first appearance.
+    pub values: Vec<(Vec<u8>, u64)>,
+    /// Responses with a value beyond the first [`MAX_SPLIT_VALUES`].
+    pub other: u64,
+    /// Responses without the header.
+    pub missing: u64,
+}
+
+impl Split {
+    #[inline]
+    fn count(&mut self, value: Option<&[u8]>) {
+        let Some(v) = value else {
+            self.missing += 1;
+            return;
+        };
+        if let Some(e) = self.values.iter_mut().find(|e| e.0 == v) {
+            e.1 += 1;
+        } else if self.values.len() < MAX_SPLIT_VALUES {
+            self.values.push((v.to_vec(), 1));
+        } else {
+            self.other += 1;
+        }
+    }
+
+    fn add(&mut self, o: &Split) {
+        for (v, n) in &o.values {
+            if let Some(e) = self.values.iter_mut().find(|e| &e.0 == v) {
+                e.1 += n;
+            } else if self.values.len() < MAX_SPLIT_VALUES {
+                self.values.push((v.clone(), *n));
+            } else {
+                self.other += n;
+            }
+        }
+        self.other += o.other;
+        self.missing += o.missing;
     }
 }
 
@@ -149,6 +221,14 @@ pub struct Stats {
     pub elapsed_s: f64,
     /// Measured time during which requests were released (the sending window), seconds.
     pub send_window_s: f64,
+    /// Logins sent (first or refresh, measured or not); their outcomes are in their own rows.
+    pub logins: u64,
+    /// Re-logins after a 401.
+    pub reauth: u64,
+    /// Per segment (`segments + 1` slots, the last for none) and split header:
+    /// `splits[segment * split_headers + header]`.
+    pub splits: Vec<Split>,
+    pub split_headers: usize,
 }
 
 impl Stats {
@@ -173,7 +253,64 @@ impl Stats {
             windows: Vec::new(),
             elapsed_s: 0.0,
             send_window_s: 0.0,
+            logins: 0,
+            reauth: 0,
+            splits: Vec::new(),
+            split_headers: 0,
         }
+    }
+
+    /// Count responses per segment (`segments` + none) by `headers` header values.
+    pub fn with_splits(mut self, segments: usize, headers: usize) -> Self {
+        self.split_headers = headers;
+        self.splits = vec![Split::default(); (segments + 1) * headers];
+        self
+    }
+
+    /// A response of `segment` (its slot; the last is none) had `value` for split header `h`.
+    #[inline]
+    pub fn split(&mut self, segment: usize, h: usize, value: Option<&[u8]>) {
+        if let Some(s) = self.splits.get_mut(segment * self.split_headers + h) {
+            s.count(value);
+        }
+    }
+
+    /// Remember why a response of `key` failed its check (only the first few are kept).
+    pub fn offending(&mut self, key: u32, what: impl FnOnce() -> String) {
+        self.key(key).offend(what);
+    }
+
+    /// A 401 on a request of `key` led to a re-login.
+    pub fn reauthed(&mut self, key: u32) {
+        self.reauth += 1;
+        self.key(key).reauth += 1;
+    }
+
+    /// A login (of the row `key`) was sent; its outcome follows as for any request, but only
+    /// in its own row, never in the run's totals.
+    pub fn login_sent(&mut self, key: u32) {
+        self.logins += 1;
+        self.key(key).counts.requests += 1;
+    }
+
+    /// A login's outcome: in its row only.
+    pub fn login_done(&mut self, key: u32, ok: bool, timed_out: bool, latency_us: Option<u64>) {
+        let k = self.key(key);
+        if let Some(l) = latency_us {
+            k.latency.saturating_record(l.clamp(1, MAX_LATENCY_US));
+        }
+        if timed_out {
+            k.counts.timed_out += 1;
+        } else if ok {
+            k.counts.ok += 1;
+        } else {
+            k.counts.errors[ErrorClass::Auth as usize] += 1;
+        }
+    }
+
+    /// A login still without an outcome at the end.
+    pub fn login_in_flight_at_end(&mut self, key: u32) {
+        self.key(key).counts.in_flight_at_end += 1;
     }
 
     fn key(&mut self, key: u32) -> &mut KeyStats {
@@ -269,6 +406,10 @@ impl AddAssign<&Stats> for Stats {
                 let a = a.get_or_insert_with(|| Box::new(KeyStats::new()));
                 a.counts += &b.counts;
                 a.latency.add(&b.latency).expect("same bounds");
+                a.reauth += b.reauth;
+                for o in &b.offending {
+                    a.offend(|| o.clone());
+                }
             }
         }
         self.latency.add(&o.latency).expect("same bounds");
@@ -292,6 +433,15 @@ impl AddAssign<&Stats> for Stats {
         }
         self.elapsed_s = self.elapsed_s.max(o.elapsed_s);
         self.send_window_s = self.send_window_s.max(o.send_window_s);
+        self.logins += o.logins;
+        self.reauth += o.reauth;
+        if self.splits.len() < o.splits.len() {
+            self.splits.resize(o.splits.len(), Split::default());
+            self.split_headers = o.split_headers;
+        }
+        for (a, b) in self.splits.iter_mut().zip(&o.splits) {
+            a.add(b);
+        }
     }
 }
 

@@ -1,11 +1,10 @@
-//! The io_uring side of the driver: connecting, sending, arming multishot receives, waiting
-//! (bounded by timeout operations), and dispatching completions.
+//! The io_uring side of the shell: connecting, sending, arming multishot receives, waiting
+//! (bounded by timeout operations), and turning completions into shard events.
 
 use io_uring::{cqueue, opcode, squeue, types};
 
 use super::*;
-use crate::conn::State;
-use crate::ring::{self, BGID};
+use crate::ring::BGID;
 
 impl Driver {
     pub(super) fn push(&mut self, e: squeue::Entry) -> Result<(), EngineError> {
@@ -14,25 +13,9 @@ impl Driver {
         Ok(())
     }
 
-    /// Open every connection; returns once all are open or have failed (bounded by the connect
-    /// timeout). Failed ones keep retrying during the run.
-    pub fn connect_all(&mut self) -> Result<(), EngineError> {
-        let now = self.now();
-        for i in 0..self.conns.len() {
-            self.connect(i, now)?;
-        }
-        let deadline = now + self.cfg.connect_timeout.as_nanos() as u64 + 50_000_000;
-        while self.conns.iter().any(|c| c.state == State::Connecting) && self.now() < deadline {
-            let now = self.now();
-            self.wait(now, 10_000_000)?;
-            self.process(self.now())?;
-        }
-        Ok(())
-    }
-
     pub(super) fn connect(&mut self, i: usize, now: u64) -> Result<(), EngineError> {
         let sock = socket2::Socket::new(
-            socket2::Domain::for_address(self.cfg.addr),
+            socket2::Domain::for_address(self.addr_family),
             socket2::Type::STREAM.cloexec(),
             Some(socket2::Protocol::TCP),
         )
@@ -40,19 +23,19 @@ impl Driver {
         let sock = match sock {
             Ok(s) => s,
             Err(e) => {
-                self.connect_failed(now, e.raw_os_error().unwrap_or(libc::EIO));
-                self.retry_later(i, now);
+                self.core
+                    .on_socket_failed(i as u32, e.raw_os_error().unwrap_or(libc::EIO), now);
                 return Ok(());
             }
         };
         let fd = types::Fd(std::os::fd::AsRawFd::as_raw_fd(&sock));
-        let c = &mut self.conns[i];
-        c.generation = c.generation.wrapping_add(1);
-        c.reset_for_new_socket();
-        c.sock = Some(sock);
-        c.state = State::Connecting;
-        c.ops += 2;
-        let g = c.generation;
+        let s = &mut self.socks[i];
+        s.generation = s.generation.wrapping_add(1);
+        s.sock = Some(sock);
+        s.state = SockState::Connecting;
+        s.recv_armed = false;
+        s.ops += 2;
+        let g = s.generation;
         let connect = opcode::Connect::new(fd, self.addr.as_ptr() as *const _, self.addr.len())
             .build()
             .flags(squeue::Flags::IO_LINK)
@@ -64,51 +47,31 @@ impl Driver {
         self.push(timeout)
     }
 
-    /// Count a failed connect attempt; with no connection open, the target is down from now.
-    fn connect_failed(&mut self, now: u64, errno: i32) {
-        self.stats.connect_errors += 1;
-        self.stats.last_connect_error = Some(errno);
-        if self.down_since.is_none() && !self.conns.iter().any(|c| c.state == State::Open) {
-            self.down_since = Some(now);
-            if let Some(limit) = self.cfg.give_up_after {
-                self.check_at = self
-                    .check_at
-                    .min(now.saturating_add(limit.as_nanos() as u64));
-            }
-        }
-    }
-
-    pub(super) fn retry_later(&mut self, i: usize, now: u64) {
-        let c = &mut self.conns[i];
-        c.backoff_ms = (c.backoff_ms * 2).clamp(10, 1000);
-        c.connect_at = now + c.backoff_ms * 1_000_000;
-        c.state = State::Idle;
-        self.check_at = self.check_at.min(c.connect_at);
-    }
-
-    pub(super) fn arm_recv(&mut self, i: usize) -> Result<(), EngineError> {
-        let c = &mut self.conns[i];
-        let Some(sock) = &c.sock else { return Ok(()) };
-        let fd = types::Fd(std::os::fd::AsRawFd::as_raw_fd(sock));
-        c.recv_armed = true;
-        c.ops += 1;
+    fn arm_recv(&mut self, i: usize) -> Result<(), EngineError> {
+        let s = &mut self.socks[i];
+        let Some(fd) = s.fd() else { return Ok(()) };
+        s.recv_armed = true;
+        s.ops += 1;
         let e = opcode::RecvMulti::new(fd, BGID)
             .build()
-            .user_data(ud(OP_RECV, c.generation, i));
+            .user_data(ud(OP_RECV, s.generation, i));
         self.push(e)
     }
 
+    /// Send what connection `i`'s batch still holds. The bytes live in the shard, untouched
+    /// until `on_sent` reports them sent.
     pub(super) fn send(&mut self, i: usize) -> Result<(), EngineError> {
-        let c = &mut self.conns[i];
-        let Some(sock) = &c.sock else { return Ok(()) };
-        let fd = types::Fd(std::os::fd::AsRawFd::as_raw_fd(sock));
-        let rest = &c.sbuf[c.send_off..];
-        c.sending = true;
-        c.ops += 1;
+        let s = &mut self.socks[i];
+        if s.state != SockState::Open {
+            return Ok(());
+        }
+        let Some(fd) = s.fd() else { return Ok(()) };
+        let rest = self.core.unsent(i as u32);
+        s.ops += 1;
         let e = opcode::Send::new(fd, rest.as_ptr(), rest.len() as u32)
             .flags(libc::MSG_NOSIGNAL)
             .build()
-            .user_data(ud(OP_SEND, c.generation, i));
+            .user_data(ud(OP_SEND, s.generation, i));
         self.push(e)
     }
 
@@ -166,10 +129,10 @@ impl Driver {
 
     /// `io_uring_enter` with GETEVENTS (deferred completions are only posted by such an enter),
     /// waiting for `want` completions.
-    pub(super) fn enter(&mut self, want: u32) -> std::io::Result<usize> {
+    fn enter(&mut self, want: u32) -> std::io::Result<usize> {
         let pending = self.ring.submission().len() as u32;
         // SAFETY: no extra argument is passed; every queued entry's buffers are owned by the
-        // driver and outlive their operations.
+        // driver (or its shard) and outlive their operations.
         unsafe {
             self.ring.submitter().enter::<libc::sigset_t>(
                 pending,
@@ -206,13 +169,7 @@ impl Driver {
         r
     }
 
-    pub(super) fn complete(
-        &mut self,
-        data: u64,
-        res: i32,
-        flags: u32,
-        now: u64,
-    ) -> Result<(), EngineError> {
+    fn complete(&mut self, data: u64, res: i32, flags: u32, now: u64) -> Result<(), EngineError> {
         let op = data >> 56;
         let i = (data & 0xffff_ffff) as usize;
         if op == OP_TIMER {
@@ -223,54 +180,41 @@ impl Driver {
         let more = op == OP_RECV && cqueue::more(flags);
         if !more {
             self.outstanding -= 1;
-            self.conns[i].ops -= 1;
+            self.socks[i].ops -= 1;
         }
-        let current = (data >> 32) & 0xff_ffff == self.conns[i].generation as u64 & 0xff_ffff;
+        let s = &self.socks[i];
+        let current = (data >> 32) & 0xff_ffff == s.generation as u64 & 0xff_ffff;
+        let state = if current { s.state } else { SockState::None };
+        let ci = i as u32;
         match op {
             OP_RECV => {
                 if res > 0 {
                     let bid = cqueue::buffer_select(flags).expect("multishot recv picks a buffer");
-                    if current && self.conns[i].state == State::Open {
-                        self.on_bytes(i, bid, res as usize, now)?;
+                    if state == SockState::Open {
+                        self.core
+                            .on_bytes(ci, self.bufs.data(bid, res as usize), now);
                     }
                     self.bufs.recycle(bid);
-                } else if current && self.conns[i].state == State::Open {
+                } else if state == SockState::Open {
                     match -res {
-                        0 => self.on_eof(i, now)?,
+                        0 => self.core.on_eof(ci, now),
                         libc::ENOBUFS | libc::ECANCELED => {}
-                        _ => self.on_reset(i, now)?,
+                        _ => self.core.on_reset(ci, now),
                     }
                 }
                 if !more {
-                    self.conns[i].recv_armed = false;
-                    if current && self.conns[i].state == State::Open {
+                    self.socks[i].recv_armed = false;
+                    if current && self.socks[i].state == SockState::Open {
                         self.arm_recv(i)?;
                     }
                 }
             }
-            OP_SEND if current && self.conns[i].state == State::Open => {
-                let c = &mut self.conns[i];
-                c.sending = false;
-                if res < 0 {
-                    self.on_reset(i, now)?;
-                } else {
-                    c.send_off += res as usize;
-                    if c.send_off < c.sbuf.len() {
-                        self.send(i)?;
-                    } else {
-                        self.wake_conn(i);
-                    }
-                }
-            }
-            OP_CONNECT if current && self.conns[i].state == State::Connecting => {
+            OP_SEND if state == SockState::Open => self.core.on_sent(ci, res, now),
+            OP_CONNECT if state == SockState::Connecting => {
                 if res == 0 {
-                    self.stats.connects += 1;
-                    self.down_since = None;
-                    let c = &mut self.conns[i];
-                    c.state = State::Open;
-                    c.backoff_ms = 0;
+                    self.socks[i].state = SockState::Open;
                     self.arm_recv(i)?;
-                    self.wake_conn(i);
+                    self.core.on_connected(ci, now);
                 } else {
                     // The linked timeout cancels a connect that took too long.
                     let errno = if res == -libc::ECANCELED {
@@ -278,22 +222,15 @@ impl Driver {
                     } else {
                         -res
                     };
-                    self.connect_failed(now, errno);
-                    let c = &mut self.conns[i];
-                    c.backoff_ms = (c.backoff_ms * 2).clamp(10, 1000);
-                    c.state = State::Closing;
+                    self.core.on_connect_failed(ci, errno, now);
                 }
             }
             _ => {}
         }
-        let c = &self.conns[i];
-        if c.state == State::Closing && c.ops == 0 {
-            self.finish_close(i, now);
+        let s = &self.socks[i];
+        if s.state == SockState::Closing && s.ops == 0 {
+            self.dropped(i, now);
         }
         Ok(())
-    }
-
-    pub(super) fn wake_conn(&mut self, i: usize) {
-        self.wake.push(i as u32);
     }
 }

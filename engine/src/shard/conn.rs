@@ -1,0 +1,236 @@
+//! One client connection as the shard sees it, independent of how bytes move: its state, the
+//! requests in flight on it, the response decoder, and the batch of bytes being sent. The state
+//! is private and changes only through these methods, so every transition is in one place.
+//!
+//! ```text
+//!   Idle{at} --connect()--> Connecting --opened()--> Open --close()--> Closing --closed()--> Idle
+//!                                |                                        ^
+//!                                +------------------connect failed--------+
+//! ```
+
+use std::collections::VecDeque;
+
+use ringload_http1::{KeptResponse, Limits, ResponseDecoder};
+
+use super::Req;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// No socket; (re)connect at `at` (ns).
+    Idle {
+        at: u64,
+    },
+    Connecting,
+    Open,
+    /// The shell is tearing the socket down; `closed()` follows.
+    Closing,
+}
+
+pub(super) struct Conn {
+    state: State,
+    /// Requests written on the current socket, oldest first.
+    inflight: VecDeque<Req>,
+    pub(super) decoder: ResponseDecoder,
+    /// Unconsumed received bytes (an incomplete head), bounded by the head limit. Grown only
+    /// when a head arrives in pieces, so an idle connection holds no buffer.
+    pub(super) rbuf: Vec<u8>,
+    /// The batch being sent; untouched while `sending`.
+    sbuf: Vec<u8>,
+    send_off: usize,
+    sending: bool,
+    /// The server announced it will close: write nothing more.
+    no_more_writes: bool,
+    backoff_ms: u64,
+    /// In the shard's list of connections with room and no work.
+    pub(super) parked: bool,
+    /// Responses completed on the current socket.
+    answered: u64,
+    /// The response being decoded is kept whole (a login response, whose token is needed).
+    pub(super) keep: Option<Box<KeptResponse>>,
+}
+
+impl Conn {
+    pub(super) fn new(limits: Limits, captures: &[&str]) -> Conn {
+        Conn {
+            state: State::Idle { at: 0 },
+            inflight: VecDeque::new(),
+            decoder: ResponseDecoder::with_captures(limits, captures),
+            rbuf: Vec::new(),
+            sbuf: Vec::new(),
+            send_off: 0,
+            sending: false,
+            no_more_writes: false,
+            backoff_ms: 0,
+            parked: false,
+            answered: 0,
+            keep: None,
+        }
+    }
+
+    pub(super) fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    pub(super) fn is_connecting(&self) -> bool {
+        self.state == State::Connecting
+    }
+
+    /// Idle and due to (re)connect at `now`.
+    pub(super) fn connect_due(&self, now: u64) -> bool {
+        matches!(self.state, State::Idle { at } if at <= now)
+    }
+
+    /// When an idle connection wants to reconnect.
+    pub(super) fn reconnect_at(&self) -> Option<u64> {
+        match self.state {
+            State::Idle { at } => Some(at),
+            _ => None,
+        }
+    }
+
+    /// Room for more requests in flight?
+    pub(super) fn has_room(&self, depth: usize) -> bool {
+        self.state == State::Open
+            && !self.sending
+            && !self.no_more_writes
+            && self.inflight.len() < depth
+    }
+
+    pub(super) fn in_flight(&self) -> usize {
+        self.inflight.len()
+    }
+
+    pub(super) fn inflight(&self) -> impl Iterator<Item = &Req> {
+        self.inflight.iter()
+    }
+
+    pub(super) fn head(&self) -> Option<&Req> {
+        self.inflight.front()
+    }
+
+    pub(super) fn pop_head(&mut self) -> Option<Req> {
+        self.inflight.pop_front()
+    }
+
+    /// Answered the head request: it leaves, the socket has made progress.
+    pub(super) fn answered_head(&mut self) -> Option<Req> {
+        let r = self.inflight.pop_front()?;
+        self.answered += 1;
+        Some(r)
+    }
+
+    /// Take every request in flight, newest first.
+    pub(super) fn take_back(&mut self) -> Option<Req> {
+        self.inflight.pop_back()
+    }
+
+    /// Did the current socket answer anything (so a close is a limit, not a failure)?
+    pub(super) fn made_progress(&self) -> bool {
+        self.answered > 0
+    }
+
+    /// The server said `Connection: close`: write nothing more on this socket.
+    pub(super) fn stop_writing(&mut self) {
+        self.no_more_writes = true;
+    }
+
+    /// Start a batch: the send buffer is cleared for new bytes.
+    pub(super) fn begin_batch(&mut self) {
+        debug_assert!(!self.sending);
+        self.sbuf.clear();
+        self.send_off = 0;
+    }
+
+    /// The batch being written (between `begin_batch` and `start_send`).
+    pub(super) fn batch(&mut self) -> &mut Vec<u8> {
+        &mut self.sbuf
+    }
+
+    /// Add a request written into the current batch.
+    pub(super) fn push(&mut self, r: Req) {
+        self.inflight.push_back(r);
+    }
+
+    /// The batch has bytes: hand it to the shell.
+    pub(super) fn start_send(&mut self) -> bool {
+        if self.sbuf.is_empty() {
+            return false;
+        }
+        self.sending = true;
+        true
+    }
+
+    /// Bytes still to send of the current batch.
+    pub(super) fn unsent(&self) -> &[u8] {
+        &self.sbuf[self.send_off.min(self.sbuf.len())..]
+    }
+
+    /// `n` bytes were sent; true when the whole batch is out.
+    pub(super) fn sent(&mut self, n: usize) -> bool {
+        self.send_off += n;
+        if self.send_off >= self.sbuf.len() {
+            self.sending = false;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(super) fn connect(&mut self) {
+        self.state = State::Connecting;
+    }
+
+    /// A new socket is open: forget the old one's protocol state.
+    pub(super) fn opened(&mut self) {
+        self.state = State::Open;
+        self.backoff_ms = 0;
+        self.decoder.reset();
+        self.rbuf.clear();
+        self.sbuf.clear();
+        self.send_off = 0;
+        self.sending = false;
+        self.no_more_writes = false;
+        self.answered = 0;
+        self.keep = None;
+    }
+
+    /// A connect attempt failed: retry after a growing back-off (10 ms .. 1 s).
+    pub(super) fn connect_failed(&mut self) {
+        self.backoff_ms = (self.backoff_ms * 2).clamp(10, 1000);
+        self.state = State::Closing;
+    }
+
+    /// Start closing an open (or connecting) socket; false if it was not open. With `backoff`
+    /// (a failure) the reconnect waits at least 5 ms; a graceful close reconnects at once.
+    pub(super) fn close(&mut self, backoff: bool) -> bool {
+        if matches!(self.state, State::Closing | State::Idle { .. }) {
+            return false;
+        }
+        self.backoff_ms = if backoff { self.backoff_ms.max(5) } else { 0 };
+        self.state = State::Closing;
+        self.sending = false;
+        true
+    }
+
+    /// The shell let go of the socket: reconnect after the back-off. Returns when.
+    pub(super) fn closed(&mut self, now: u64) -> u64 {
+        let at = now + self.backoff_ms * 1_000_000;
+        self.state = State::Idle { at };
+        at
+    }
+
+    /// No socket could even be created: idle, retry after a growing back-off.
+    pub(super) fn retry_later(&mut self, now: u64) -> u64 {
+        self.backoff_ms = (self.backoff_ms * 2).clamp(10, 1000);
+        self.closed(now)
+    }
+
+    /// Drop what is in flight without outcomes (the run is over and they were counted).
+    pub(super) fn forget_inflight(&mut self) {
+        self.inflight.clear();
+    }
+
+    pub(super) fn is_closing(&self) -> bool {
+        self.state == State::Closing
+    }
+}

@@ -1,0 +1,737 @@
+//! The sans-IO core of one executor: what to send, on which connection, and what every outcome
+//! means, with time passed in and no socket in sight.
+//!
+//! The io_uring shell (`driver`) turns completions into calls on a [`Shard`] and the shard's
+//! [`Action`]s into submissions; tests drive the same shard in memory with a virtual clock.
+//!
+//! ```text
+//!   poll(now):  release (the schedule's due requests -> queue)
+//!               fill    (queue -> connections with room, one batch per connection) -> Send
+//!               checks  (request timeouts, reconnects, give-up, end of run and drain)
+//!   events:     on_connected / on_connect_failed / on_sent / on_bytes / on_eof / on_reset /
+//!               on_closed
+//!   actions:    Connect(i), Send(i) (bytes from `unsent(i)`), Close(i) (then `on_closed`)
+//! ```
+//!
+//! One release path serves every load model: the schedule releases a request when it is due
+//! (open loop: at its intended time; closed loop: when the connections have room, intended
+//! now), into one queue that connections drain. Re-sent requests and logins go to the front.
+//!
+//! Accounting: a request is counted when released and ends in exactly one of ok /
+//! failed(class) / timed out / in flight at the end, so `requests == ok + failed + timed_out +
+//! in_flight_at_end`. When a connection closes under pipelined requests, the unanswered ones are
+//! re-sent on a fresh connection (`resent`), keeping their intended time, at most
+//! [`MAX_ATTEMPTS`] times. Logins (see `auth`) are counted in their own rows only.
+
+mod auth;
+mod conn;
+mod responses;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringload_http1::Limits;
+
+use crate::requests::{WireRequests, insert_index};
+use crate::schedule::Schedule;
+use crate::stats::{ErrorClass, Stats};
+
+use auth::{Auth, Ready};
+use conn::Conn;
+
+/// A request is written at most this many times before it fails as `reset`.
+pub const MAX_ATTEMPTS: u8 = 3;
+/// Timeouts and reconnects are checked at their deadlines (see `Shard::next_deadline`); this
+/// coarse tick while busy only bounds the cost of a deadline someone forgot to announce. A
+/// fine periodic timer costs more than it seems on a VM (nginx served 10-15% fewer requests/s
+/// at depth 16 with a 1 ms timer ticking in the client), and a check pass visits every
+/// connection.
+const CHECK_EVERY_NS: u64 = 10_000_000;
+/// The shortest sleep before a deadline is looked at again, so an overdue one cannot spin.
+const MIN_DEADLINE_NS: u64 = 100_000;
+/// Requests the schedule may release in one turn of the loop.
+const RELEASE_PER_TURN: usize = 1 << 16;
+
+/// What the shell must do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Open a socket for connection `i` and report `on_connected`/`on_connect_failed`.
+    Connect(u32),
+    /// Send `unsent(i)` and report `on_sent`.
+    Send(u32),
+    /// Tear connection `i`'s socket down (cancelling what is in flight) and report `on_closed`.
+    Close(u32),
+}
+
+/// What one executor is asked to do.
+#[derive(Debug, Clone)]
+pub struct ShardConfig {
+    pub cpu: usize,
+    pub connections: usize,
+    pub depth: usize,
+    pub addr: std::net::SocketAddr,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub give_up_after: Option<Duration>,
+    pub drain: Duration,
+    pub queue_limit: usize,
+    pub measure_from_ns: u64,
+    pub max_wall: Duration,
+    pub spin: Duration,
+    /// Global index of each of this shard's sessions (for `--users` rows).
+    pub sessions: Arc<[u32]>,
+    /// Segments of the plan (stats keys are `label * (segments + 1) + segment`).
+    pub segments: usize,
+}
+
+/// What a request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A plan step.
+    Step,
+    /// A login of this auth profile, for `Req::session`.
+    Login(u16),
+}
+
+/// A request released by the schedule (or a login), waiting for a connection or on one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Req {
+    /// Plan request id (steps) or `--users` row (logins).
+    pub req: u32,
+    pub kind: Kind,
+    /// This shard's index of the session it belongs to.
+    pub session: u32,
+    /// When the schedule intended it to be sent (ns since run start).
+    pub intended: u64,
+    /// When it was last written.
+    pub sent: u64,
+    /// The token it carried (slotted requests).
+    pub token_generation: u32,
+    /// Attempts charged to it: each write counts, except writes lost to a graceful close of a
+    /// connection that was making progress (a server's per-connection request limit).
+    pub attempts: u8,
+    /// Counted in the results (intended after warm-up).
+    pub measured: bool,
+    /// Already re-sent once after a 401: a second 401 is its answer.
+    pub reauthed: bool,
+}
+
+/// The per-second window a request belongs to: seconds from the start of measurement to its
+/// intended send time.
+fn second_of(intended: u64, measure_from: u64) -> usize {
+    (intended.saturating_sub(measure_from) / 1_000_000_000) as usize
+}
+
+pub struct Shard {
+    cfg: ShardConfig,
+    wire: Arc<WireRequests>,
+    schedule: Schedule,
+    queue: VecDeque<Req>,
+    conns: Vec<Conn>,
+    stats: Stats,
+    auth: Auth,
+    actions: Vec<Action>,
+    /// Connections with an event since the last fill.
+    wake: Vec<u32>,
+    /// Connections with room but no work at the last fill.
+    idle: Vec<u32>,
+    /// Released requests without an outcome yet: queued, in flight or waiting for a token.
+    outstanding: usize,
+    /// Connections open now (a closed loop releases only what they have room for).
+    open_conns: usize,
+    open_loop: bool,
+    stopping: bool,
+    done: bool,
+    drain_deadline: u64,
+    next_check: u64,
+    /// The next check of timeouts and reconnects is due then at the latest (lowered whenever a
+    /// reconnect, give-up time or earlier request timeout appears between checks).
+    check_at: u64,
+    /// Since when no connection could be opened (every attempt failing, none open).
+    down_since: Option<u64>,
+}
+
+impl Shard {
+    pub fn new(cfg: ShardConfig, wire: Arc<WireRequests>, schedule: Schedule) -> Shard {
+        let names: Vec<&str> = wire.capture_names.iter().map(String::as_str).collect();
+        let limits = Limits::default();
+        let conns = (0..cfg.connections)
+            .map(|_| Conn::new(limits, &names))
+            .collect();
+        let auth = Auth::new(cfg.sessions.len().max(1), wire.profiles.len());
+        let splits = wire.split_captures.len();
+        Shard {
+            stats: Stats::new(wire.all_keys()).with_splits(cfg.segments, splits),
+            open_loop: schedule.is_open(),
+            queue: VecDeque::with_capacity(cfg.queue_limit.min(1 << 16)),
+            wake: Vec::with_capacity(cfg.connections),
+            idle: Vec::with_capacity(cfg.connections),
+            actions: Vec::with_capacity(cfg.connections * 2),
+            conns,
+            auth,
+            outstanding: 0,
+            open_conns: 0,
+            stopping: false,
+            done: false,
+            drain_deadline: u64::MAX,
+            next_check: 0,
+            check_at: 0,
+            down_since: None,
+            wire,
+            schedule,
+            cfg,
+        }
+    }
+
+    pub fn config(&self) -> &ShardConfig {
+        &self.cfg
+    }
+
+    /// Open every connection (before the start; those that fail keep retrying).
+    pub fn connect_all(&mut self, now: u64) {
+        for i in 0..self.conns.len() {
+            self.connect(i, now);
+        }
+    }
+
+    /// Some connection is still connecting.
+    pub fn connecting(&self) -> bool {
+        self.conns.iter().any(Conn::is_connecting)
+    }
+
+    /// Measurement starts at `now` (0): failures while connecting count from here, every
+    /// connection gets a chance to fill.
+    pub fn begin(&mut self) {
+        self.down_since = self.down_since.map(|_| 0);
+        self.wake.clear();
+        self.wake.extend(0..self.conns.len() as u32);
+        self.check_at = 0;
+    }
+
+    /// The actions to carry out, oldest first (the vector is swapped, not reallocated).
+    pub fn take_actions(&mut self, into: &mut Vec<Action>) {
+        into.clear();
+        std::mem::swap(into, &mut self.actions);
+    }
+
+    /// The bytes of connection `i`'s batch still to send.
+    pub fn unsent(&self, i: u32) -> &[u8] {
+        self.conns[i as usize].unsent()
+    }
+
+    /// Is the run over (stats are final once `finish` is called)?
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Is this an open-loop run (the shell polls briefly before due sends)?
+    pub fn is_open_loop(&self) -> bool {
+        self.open_loop
+    }
+
+    /// One turn: release due requests, fill connections, run due checks, decide the end.
+    pub fn poll(&mut self, now: u64) {
+        if self.done {
+            return;
+        }
+        self.release(now);
+        self.fill(now);
+        if now >= self.next_check || now >= self.check_at {
+            self.check_timeouts(now);
+            self.reconnect_due(now);
+            self.next_check = now + CHECK_EVERY_NS;
+            self.check_at = self.next_deadline(now);
+        }
+        if !self.stopping && self.schedule.finished(now) {
+            self.stopping = true;
+            self.stats.send_window_s = now.saturating_sub(self.cfg.measure_from_ns) as f64 / 1e9;
+            self.drain_deadline = now + self.cfg.drain.as_nanos() as u64;
+        }
+        if self.stopping && (now >= self.drain_deadline || !self.awaiting_measured()) {
+            self.done = true;
+        }
+        if now >= self.cfg.max_wall.as_nanos() as u64 {
+            self.done = true;
+        }
+        if self.given_up(now) {
+            self.stats.gave_up = true;
+            if !self.stopping {
+                self.stats.send_window_s =
+                    now.saturating_sub(self.cfg.measure_from_ns) as f64 / 1e9;
+            }
+            self.done = true;
+        }
+    }
+
+    /// Until when the shell may sleep without missing anything (it wakes earlier on I/O).
+    pub fn wakeup_at(&self) -> u64 {
+        let mut until = self.check_at.min(self.drain_deadline);
+        if let Some(due) = self.schedule.next_due_at() {
+            until = until.min(due);
+        }
+        if let Some(end) = self.schedule.closed_until().filter(|_| !self.stopping) {
+            until = until.min(end);
+        }
+        until
+    }
+
+    /// The earliest time a check must run, whatever I/O happens: a request timeout (of what is
+    /// in flight, or of anything sent from now on), a reconnect, the give-up time.
+    fn next_deadline(&self, now: u64) -> u64 {
+        let mut t = now.saturating_add(self.wire.min_timeout_ns(self.cfg.timeout));
+        let reconnecting = !(self.stopping && self.queue.is_empty());
+        for c in &self.conns {
+            if let Some(head) = c.head() {
+                t = t.min(head.sent.saturating_add(self.timeout_of(head)));
+            }
+            if reconnecting && let Some(at) = c.reconnect_at() {
+                t = t.min(at);
+            }
+        }
+        if let (Some(since), Some(limit)) = (self.down_since, self.cfg.give_up_after) {
+            t = t.min(since.saturating_add(limit.as_nanos() as u64));
+        }
+        t.max(now + MIN_DEADLINE_NS)
+    }
+
+    /// The timeout of request `r`, ns (a plan step's own wins over the run's).
+    fn timeout_of(&self, r: &Req) -> u64 {
+        let default = self.cfg.timeout.as_nanos() as u64;
+        match r.kind {
+            Kind::Step => self.wire.timeout_ns(self.wire.req(r.req), default),
+            Kind::Login(_) => default,
+        }
+    }
+
+    /// Has no connection opened for longer than the give-up time?
+    fn given_up(&self, now: u64) -> bool {
+        match (self.down_since, self.cfg.give_up_after) {
+            (Some(t), Some(limit)) => now.saturating_sub(t) >= limit.as_nanos() as u64,
+            _ => false,
+        }
+    }
+
+    /// Measured requests still waiting for an outcome?
+    fn awaiting_measured(&self) -> bool {
+        self.queue
+            .iter()
+            .any(|r| r.measured && r.kind == Kind::Step)
+            || self
+                .conns
+                .iter()
+                .any(|c| c.inflight().any(|r| r.measured && r.kind == Kind::Step))
+            || self.auth.waiting().any(|r| r.measured)
+    }
+
+    fn second(&self, intended: u64) -> usize {
+        second_of(intended, self.cfg.measure_from_ns)
+    }
+
+    /// Move the requests the schedule releases now into the queue: every due one in open loop
+    /// (bounded; beyond the queue limit they are dropped and counted), as many as the open
+    /// connections have room for in closed loop (a closed loop sends nothing while no
+    /// connection is open: a refused connection is a connect error, not a request).
+    fn release(&mut self, now: u64) {
+        let room = if self.open_loop {
+            RELEASE_PER_TURN
+        } else {
+            (self.open_conns * self.cfg.depth)
+                .saturating_sub(self.outstanding)
+                .min(RELEASE_PER_TURN)
+        };
+        for _ in 0..room {
+            let Some(d) = self.schedule.next(now) else {
+                break;
+            };
+            if self.open_loop && d.measured {
+                self.stats
+                    .lag
+                    .saturating_record(((now - d.intended) / 1000).max(1));
+            }
+            if self.open_loop && self.queue.len() >= self.cfg.queue_limit {
+                if d.measured {
+                    self.stats.dropped += 1;
+                }
+                continue;
+            }
+            if d.measured {
+                let s = self.second(d.intended);
+                self.stats.sent(self.wire.req(d.req).key, s);
+            }
+            self.outstanding += 1;
+            self.queue.push_back(Req {
+                req: d.req,
+                kind: Kind::Step,
+                session: d.session,
+                intended: d.intended,
+                sent: 0,
+                token_generation: 0,
+                attempts: 0,
+                measured: d.measured,
+                reauthed: false,
+            });
+        }
+    }
+
+    fn fill(&mut self, now: u64) {
+        let mut woken = std::mem::take(&mut self.wake);
+        for &i in &woken {
+            self.fill_one(i as usize, now);
+        }
+        woken.clear();
+        self.wake = woken;
+        while !self.queue.is_empty() {
+            let Some(i) = self.idle.pop() else { break };
+            self.conns[i as usize].parked = false;
+            self.fill_one(i as usize, now);
+        }
+    }
+
+    fn fill_one(&mut self, i: usize, now: u64) {
+        let depth = self.cfg.depth;
+        let c = &mut self.conns[i];
+        if !c.has_room(depth) {
+            return;
+        }
+        // Closed loop: refill once half the window is free, so each send carries a batch
+        // (one send per response costs the kernel more than the batch saves in waiting).
+        if !self.open_loop && c.in_flight() > 0 && depth - c.in_flight() < depth.div_ceil(2) {
+            return;
+        }
+        let Shard {
+            conns,
+            queue,
+            wire,
+            auth,
+            stats,
+            idle,
+            cfg,
+            outstanding,
+            actions,
+            ..
+        } = self;
+        let c = &mut conns[i];
+        c.begin_batch();
+        while c.in_flight() < depth {
+            let Some(mut r) = queue.pop_front() else {
+                break;
+            };
+            match r.kind {
+                Kind::Login(p) => {
+                    let login = &wire.profiles[p as usize];
+                    let row = cfg.sessions.get(r.session as usize).copied().unwrap_or(0) as usize
+                        % login.logins.len();
+                    wire.write(&login.logins[row], &[], c.batch());
+                }
+                Kind::Step => {
+                    let w = wire.req(r.req);
+                    match w.splice {
+                        None => wire.write(w, &[], c.batch()),
+                        Some(sp) => match auth.ready(r, sp.profile, now) {
+                            (
+                                Ready::Send {
+                                    insert,
+                                    generation,
+                                    refresh,
+                                },
+                                _,
+                            ) => {
+                                r.token_generation = generation;
+                                wire.write(w, &insert[insert_index(sp.form)], c.batch());
+                                if refresh {
+                                    queue.push_front(login_req(sp.profile, r.session, now));
+                                    stats.login_sent(wire.profiles[sp.profile as usize].key);
+                                }
+                            }
+                            (Ready::Wait { login }, _) => {
+                                if login {
+                                    queue.push_front(login_req(sp.profile, r.session, now));
+                                    stats.login_sent(wire.profiles[sp.profile as usize].key);
+                                }
+                                continue;
+                            }
+                            (Ready::Fail, Some(r)) => {
+                                if r.measured {
+                                    let s = second_of(r.intended, cfg.measure_from_ns);
+                                    stats.error(w.key, s, ErrorClass::Auth);
+                                }
+                                *outstanding -= 1;
+                                continue;
+                            }
+                            (Ready::Fail, None) => continue,
+                        },
+                    }
+                }
+            }
+            r.sent = now;
+            r.attempts += 1;
+            c.push(r);
+        }
+        if c.in_flight() < depth && !c.parked {
+            c.parked = true;
+            idle.push(i as u32);
+        }
+        if c.start_send() {
+            stats.bytes_out += c.unsent().len() as u64;
+            actions.push(Action::Send(i as u32));
+        }
+    }
+
+    fn check_timeouts(&mut self, now: u64) {
+        for i in 0..self.conns.len() {
+            let Some(head) = self.conns[i].head() else {
+                continue;
+            };
+            if now.saturating_sub(head.sent) >= self.timeout_of(head) {
+                let r = self.conns[i].pop_head().expect("head exists");
+                self.timed_out(r, now);
+                self.close(i, now, true);
+            }
+        }
+    }
+
+    fn reconnect_due(&mut self, now: u64) {
+        if self.stopping && self.queue.is_empty() {
+            return;
+        }
+        for i in 0..self.conns.len() {
+            if self.conns[i].connect_due(now) {
+                self.connect(i, now);
+            }
+        }
+    }
+
+    fn connect(&mut self, i: usize, _now: u64) {
+        self.conns[i].connect();
+        self.actions.push(Action::Connect(i as u32));
+    }
+
+    /// Connection `i` is open.
+    pub fn on_connected(&mut self, i: u32, _now: u64) {
+        let c = &mut self.conns[i as usize];
+        if !c.is_connecting() {
+            return;
+        }
+        self.stats.connects += 1;
+        self.down_since = None;
+        self.open_conns += 1;
+        c.opened();
+        self.wake.push(i);
+    }
+
+    /// Connection `i`'s connect attempt failed with `errno` (a timeout is ETIMEDOUT); the shell
+    /// still tears the attempt down (`on_closed` follows).
+    pub fn on_connect_failed(&mut self, i: u32, errno: i32, now: u64) {
+        if !self.conns[i as usize].is_connecting() {
+            return;
+        }
+        self.connect_error(errno, now);
+        self.conns[i as usize].connect_failed();
+        self.actions.push(Action::Close(i));
+    }
+
+    /// No socket could be created for connection `i` (`errno`): it retries later.
+    pub fn on_socket_failed(&mut self, i: u32, errno: i32, now: u64) {
+        self.connect_error(errno, now);
+        let at = self.conns[i as usize].retry_later(now);
+        self.check_at = self.check_at.min(at);
+    }
+
+    /// Count a failed connect attempt; with no connection open, the target is down from now.
+    fn connect_error(&mut self, errno: i32, now: u64) {
+        self.stats.connect_errors += 1;
+        self.stats.last_connect_error = Some(errno);
+        if self.down_since.is_none() && !self.conns.iter().any(Conn::is_open) {
+            self.down_since = Some(now);
+            if let Some(limit) = self.cfg.give_up_after {
+                self.check_at = self
+                    .check_at
+                    .min(now.saturating_add(limit.as_nanos() as u64));
+            }
+        }
+    }
+
+    /// `res` bytes of connection `i`'s batch were sent (negative: the send failed with -errno).
+    pub fn on_sent(&mut self, i: u32, res: i32, now: u64) {
+        let c = &mut self.conns[i as usize];
+        if !c.is_open() {
+            return;
+        }
+        if res < 0 {
+            self.on_reset(i, now);
+        } else if c.sent(res as usize) {
+            self.wake.push(i);
+        } else {
+            self.actions.push(Action::Send(i));
+        }
+    }
+
+    /// The shell let go of connection `i`'s socket.
+    pub fn on_closed(&mut self, i: u32, now: u64) {
+        let c = &mut self.conns[i as usize];
+        if !c.is_closing() {
+            return;
+        }
+        let at = c.closed(now);
+        self.check_at = self.check_at.min(at);
+    }
+
+    /// Close connection `i`: unanswered requests go back to the front of the queue (or fail
+    /// after `MAX_ATTEMPTS`), and the shell tears the socket down.
+    fn close(&mut self, i: usize, now: u64, backoff: bool) {
+        // A graceful close after answering some requests is the server's connection limit, not
+        // the fault of the requests behind it: their write is not charged.
+        let uncharged = u8::from(!backoff && self.conns[i].made_progress());
+        let was_open = self.conns[i].is_open();
+        if !self.conns[i].close(backoff) {
+            return;
+        }
+        self.open_conns -= usize::from(was_open);
+        // Popping from the back and pushing to the front keeps their order, ahead of new work.
+        while let Some(mut r) = self.conns[i].take_back() {
+            let charged = r.attempts - uncharged;
+            if charged >= MAX_ATTEMPTS {
+                self.failed(r, ErrorClass::Reset, now);
+            } else {
+                if r.measured && r.kind == Kind::Step {
+                    self.stats.resent += 1;
+                }
+                r.attempts = charged;
+                self.queue.push_front(r);
+            }
+        }
+        self.actions.push(Action::Close(i as u32));
+    }
+
+    /// A request failed without a usable response.
+    fn failed(&mut self, r: Req, class: ErrorClass, now: u64) {
+        match r.kind {
+            Kind::Step => {
+                self.outstanding -= 1;
+                if r.measured {
+                    let s = self.second(r.intended);
+                    self.stats.error(self.wire.req(r.req).key, s, class);
+                }
+            }
+            Kind::Login(p) => self.login_failed(r, p, None, now),
+        }
+    }
+
+    fn timed_out(&mut self, r: Req, now: u64) {
+        match r.kind {
+            Kind::Step => {
+                self.outstanding -= 1;
+                if r.measured {
+                    let s = self.second(r.intended);
+                    self.stats.timed_out(self.wire.req(r.req).key, s);
+                }
+            }
+            Kind::Login(p) => {
+                let key = self.wire.profiles[p as usize].key;
+                self.stats.login_done(key, false, true, None);
+                self.login_outcome(r, p, None, None, now);
+            }
+        }
+    }
+
+    /// A login ended without a token (a reset, a protocol error): its row counts an `auth`
+    /// failure, the session backs off.
+    fn login_failed(&mut self, r: Req, p: u16, status: Option<u16>, now: u64) {
+        let key = self.wire.profiles[p as usize].key;
+        self.stats.login_done(key, false, false, None);
+        self.login_outcome(r, p, status, None, now);
+    }
+
+    /// Hand a login's result to the session's token: waiting requests go out (front of the
+    /// queue, in order) or fail as `auth`.
+    fn login_outcome(
+        &mut self,
+        r: Req,
+        p: u16,
+        status: Option<u16>,
+        kept: Option<&ringload_http1::KeptResponse>,
+        now: u64,
+    ) -> bool {
+        let Shard {
+            auth,
+            wire,
+            queue,
+            stats,
+            outstanding,
+            cfg,
+            ..
+        } = self;
+        let key = wire.profiles[p as usize].key;
+        let (outcome, waiting) =
+            auth.on_login(r.session, p, &wire.profiles[p as usize], status, kept, now);
+        match outcome {
+            auth::LoginOutcome::Ok => {
+                for w in waiting.into_iter().rev() {
+                    queue.push_front(w);
+                }
+                true
+            }
+            auth::LoginOutcome::Failed(why) => {
+                for w in waiting {
+                    *outstanding -= 1;
+                    if w.measured {
+                        let s = second_of(w.intended, cfg.measure_from_ns);
+                        stats.error(wire.req(w.req).key, s, ErrorClass::Auth);
+                    }
+                }
+                stats.offending(key, || why.to_string());
+                false
+            }
+        }
+    }
+
+    /// Count what is still unanswered as in flight at the end; the stats are final.
+    pub fn finish(&mut self, now: u64) -> Stats {
+        self.stats.elapsed_s = now.saturating_sub(self.cfg.measure_from_ns) as f64 / 1e9;
+        let Shard {
+            conns,
+            queue,
+            stats,
+            wire,
+            auth,
+            ..
+        } = self;
+        let key = |r: &Req| match r.kind {
+            Kind::Step => wire.req(r.req).key,
+            Kind::Login(p) => wire.profiles[p as usize].key,
+        };
+        let pending = conns
+            .iter()
+            .flat_map(|c| c.inflight())
+            .chain(queue.iter())
+            .chain(auth.waiting());
+        for r in pending {
+            match r.kind {
+                Kind::Step if r.measured => stats.in_flight_at_end(key(r)),
+                Kind::Login(_) => stats.login_in_flight_at_end(key(r)),
+                _ => {}
+            }
+        }
+        for c in conns.iter_mut() {
+            c.forget_inflight();
+        }
+        std::mem::replace(&mut self.stats, Stats::new(0))
+    }
+}
+
+fn login_req(profile: u16, session: u32, now: u64) -> Req {
+    Req {
+        req: 0,
+        kind: Kind::Login(profile),
+        session,
+        intended: now,
+        sent: 0,
+        token_generation: 0,
+        attempts: 0,
+        measured: false,
+        reauthed: false,
+    }
+}

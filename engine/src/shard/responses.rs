@@ -1,0 +1,236 @@
+//! What received bytes mean: responses decoded and recorded, server closes, resets, and
+//! protocol errors, each ending its request in exactly one outcome (or sending it again: after
+//! a close mid-pipeline, or once after a 401 that needed a new token).
+
+use ringload_http1::{KeptResponse, ResponseSummary, ResponseTo};
+
+use super::auth::Rejected;
+use super::{Kind, Req, Shard, login_req, second_of};
+use crate::requests::Offence;
+use crate::stats::ErrorClass;
+
+/// Most body bytes kept of a login response (tokens live in small JSON bodies).
+const LOGIN_BODY_CAP: usize = 64 << 10;
+
+impl Shard {
+    /// Bytes arrived on connection `i`: decode them, complete requests, handle framing errors
+    /// and server closes.
+    pub fn on_bytes(&mut self, i: u32, data: &[u8], now: u64) {
+        enum End {
+            More,
+            Close,
+            Protocol,
+            Unsolicited,
+        }
+        let i = i as usize;
+        if !self.conns[i].is_open() {
+            return;
+        }
+        self.stats.bytes_in += data.len() as u64;
+        let mut kept = std::mem::take(&mut self.conns[i].rbuf);
+        let from_kept = !kept.is_empty();
+        if from_kept {
+            kept.extend_from_slice(data);
+        }
+        let mut off = 0;
+        let mut end = End::More;
+        loop {
+            let src: &[u8] = if from_kept { &kept } else { data };
+            if off >= src.len() {
+                break;
+            }
+            let c = &mut self.conns[i];
+            let Some(head) = c.head() else {
+                end = End::Unsolicited;
+                break;
+            };
+            let (to, login) = match head.kind {
+                Kind::Step if self.wire.req(head.req).is_head => (ResponseTo::Head, false),
+                Kind::Step => (ResponseTo::NonHead, false),
+                Kind::Login(_) => (ResponseTo::NonHead, true),
+            };
+            let decoded = if login {
+                let keep = c
+                    .keep
+                    .get_or_insert_with(|| Box::new(KeptResponse::new(LOGIN_BODY_CAP)));
+                c.decoder.decode_keeping(&src[off..], to, keep)
+            } else {
+                c.decoder.decode(&src[off..], to)
+            };
+            match decoded {
+                Ok(d) => {
+                    off += d.consumed;
+                    match d.message {
+                        Some(sum) => {
+                            let r = c.answered_head().expect("head exists");
+                            // With per-request timeouts the new head may be due before the
+                            // next planned check.
+                            if self.wire.has_own_timeouts()
+                                && let Some(h) = c.head().copied()
+                            {
+                                let t = h.sent.saturating_add(self.timeout_of(&h));
+                                self.check_at = self.check_at.min(t);
+                            }
+                            self.complete(i, r, &sum, now);
+                            if sum.close {
+                                end = End::Close;
+                                break;
+                            }
+                        }
+                        None => break,
+                    }
+                }
+                Err(_) => {
+                    end = End::Protocol;
+                    break;
+                }
+            }
+        }
+        let c = &mut self.conns[i];
+        if matches!(end, End::More) {
+            if from_kept {
+                kept.drain(..off);
+            } else {
+                kept.extend_from_slice(&data[off..]);
+            }
+        } else {
+            kept.clear();
+        }
+        c.rbuf = kept;
+        match end {
+            End::More => {
+                if c.in_flight() < self.cfg.depth {
+                    self.wake.push(i as u32);
+                }
+            }
+            End::Close => {
+                self.stats.server_closes += 1;
+                self.conns[i].stop_writing();
+                self.close(i, now, false);
+            }
+            End::Protocol => {
+                let r = self.conns[i].pop_head().expect("a response was expected");
+                self.failed(r, ErrorClass::Protocol, now);
+                self.close(i, now, true);
+            }
+            End::Unsolicited => {
+                self.stats.unsolicited += 1;
+                self.close(i, now, true);
+            }
+        }
+    }
+
+    /// The server closed connection `i`: a read-until-close body ends here; a cut response
+    /// fails.
+    pub fn on_eof(&mut self, i: u32, now: u64) {
+        let i = i as usize;
+        if !self.conns[i].is_open() {
+            return;
+        }
+        self.stats.server_closes += 1;
+        // A login's read-until-close body was kept as it arrived.
+        let c = &mut self.conns[i];
+        match c.decoder.finish_eof() {
+            Ok(Some(sum)) => {
+                if let Some(r) = c.answered_head() {
+                    self.complete(i, r, &sum, now);
+                }
+            }
+            Ok(None) => {}
+            Err(_) => self.fail_head(i, ErrorClass::Reset, now),
+        }
+        self.close(i, now, false);
+    }
+
+    /// Reset or send failure on connection `i`: a response being received fails; the rest is
+    /// re-sent.
+    pub fn on_reset(&mut self, i: u32, now: u64) {
+        let i = i as usize;
+        if !self.conns[i].is_open() {
+            return;
+        }
+        if !self.conns[i].decoder.is_idle() {
+            self.fail_head(i, ErrorClass::Reset, now);
+        }
+        self.close(i, now, true);
+    }
+
+    fn fail_head(&mut self, i: usize, class: ErrorClass, now: u64) {
+        if let Some(r) = self.conns[i].pop_head() {
+            self.failed(r, class, now);
+        }
+    }
+
+    /// A response completed request `r` on connection `i` (the decoder still holds its
+    /// captured header values).
+    fn complete(&mut self, i: usize, mut r: Req, sum: &ResponseSummary, now: u64) {
+        let latency_from_send = now.saturating_sub(r.sent) / 1000;
+        match r.kind {
+            Kind::Login(p) => {
+                let keep = self.conns[i].keep.take();
+                let ok = self.login_outcome(r, p, Some(sum.status), keep.as_deref(), now);
+                let key = self.wire.profiles[p as usize].key;
+                self.stats
+                    .login_done(key, ok, false, Some(latency_from_send));
+                // The allocation is reused for the next login response on this connection.
+                self.conns[i].keep = keep;
+            }
+            Kind::Step => {
+                let w = self.wire.req(r.req);
+                if sum.status == 401
+                    && let Some(sp) = w.splice
+                    && !r.reauthed
+                {
+                    r.reauthed = true;
+                    let key = w.key;
+                    match self.auth.rejected(r, sp.profile) {
+                        (Rejected::Relogin, _) => {
+                            self.queue.push_front(login_req(sp.profile, r.session, now));
+                            self.stats
+                                .login_sent(self.wire.profiles[sp.profile as usize].key);
+                            if r.measured {
+                                self.stats.reauthed(key);
+                            }
+                        }
+                        (Rejected::Parked, _) => {}
+                        (Rejected::Resend, Some(r)) => self.queue.push_front(r),
+                        (Rejected::Resend, None) => {}
+                    }
+                    return;
+                }
+                self.outstanding -= 1;
+                if !r.measured {
+                    return;
+                }
+                let key = w.key;
+                let check = &self.wire.checks[w.check as usize];
+                let decoder = &self.conns[i].decoder;
+                let captured = |idx: usize| decoder.captured(idx).map(|v| v.value);
+                let offence = check.offence(sum.status, captured);
+                let segment = key as usize % (self.cfg.segments + 1);
+                for (h, &idx) in self.wire.split_captures.iter().enumerate() {
+                    self.stats.split(segment, h, captured(idx));
+                }
+                if let Some(o) = offence {
+                    let names = &self.wire.capture_names;
+                    self.stats.offending(key, || match o {
+                        Offence::Status(s) => format!("status {s}"),
+                        Offence::Header(idx, Some(v)) => {
+                            format!("{}: {}", names[idx], String::from_utf8_lossy(v))
+                        }
+                        Offence::Header(idx, None) => format!("{}: (missing)", names[idx]),
+                    });
+                }
+                let second = second_of(r.intended, self.cfg.measure_from_ns);
+                self.stats.answered(
+                    key,
+                    second,
+                    sum.status,
+                    offence.is_none(),
+                    (now - r.intended) / 1000,
+                    latency_from_send,
+                );
+            }
+        }
+    }
+}
