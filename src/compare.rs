@@ -40,6 +40,8 @@ pub struct CompareArgs {
     pub rounds: u32,
     #[command(flatten)]
     pub load: LoadArgs,
+    #[command(flatten)]
+    pub replay: crate::replay::ReplayArgs,
     /// Fail (exit 3) when the median overhead of a percentile is above a limit:
     /// `p99-overhead>2ms`, `p50-overhead>10%`; repeatable.
     #[arg(long = "fail-on", value_name = "GATE")]
@@ -266,8 +268,11 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
         .collect::<Result<_, _>>()?;
     let plan = crate::plan_io::load(&args.plan)?;
     let authority = plan.meta.authority.as_deref();
-    let base_cfg = args.load.config(&args.baseline, authority)?;
-    let cand_cfg = args.load.config(&args.candidate, authority)?;
+    let replay = args.replay.replay(&plan, &args.plan)?;
+    let mut base_cfg = args.load.config(&args.baseline, authority)?;
+    let mut cand_cfg = args.load.config(&args.candidate, authority)?;
+    base_cfg.replay = replay.clone();
+    cand_cfg.replay = replay;
     let mut rounds: Vec<(Stats, Stats)> = Vec::with_capacity(args.rounds as usize);
     let mut invalid = None;
     for r in 0..args.rounds {
@@ -302,16 +307,9 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
     let merged_c = merge(rounds.iter().map(|r| r.1.clone()), keys);
     let validity = invalid.clone().map_or(Ok(()), Err);
     let plan_name = args.plan.display().to_string();
+    let names = crate::report::Names::of(&plan);
     let report = |s: &Stats, cfg, url: &str| {
-        crate::report::build(
-            s,
-            cfg,
-            &plan.labels,
-            &plan.segments,
-            &plan_name,
-            url,
-            &validity,
-        )
+        crate::report::build(s, cfg, &names, &plan_name, url, &validity)
     };
     let comparison = Comparison {
         format: "ringload-compare/1",

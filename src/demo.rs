@@ -140,8 +140,7 @@ pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
     let report = crate::report::build(
         &stats,
         &cfg,
-        &plan.labels,
-        &plan.segments,
+        &crate::report::Names::of(&plan),
         "(demo shop plan)",
         &url,
         &validity,

@@ -11,6 +11,7 @@ mod merge;
 mod out;
 mod plan_io;
 mod record;
+mod replay;
 mod report;
 mod run;
 mod target;

@@ -15,7 +15,9 @@ use hdrhistogram::serialization::Deserializer;
 use serde::Deserialize;
 
 use crate::error::{CliError, EXIT_INVALID_RUN, EXIT_OK};
-use crate::report::{Errors, Group, Percentiles, Report, RunInfo, Summary, WindowRow, encode};
+use crate::report::{
+    Errors, Group, Percentiles, Report, RunInfo, SplitShares, Summary, WindowRow, encode,
+};
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -37,6 +39,15 @@ struct ErrorsIn {
     reset: u64,
     protocol: u64,
     validation: u64,
+    #[serde(default)]
+    auth: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SplitIn {
+    values: BTreeMap<String, u64>,
+    other: u64,
+    missing: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,6 +61,14 @@ struct GroupIn {
     in_flight_at_end: u64,
     rps: f64,
     errors: ErrorsIn,
+    #[serde(default)]
+    auth: bool,
+    #[serde(default)]
+    reauth: u64,
+    #[serde(default)]
+    offending: Vec<String>,
+    #[serde(default)]
+    split: BTreeMap<String, SplitIn>,
     histogram: String,
 }
 
@@ -59,6 +78,8 @@ struct SummaryIn {
     group: GroupIn,
     resent: u64,
     dropped: u64,
+    #[serde(default)]
+    logins: u64,
     duration_s: f64,
     send_rate: f64,
     service_histogram: String,
@@ -168,7 +189,10 @@ struct Acc {
     timed_out: u64,
     in_flight_at_end: u64,
     rps: f64,
-    errors: [u64; 5],
+    errors: [u64; 6],
+    reauth: u64,
+    offending: Vec<String>,
+    split: BTreeMap<String, SplitShares>,
     hist: Option<Histogram<u64>>,
 }
 
@@ -187,12 +211,42 @@ impl Acc {
             self.rps += g.rps;
         }
         let e = &g.errors;
-        for (a, b) in
-            self.errors
-                .iter_mut()
-                .zip([e.connect, e.timeout, e.reset, e.protocol, e.validation])
-        {
+        for (a, b) in self.errors.iter_mut().zip([
+            e.connect,
+            e.timeout,
+            e.reset,
+            e.protocol,
+            e.validation,
+            e.auth,
+        ]) {
             *a = a.saturating_add(b);
+        }
+        self.reauth = self.reauth.saturating_add(g.reauth);
+        for o in g
+            .offending
+            .iter()
+            .take(ringload_engine::stats::MAX_OFFENDING)
+        {
+            if self.offending.len() < ringload_engine::stats::MAX_OFFENDING
+                && !self.offending.contains(o)
+            {
+                self.offending.push(o.clone());
+            }
+        }
+        if g.split.len() > 64 {
+            return Err(format!("{what}: more than 64 split headers"));
+        }
+        for (h, sp) in &g.split {
+            if sp.values.len() > ringload_engine::stats::MAX_SPLIT_VALUES {
+                return Err(format!("{what}: split {h:?} has more than 16 values"));
+            }
+            let e = self.split.entry(h.clone()).or_default();
+            for (v, n) in &sp.values {
+                let c = e.values.entry(v.clone()).or_default();
+                *c = c.saturating_add(*n);
+            }
+            e.other = e.other.saturating_add(sp.other);
+            e.missing = e.missing.saturating_add(sp.missing);
         }
         let h = decode(&g.histogram, 3, what)?;
         add(
@@ -207,7 +261,7 @@ impl Acc {
         let h = self
             .hist
             .unwrap_or_else(ringload_engine::stats::new_histogram);
-        let [connect, timeout, reset, protocol, validation] = self.errors;
+        let [connect, timeout, reset, protocol, validation, auth] = self.errors;
         Group {
             label,
             segment,
@@ -224,7 +278,12 @@ impl Acc {
                 reset,
                 protocol,
                 validation,
+                auth,
             },
+            auth: false,
+            reauth: self.reauth,
+            offending: self.offending,
+            split: self.split,
             histogram: encode(&h),
         }
     }
@@ -232,7 +291,7 @@ impl Acc {
 
 /// One second of the run, summed over workers: requests, ok, errors (as `Acc`), latency.
 #[derive(Default)]
-struct WindowAcc(u64, u64, [u64; 5], Option<Histogram<u64>>);
+struct WindowAcc(u64, u64, [u64; 6], Option<Histogram<u64>>);
 
 /// Accumulators by key, in first-seen order.
 struct Ordered<K> {
@@ -286,13 +345,14 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
     }
     let mut summary = Acc::default();
     // In the order the first result lists them (then any new ones in their order).
-    let mut labels: Ordered<(Option<String>, Option<String>)> = Ordered::default();
+    let mut labels: Ordered<(Option<String>, Option<String>, bool)> = Ordered::default();
     let mut segments: Ordered<Option<String>> = Ordered::default();
     let mut windows: BTreeMap<usize, WindowAcc> = BTreeMap::new();
     let mut service: Option<Histogram<u64>> = None;
     let mut lag: Option<Histogram<u64>> = None;
     let mut status: BTreeMap<String, u64> = BTreeMap::new();
     let (mut resent, mut dropped, mut send_rate, mut duration) = (0u64, 0u64, 0.0f64, 0.0f64);
+    let mut logins = 0u64;
     let (mut bytes_in, mut bytes_out, mut opened, mut closes, mut unsolicited) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut connections, mut threads) = (0usize, 0usize);
@@ -313,7 +373,7 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
         }
         for g in &r.labels {
             labels
-                .entry((g.label.clone(), g.segment.clone()))
+                .entry((g.label.clone(), g.segment.clone(), g.auth))
                 .take(g, name)?;
         }
         for g in &r.segments {
@@ -334,7 +394,7 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
             let we = &w.errors;
             for (a, b) in
                 e.2.iter_mut()
-                    .zip([0, we.timeout, we.reset, we.protocol, we.validation])
+                    .zip([0, we.timeout, we.reset, we.protocol, we.validation, we.auth])
             {
                 *a = a.saturating_add(b);
             }
@@ -366,6 +426,7 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
         for (a, b) in [
             (&mut resent, s.resent),
             (&mut dropped, s.dropped),
+            (&mut logins, s.logins),
             (&mut bytes_in, s.bytes_in),
             (&mut bytes_out, s.bytes_out),
             (&mut opened, s.connections_opened),
@@ -416,6 +477,7 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
             group: summary.group(None, None),
             resent,
             dropped,
+            logins,
             duration_s: duration,
             send_rate: (send_rate * 10.0).round() / 10.0,
             service_us: Percentiles::of(&service),
@@ -432,7 +494,10 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
         labels: labels
             .items
             .into_iter()
-            .map(|((l, s), a)| a.group(l, s))
+            .map(|((l, s, auth), a)| Group {
+                auth,
+                ..a.group(l, s)
+            })
             .collect(),
         segments: segments
             .items
@@ -460,6 +525,7 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
                         reset: e[2],
                         protocol: e[3],
                         validation: e[4],
+                        auth: e[5],
                     },
                     p50_us: q(0.5),
                     p99_us: q(0.99),
@@ -527,7 +593,12 @@ mod tests {
         });
         let labels = ["GET /a".to_string()];
         let segments = ["canary".to_string()];
-        crate::report::build(s, &cfg, &labels, &segments, "p", "http://x", &Ok(()))
+        let names = crate::report::Names {
+            labels: labels.to_vec(),
+            segments: segments.to_vec(),
+            logins: Vec::new(),
+        };
+        crate::report::build(s, &cfg, &names, "p", "http://x", &Ok(()))
     }
 
     fn result(s: &Stats) -> ResultIn {

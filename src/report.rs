@@ -55,6 +55,8 @@ pub struct Errors {
     pub reset: u64,
     pub protocol: u64,
     pub validation: u64,
+    /// No token (the session's login failed), or, in a login row, a failed login.
+    pub auth: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,8 +73,49 @@ pub struct Group {
     pub rps: f64,
     pub latency_us: Percentiles,
     pub errors: Errors,
+    /// A row of logins (an auth profile's login request), never mixed into the steps' figures.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub auth: bool,
+    /// Re-logins after a 401 on these requests.
+    pub reauth: u64,
+    /// The first distinct reasons responses failed their check (`status 503`,
+    /// `x-upstream-version: stable`; for logins, why they failed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub offending: Vec<String>,
+    /// Responses by the value of each split header (`--split`, and every header an expectation
+    /// names): segments and the summary only.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub split: BTreeMap<String, SplitShares>,
     /// Base64 of the HdrHistogram V2 encoding of the latency histogram (microseconds).
     pub histogram: String,
+}
+
+/// How one header's values were shared among a group's responses.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SplitShares {
+    /// Value -> responses with it.
+    pub values: BTreeMap<String, u64>,
+    /// Responses with a value beyond the first 16 distinct ones.
+    pub other: u64,
+    /// Responses without the header.
+    pub missing: u64,
+}
+
+impl SplitShares {
+    pub fn total(&self) -> u64 {
+        self.values.values().sum::<u64>() + self.other + self.missing
+    }
+
+    fn add(&mut self, s: &ringload_engine::Split) {
+        for (v, n) in &s.values {
+            *self
+                .values
+                .entry(String::from_utf8_lossy(v).into_owned())
+                .or_default() += n;
+        }
+        self.other += s.other;
+        self.missing += s.missing;
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -81,6 +124,9 @@ pub struct Summary {
     pub group: Group,
     pub resent: u64,
     pub dropped: u64,
+    /// Logins sent (first, refresh or after a 401); their outcomes are in their own rows.
+    /// (`reauth`, the re-logins after a 401, is in the group.)
+    pub logins: u64,
     /// From the start of measurement to the last outcome (drain included).
     pub duration_s: f64,
     /// Requests released per second of the sending window: the achieved offered rate.
@@ -167,6 +213,7 @@ pub fn errors(c: &Counts, connect: u64) -> Errors {
         reset: c.errors[0],
         protocol: c.errors[1],
         validation: c.errors[2],
+        auth: c.errors[3],
     }
 }
 
@@ -189,6 +236,10 @@ fn group(
         rps: per_second(c.completed(), secs),
         latency_us: Percentiles::of(h),
         errors: errors(c, connect),
+        auth: false,
+        reauth: 0,
+        offending: Vec::new(),
+        split: BTreeMap::new(),
         histogram: encode(h),
     }
 }
@@ -211,36 +262,96 @@ fn describe_load(cfg: &RunConfig) -> String {
     }
 }
 
+/// What a report names besides the stats: the plan's labels, segments, and the label of each
+/// auth profile's login (the split headers' names come with the stats).
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub labels: Vec<String>,
+    pub segments: Vec<String>,
+    pub logins: Vec<String>,
+}
+
+impl Names {
+    pub fn of(plan: &ringload_formats::Plan) -> Names {
+        Names {
+            labels: plan.labels.clone(),
+            segments: plan.segments.clone(),
+            logins: plan
+                .auth_profiles
+                .iter()
+                .map(|p| plan.labels[plan.requests[p.login as usize].label as usize].clone())
+                .collect(),
+        }
+    }
+}
+
 pub fn build(
     stats: &Stats,
     cfg: &RunConfig,
-    labels: &[String],
-    segments: &[String],
+    names: &Names,
     plan: &str,
     target: &str,
     validity: &Result<(), String>,
 ) -> Report {
+    let Names {
+        labels,
+        segments,
+        logins,
+    } = names;
+    let splits = &stats.split_names;
     let secs = stats.elapsed_s;
     let nseg = segments.len() + 1;
+    let step_keys = labels.len() * nseg;
     let mut label_groups = Vec::new();
     let mut seg_counts: Vec<(Counts, Histogram<u64>)> = (0..nseg)
         .map(|_| (Counts::default(), ringload_engine::stats::new_histogram()))
         .collect();
     for (key, ks) in stats.keys.iter().enumerate() {
         let Some(ks) = ks else { continue };
+        if key >= step_keys {
+            // A login row: its own, never in a segment's or the total's figures.
+            let mut g = group(
+                logins.get(key - step_keys).cloned(),
+                None,
+                &ks.counts,
+                &ks.latency,
+                secs,
+                0,
+            );
+            g.auth = true;
+            g.offending = ks.offending.clone();
+            label_groups.push(g);
+            continue;
+        }
         let (l, s) = (key / nseg, key % nseg);
         let seg_name = segments.get(s).cloned();
-        label_groups.push(group(
+        let mut g = group(
             labels.get(l).cloned(),
             seg_name,
             &ks.counts,
             &ks.latency,
             secs,
             0,
-        ));
+        );
+        g.reauth = ks.reauth;
+        g.offending = ks.offending.clone();
+        label_groups.push(g);
         seg_counts[s].0 += &ks.counts;
         let _ = seg_counts[s].1.add(&ks.latency);
     }
+    let split_of = |seg: Option<usize>| {
+        let mut m: BTreeMap<String, SplitShares> = BTreeMap::new();
+        for (h, name) in splits.iter().enumerate() {
+            let e = m.entry(name.clone()).or_default();
+            for s in (0..nseg).filter(|s| seg.is_none_or(|x| x == *s)) {
+                if let Some(sp) = stats.splits.get(s * stats.split_headers + h) {
+                    e.add(sp);
+                }
+            }
+        }
+        m.retain(|_, v| v.total() > 0);
+        m
+    };
     let segment_groups = if segments.is_empty() {
         Vec::new()
     } else {
@@ -250,7 +361,9 @@ pub fn build(
             .filter(|(_, (c, _))| c.requests > 0)
             .map(|(s, (c, h))| {
                 let name = segments.get(s).cloned().unwrap_or_else(|| "(none)".into());
-                group(None, Some(name), c, h, secs, 0)
+                let mut g = group(None, Some(name), c, h, secs, 0);
+                g.split = split_of(Some(s));
+                g
             })
             .collect()
     };
@@ -282,16 +395,21 @@ pub fn build(
         valid: validity.is_ok(),
         invalid_reason: validity.clone().err(),
         summary: Summary {
-            group: group(
-                None,
-                None,
-                &stats.counts,
-                &stats.latency,
-                secs,
-                stats.connect_errors,
-            ),
+            group: Group {
+                reauth: stats.reauth,
+                split: split_of(None),
+                ..group(
+                    None,
+                    None,
+                    &stats.counts,
+                    &stats.latency,
+                    secs,
+                    stats.connect_errors,
+                )
+            },
             resent: stats.resent,
             dropped: stats.dropped,
+            logins: stats.logins,
             duration_s: (secs * 1000.0).round() / 1000.0,
             send_rate: per_second(stats.counts.requests, stats.send_window_s),
             service_us: Percentiles::of(&stats.service),
@@ -332,6 +450,24 @@ pub fn build(
     }
 }
 
+/// `stable 74.8% / canary-v2 25.2%`, largest first.
+pub fn split_text(s: &SplitShares) -> String {
+    let total = s.total().max(1) as f64;
+    let mut parts: Vec<(u64, String)> = s.values.iter().map(|(v, n)| (*n, v.clone())).collect();
+    parts.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    if s.other > 0 {
+        parts.push((s.other, "(other)".into()));
+    }
+    if s.missing > 0 {
+        parts.push((s.missing, "(missing)".into()));
+    }
+    parts
+        .iter()
+        .map(|(n, v)| format!("{v} {:.1}%", *n as f64 * 100.0 / total))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
 fn ms(us: u64) -> String {
     format!("{:.2}", us as f64 / 1000.0)
 }
@@ -344,6 +480,7 @@ pub fn error_text(e: &Errors) -> String {
         ("reset", e.reset),
         ("protocol", e.protocol),
         ("validation", e.validation),
+        ("auth", e.auth),
     ]
     .iter()
     .filter(|(_, n)| *n > 0)
@@ -411,7 +548,7 @@ pub fn render_text(r: &Report) -> String {
         "max",
         "failed"
     ));
-    for g in &r.labels {
+    for g in r.labels.iter().filter(|g| !g.auth) {
         let mut name = g.label.clone().unwrap_or_default();
         if let Some(seg) = &g.segment {
             name = format!("{name} [{seg}]");
@@ -426,6 +563,45 @@ pub fn render_text(r: &Report) -> String {
         );
     }
     row(&mut out, "total", &s.group);
+    for g in r.labels.iter().filter(|g| g.auth) {
+        row(
+            &mut out,
+            &format!("{} (auth)", g.label.as_deref().unwrap_or("login")),
+            g,
+        );
+    }
+    if s.logins > 0 || s.group.reauth > 0 {
+        out.push_str(&format!(
+            "logins {} (rows marked auth, not in the total); re-logins after a 401: {}\n",
+            s.logins, s.group.reauth
+        ));
+    }
+    for g in r.labels.iter().filter(|g| !g.offending.is_empty()) {
+        let mut name = g.label.clone().unwrap_or_default();
+        if let Some(seg) = &g.segment {
+            name = format!("{name} [{seg}]");
+        }
+        if g.auth {
+            name.push_str(" (auth)");
+        }
+        out.push_str(&format!(
+            "failed checks {name}: {}\n",
+            g.offending.join("; ")
+        ));
+    }
+    let groups = r
+        .segments
+        .iter()
+        .map(|g| (format!("segment {}", g.segment.as_deref().unwrap_or("")), g))
+        .chain(r.segments.is_empty().then(|| ("all".to_string(), &s.group)));
+    for (name, g) in groups {
+        for (header, shares) in &g.split {
+            out.push_str(&format!(
+                "split {name} by {header}: {}\n",
+                split_text(shares)
+            ));
+        }
+    }
     out.push_str(&format!(
         "requests {} = ok {} + failed {} + timed out {} + in flight at end {}; resent {}; sent at {:.1}/s over {:.2} s\n",
         s.group.requests, s.group.ok, s.group.failed, s.group.timed_out, s.group.in_flight_at_end, s.resent, s.send_rate, s.duration_s

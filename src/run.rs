@@ -19,6 +19,8 @@ pub struct RunArgs {
     pub target: String,
     #[command(flatten)]
     pub load: LoadArgs,
+    #[command(flatten)]
+    pub replay: crate::replay::ReplayArgs,
     /// Fail the run (exit 3) when a condition holds, e.g. `p99>250ms`, `error-rate>1%`,
     /// `rps<1000`; repeatable.
     #[arg(long = "fail-on", value_name = "GATE")]
@@ -382,17 +384,17 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
     if let Some(spec) = &args.shard {
         shard_plan(&mut plan, spec)?;
     }
-    let cfg = args
+    let mut cfg = args
         .load
         .config(&args.target, plan.meta.authority.as_deref())?;
+    cfg.replay = args.replay.replay(&plan, &args.plan)?;
     let started = std::time::SystemTime::now() + cfg.warmup;
     let stats = engine_run(&plan, &cfg)?;
     let validity = ringload_engine::check_validity(&stats, &cfg);
     let mut report = crate::report::build(
         &stats,
         &cfg,
-        &plan.labels,
-        &plan.segments,
+        &crate::report::Names::of(&plan),
         &args.plan.display().to_string(),
         &args.target,
         &validity,

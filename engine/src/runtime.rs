@@ -288,7 +288,13 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
         }
     }
     gate.start(k, &handles);
-    let mut merged = Stats::new(wire.all_keys());
+    let mut merged =
+        Stats::new(wire.all_keys()).with_splits(plan.segments.len(), wire.split_captures.len());
+    merged.split_names = wire
+        .split_captures
+        .iter()
+        .map(|&i| wire.capture_names[i].clone())
+        .collect();
     let mut first_err = None;
     for (cpu, h) in handles {
         match h.join() {

@@ -229,6 +229,8 @@ pub struct Stats {
     /// `splits[segment * split_headers + header]`.
     pub splits: Vec<Split>,
     pub split_headers: usize,
+    /// The split headers' names, in counting order.
+    pub split_names: Vec<String>,
 }
 
 impl Stats {
@@ -257,6 +259,7 @@ impl Stats {
             reauth: 0,
             splits: Vec::new(),
             split_headers: 0,
+            split_names: Vec::new(),
         }
     }
 
@@ -438,6 +441,9 @@ impl AddAssign<&Stats> for Stats {
         if self.splits.len() < o.splits.len() {
             self.splits.resize(o.splits.len(), Split::default());
             self.split_headers = o.split_headers;
+        }
+        if self.split_names.is_empty() {
+            self.split_names = o.split_names.clone();
         }
         for (a, b) in self.splits.iter_mut().zip(&o.splits) {
             a.add(b);
