@@ -126,6 +126,7 @@ pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
         ..RunConfig::new(Target {
             addr,
             host_header: addr.to_string(),
+            tls: None,
         })
     };
     cfg.validate()

@@ -2,6 +2,7 @@
 //! exit code. This is the only place that prints errors and exits; see `error.rs` for the codes.
 
 mod compare;
+mod connect_args;
 mod demo;
 mod error;
 mod gate;

@@ -590,6 +590,7 @@ mod tests {
         let cfg = RunConfig::new(Target {
             addr: "127.0.0.1:1".parse().unwrap(),
             host_header: "x".into(),
+            tls: None,
         });
         let labels = ["GET /a".to_string()];
         let segments = ["canary".to_string()];

@@ -1,11 +1,10 @@
 //! `ringload run`: arguments -> a validated `RunConfig` -> the engine -> a report.
 
-use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use ringload_engine::{Arrival, LoadModel, RunConfig, Stage, Stop, Target};
+use ringload_engine::{Arrival, LoadModel, RunConfig, Stage, Stop};
 
 use crate::error::{CliError, EXIT_INVALID_RUN, EXIT_OK, EXIT_THRESHOLD};
 use crate::gate::Gate;
@@ -129,6 +128,12 @@ pub struct LoadArgs {
     /// glommio io_memory per executor (KiB).
     #[arg(long, default_value_t = 256, value_name = "KIB")]
     pub io_memory_kib: usize,
+    /// Close each connection after this many requests (1: a new connection, and over https a
+    /// new handshake, per request; `--no-tls-resume` makes every one a full handshake).
+    #[arg(long, value_name = "N")]
+    pub requests_per_connection: Option<u32>,
+    #[command(flatten)]
+    pub connect: crate::connect_args::ConnectArgs,
 }
 
 /// Parse `0,2-3` into CPU numbers.
@@ -170,53 +175,15 @@ pub fn parse_stages(s: &str) -> Result<Vec<Stage>, CliError> {
         .collect()
 }
 
-/// Parse `http://host[:port][/...]` into an address and a Host header.
-pub fn parse_target(url: &str) -> Result<Target, CliError> {
-    let bad = |why: &str| CliError::BadInput(format!("--target {url:?}: {why}"));
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| bad("expected http://host[:port]"))?;
-    if scheme.eq_ignore_ascii_case("https") {
-        return Err(bad(
-            "https targets are not supported yet (TLS is planned); use http://",
-        ));
-    }
-    if !scheme.eq_ignore_ascii_case("http") {
-        return Err(bad("the scheme must be http"));
-    }
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    if authority.is_empty() {
-        return Err(bad("no host"));
-    }
-    let has_port = match authority.strip_prefix('[') {
-        Some(v6) => v6.contains("]:"),
-        None => authority.contains(':'),
-    };
-    let with_port = if has_port {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    let addr = with_port
-        .to_socket_addrs()
-        .map_err(|e| bad(&format!("cannot resolve: {e}")))?
-        .next()
-        .ok_or_else(|| bad("resolves to no address"))?;
-    let host_header = authority
-        .strip_suffix(":80")
-        .unwrap_or(authority)
-        .to_string();
-    Ok(Target { addr, host_header })
-}
-
 impl LoadArgs {
     /// The engine's config for `target_url`; `plan_authority` serves `--keep-host`.
     pub fn config(
         &self,
         target_url: &str,
+        flag: &str,
         plan_authority: Option<&str>,
     ) -> Result<RunConfig, CliError> {
-        let mut target = parse_target(target_url)?;
+        let mut target = self.connect.target(target_url, flag)?;
         if self.keep_host {
             target.host_header = plan_authority
                 .ok_or_else(|| {
@@ -303,6 +270,7 @@ impl LoadArgs {
             max_lag: self.max_lag,
             io_memory: self.io_memory_kib << 10,
             spin: self.spin,
+            requests_per_connection: self.requests_per_connection,
             ..RunConfig::new(target)
         };
         cfg.validate()
@@ -386,7 +354,7 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
     }
     let mut cfg = args
         .load
-        .config(&args.target, plan.meta.authority.as_deref())?;
+        .config(&args.target, "--target", plan.meta.authority.as_deref())?;
     cfg.replay = args.replay.replay(&plan, &args.plan)?;
     let started = std::time::SystemTime::now() + cfg.warmup;
     let stats = engine_run(&plan, &cfg)?;
@@ -432,15 +400,6 @@ mod tests {
         let s = parse_stages("30s:1000, 1m:0").unwrap();
         assert_eq!(s[1].duration, Duration::from_secs(60));
         assert!(parse_stages("30s").is_err());
-        let t = parse_target("http://127.0.0.1:8080/x").unwrap();
-        assert_eq!(t.addr.port(), 8080);
-        assert_eq!(t.host_header, "127.0.0.1:8080");
-        assert_eq!(
-            parse_target("http://127.0.0.1").unwrap().host_header,
-            "127.0.0.1"
-        );
-        assert!(parse_target("https://127.0.0.1").is_err());
-        assert!(parse_target("127.0.0.1:80").is_err());
     }
 }
 

@@ -173,7 +173,8 @@ fn compare_refuses_bad_input_and_names_an_unreachable_side() {
     };
     with(&["--candidate", &url, "--rounds", "1"]).assert_bad_input("--rounds");
     with(&["--candidate", &url, "--fail-on", "p99>2ms"]).assert_bad_input("p99-overhead");
-    with(&["--candidate", "https://127.0.0.1:1"]).assert_bad_input("https");
+    with(&["--candidate", "ftp://127.0.0.1:1"])
+        .assert_bad_input("--candidate \"ftp://127.0.0.1:1\": the scheme must be http or https");
     let closed = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -45,7 +45,7 @@ fn a_low_locked_memory_limit_names_ulimit() {
 }
 
 #[test]
-fn cpus_outside_the_affinity_mask_and_https_are_bad_input() {
+fn cpus_outside_the_affinity_mask_and_tls_options_without_https_are_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let p = util::targets_plan(dir.path(), "GET http://x/");
     ringload([
@@ -57,7 +57,8 @@ fn cpus_outside_the_affinity_mask_and_https_are_bad_input() {
         "4000",
     ])
     .assert_bad_input("--cpus: CPU 4000 is not available");
-    ringload(["run", &p, "--target", "https://127.0.0.1:9"]).assert_bad_input("https");
+    ringload(["run", &p, "--target", "http://127.0.0.1:9", "--insecure"])
+        .assert_bad_input("need an https:// target");
     ringload(["run", &p, "--target", "127.0.0.1:9"]).assert_bad_input("--target");
     ringload(["run", &p, "--target", "http://127.0.0.1:9", "--rate=-5"]).assert_bad_input("rate");
     ringload([

@@ -12,6 +12,8 @@ pub struct Target {
     pub addr: SocketAddr,
     /// Value of the `Host` header written into every request.
     pub host_header: String,
+    /// `https://`: how to speak TLS to it.
+    pub tls: Option<crate::tls::TlsOptions>,
 }
 
 /// When the run stops sending.
@@ -138,6 +140,9 @@ pub struct RunConfig {
     /// against CPU).
     pub spin: Duration,
     pub replay: Replay,
+    /// Close each connection after this many requests (1: a new connection, and handshake,
+    /// per request); `None`: keep connections open.
+    pub requests_per_connection: Option<u32>,
 }
 
 impl RunConfig {
@@ -160,6 +165,7 @@ impl RunConfig {
             max_wall: Duration::from_secs(24 * 3600),
             spin: Duration::from_micros(100),
             replay: Replay::default(),
+            requests_per_connection: None,
         }
     }
 
@@ -179,6 +185,9 @@ impl RunConfig {
         }
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return bad("timeouts must be positive");
+        }
+        if self.requests_per_connection == Some(0) {
+            return bad("requests per connection must be at least 1");
         }
         if self.give_up_after.is_some_and(|d| d.is_zero()) {
             return bad("give-up time must be positive (or none)");

@@ -22,6 +22,7 @@ mod runtime;
 mod schedule;
 mod shard;
 pub mod stats;
+pub mod tls;
 
 pub use config::{
     Arrival, ExpectRule, ExpectScope, LoadModel, Replay, RunConfig, Stage, Stop, Target, Users,

@@ -178,6 +178,18 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
         )
         .map_err(EngineError::Config)?,
     );
+    // TLS settings are checked once here; each executor builds its own configuration (its own
+    // session cache) from them.
+    let tls = match &cfg.target.tls {
+        Some(o) => {
+            crate::tls::client_config(o).map_err(EngineError::Config)?;
+            Some((
+                o.clone(),
+                crate::tls::server_name(&o.server_name).map_err(EngineError::Config)?,
+            ))
+        }
+        None => None,
+    };
     let k = cfg.cpus.len();
     let replay = matches!(cfg.load, LoadModel::Replay { .. });
     let steps = shard_steps(plan, k, replay);
@@ -217,6 +229,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
             spin: cfg.spin,
             sessions: sessions.into(),
             segments: plan.segments.len(),
+            requests_per_connection: cfg.requests_per_connection,
         };
         let schedule = Schedule::new(
             &cfg.load,
@@ -230,7 +243,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
                 timing,
             },
         );
-        let (wire, gate_t) = (wire.clone(), gate.clone());
+        let (wire, gate_t, tls) = (wire.clone(), gate.clone(), tls.clone());
         let io_memory = cfg.io_memory;
         let h = std::thread::Builder::new()
             .name(format!("ringload-{i}"))
@@ -262,7 +275,14 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
                     }
                 };
                 ex.run(async move {
-                    let driver = Driver::new(shard, wire, schedule).and_then(|mut d| {
+                    let tls = match tls {
+                        Some((o, name)) => Some((
+                            crate::tls::client_config(&o).map_err(EngineError::Config)?,
+                            name,
+                        )),
+                        None => None,
+                    };
+                    let driver = Driver::new(shard, wire, schedule, tls).and_then(|mut d| {
                         d.connect_all()?;
                         Ok(d)
                     });

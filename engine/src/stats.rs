@@ -231,6 +231,17 @@ pub struct Stats {
     pub split_headers: usize,
     /// The split headers' names, in counting order.
     pub split_names: Vec<String>,
+    /// Time to open a TCP connection (connect submitted to connected), microseconds.
+    pub connect_time: Histogram<u64>,
+    /// TLS handshakes completed, and how long each took after the TCP connect, microseconds.
+    pub tls_handshake: Histogram<u64>,
+    /// Handshakes that resumed an earlier session.
+    pub tls_resumed: u64,
+    /// Connections that failed in TLS (handshake refused, certificate rejected, bad records);
+    /// like failed connects, no request is charged for them.
+    pub tls_errors: u64,
+    /// The first distinct TLS failure reasons (at most `MAX_OFFENDING`).
+    pub tls_reasons: Vec<String>,
 }
 
 impl Stats {
@@ -260,6 +271,35 @@ impl Stats {
             splits: Vec::new(),
             split_headers: 0,
             split_names: Vec::new(),
+            connect_time: new_histogram(),
+            tls_handshake: new_histogram(),
+            tls_resumed: 0,
+            tls_errors: 0,
+            tls_reasons: Vec::new(),
+        }
+    }
+
+    /// A TCP connect took `us`.
+    pub fn connected(&mut self, us: u64) {
+        self.connect_time
+            .saturating_record(us.clamp(1, MAX_LATENCY_US));
+    }
+
+    /// A TLS handshake completed after `us`.
+    pub fn handshake(&mut self, us: u64, resumed: bool) {
+        self.tls_handshake
+            .saturating_record(us.clamp(1, MAX_LATENCY_US));
+        self.tls_resumed += u64::from(resumed);
+    }
+
+    /// A connection failed in TLS, for `reason`.
+    pub fn tls_failed(&mut self, reason: impl FnOnce() -> String) {
+        self.tls_errors += 1;
+        if self.tls_reasons.len() < MAX_OFFENDING {
+            let r = reason();
+            if !self.tls_reasons.contains(&r) {
+                self.tls_reasons.push(r);
+            }
         }
     }
 
@@ -444,6 +484,17 @@ impl AddAssign<&Stats> for Stats {
         }
         if self.split_names.is_empty() {
             self.split_names = o.split_names.clone();
+        }
+        self.connect_time.add(&o.connect_time).expect("same bounds");
+        self.tls_handshake
+            .add(&o.tls_handshake)
+            .expect("same bounds");
+        self.tls_resumed += o.tls_resumed;
+        self.tls_errors += o.tls_errors;
+        for r in &o.tls_reasons {
+            if self.tls_reasons.len() < MAX_OFFENDING && !self.tls_reasons.contains(r) {
+                self.tls_reasons.push(r.clone());
+            }
         }
         for (a, b) in self.splits.iter_mut().zip(&o.splits) {
             a.add(b);

@@ -114,6 +114,7 @@ fn allocations_for(n: u64, addr: std::net::SocketAddr) -> u64 {
     let mut cfg = RunConfig::new(Target {
         addr,
         host_header: "t".into(),
+        tls: None,
     });
     cfg.connections = 4;
     cfg.pipeline = 8;

@@ -14,6 +14,7 @@
 //! (a socket is dropped only when none has), and which generation a completion belongs to.
 //! Every decision about requests is the shard's.
 
+mod tls;
 mod uring;
 
 use std::net::SocketAddr;
@@ -69,6 +70,8 @@ impl Timer {
 enum SockState {
     None,
     Connecting,
+    /// TCP is up; the TLS handshake is under way.
+    Handshaking,
     Open,
     /// Waiting for the kernel to finish this socket's operations before dropping it.
     Closing,
@@ -83,6 +86,20 @@ struct Sock {
     /// Operations submitted whose last completion has not arrived.
     ops: u32,
     recv_armed: bool,
+    /// When the connect was submitted, and when TCP came up (ns).
+    started: u64,
+    tcp_up: u64,
+    /// `https://`: the TLS session, created when TCP comes up.
+    tls: Option<Box<crate::tls::TlsConn>>,
+    /// Ciphertext of `tls.outgoing()` already sent; a send of the rest is in the kernel when
+    /// `tls_sending`.
+    tls_off: usize,
+    tls_sending: bool,
+    /// The shard asked to send its batch (not encrypted yet).
+    want_send: bool,
+    /// Plaintext bytes of the shard's batch inside the ciphertext being sent: reported to the
+    /// shard as sent once all of it is out.
+    plain_in_flight: usize,
 }
 
 impl Sock {
@@ -111,6 +128,13 @@ pub struct Driver {
     cqes: Vec<(u64, i32, u32)>,
     cpu: usize,
     addr_family: SocketAddr,
+    /// `https://`: this executor's TLS configuration (its own session cache) and server name.
+    tls: Option<(
+        Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )>,
+    /// Decrypted bytes of one TLS pump, handed to the shard (reused).
+    plain: Vec<u8>,
 }
 
 impl Driver {
@@ -118,6 +142,10 @@ impl Driver {
         cfg: ShardConfig,
         wire: Arc<WireRequests>,
         schedule: Schedule,
+        tls: Option<(
+            Arc<rustls::ClientConfig>,
+            rustls::pki_types::ServerName<'static>,
+        )>,
     ) -> Result<Driver, EngineError> {
         let entries = (cfg.connections * 4 + 64)
             .next_power_of_two()
@@ -135,6 +163,13 @@ impl Driver {
                 generation: 0,
                 ops: 0,
                 recv_armed: false,
+                started: 0,
+                tcp_up: 0,
+                tls: None,
+                tls_off: 0,
+                tls_sending: false,
+                want_send: false,
+                plain_in_flight: 0,
             })
             .collect();
         Ok(Driver {
@@ -154,6 +189,8 @@ impl Driver {
             cqes: Vec::with_capacity(CQE_BATCH),
             cpu: cfg.cpu,
             addr_family: cfg.addr,
+            tls,
+            plain: Vec::new(),
             core: Shard::new(cfg, wire, schedule),
         })
     }
@@ -225,7 +262,7 @@ impl Driver {
             }
             let r = acts.iter().try_for_each(|&a| match a {
                 Action::Connect(i) => self.connect(i as usize, now),
-                Action::Send(i) => self.send(i as usize),
+                Action::Send(i) => self.send(i as usize, now),
                 Action::Close(i) => self.close(i as usize, now),
             });
             self.actions = acts;
@@ -261,6 +298,10 @@ impl Driver {
         s.sock = None;
         s.state = SockState::None;
         s.recv_armed = false;
+        s.tls = None;
+        s.tls_sending = false;
+        s.want_send = false;
+        s.plain_in_flight = 0;
         self.core.on_closed(i as u32, now);
     }
 

@@ -34,6 +34,7 @@ impl Driver {
         s.sock = Some(sock);
         s.state = SockState::Connecting;
         s.recv_armed = false;
+        s.started = now;
         s.ops += 2;
         let g = s.generation;
         let connect = opcode::Connect::new(fd, self.addr.as_ptr() as *const _, self.addr.len())
@@ -47,7 +48,7 @@ impl Driver {
         self.push(timeout)
     }
 
-    fn arm_recv(&mut self, i: usize) -> Result<(), EngineError> {
+    pub(super) fn arm_recv(&mut self, i: usize) -> Result<(), EngineError> {
         let s = &mut self.socks[i];
         let Some(fd) = s.fd() else { return Ok(()) };
         s.recv_armed = true;
@@ -59,11 +60,15 @@ impl Driver {
     }
 
     /// Send what connection `i`'s batch still holds. The bytes live in the shard, untouched
-    /// until `on_sent` reports them sent.
-    pub(super) fn send(&mut self, i: usize) -> Result<(), EngineError> {
+    /// until `on_sent` reports them sent. Over TLS they are encrypted first.
+    pub(super) fn send(&mut self, i: usize, now: u64) -> Result<(), EngineError> {
         let s = &mut self.socks[i];
         if s.state != SockState::Open {
             return Ok(());
+        }
+        if s.tls.is_some() {
+            s.want_send = true;
+            return self.tls_drive(i, now);
         }
         let Some(fd) = s.fd() else { return Ok(()) };
         let rest = self.core.unsent(i as u32);
@@ -185,36 +190,62 @@ impl Driver {
         let s = &self.socks[i];
         let current = (data >> 32) & 0xff_ffff == s.generation as u64 & 0xff_ffff;
         let state = if current { s.state } else { SockState::None };
+        let live = matches!(state, SockState::Open | SockState::Handshaking);
+        let tls = s.tls.is_some();
         let ci = i as u32;
         match op {
             OP_RECV => {
                 if res > 0 {
                     let bid = cqueue::buffer_select(flags).expect("multishot recv picks a buffer");
-                    if state == SockState::Open {
-                        self.core
-                            .on_bytes(ci, self.bufs.data(bid, res as usize), now);
+                    let data = self.bufs.data(bid, res as usize);
+                    if live && tls {
+                        if let Some(t) = self.socks[i].tls.as_mut() {
+                            t.receive(data);
+                        }
+                        self.bufs.recycle(bid);
+                        self.tls_drive(i, now)?;
+                    } else {
+                        if live {
+                            self.core.on_bytes(ci, data, now);
+                        }
+                        self.bufs.recycle(bid);
                     }
-                    self.bufs.recycle(bid);
-                } else if state == SockState::Open {
+                } else if live {
                     match -res {
-                        0 => self.core.on_eof(ci, now),
                         libc::ENOBUFS | libc::ECANCELED => {}
+                        e if state == SockState::Handshaking => self.core.on_tls_failed(
+                            ci,
+                            if e == 0 {
+                                "the server closed the connection during the TLS handshake".into()
+                            } else {
+                                format!(
+                                    "the TLS handshake failed: {}",
+                                    std::io::Error::from_raw_os_error(e)
+                                )
+                            },
+                            now,
+                        ),
+                        0 => self.core.on_eof(ci, now),
                         _ => self.core.on_reset(ci, now),
                     }
                 }
                 if !more {
                     self.socks[i].recv_armed = false;
-                    if current && self.socks[i].state == SockState::Open {
+                    if current
+                        && matches!(
+                            self.socks[i].state,
+                            SockState::Open | SockState::Handshaking
+                        )
+                    {
                         self.arm_recv(i)?;
                     }
                 }
             }
+            OP_SEND if live && tls => self.tls_sent(i, res, now)?,
             OP_SEND if state == SockState::Open => self.core.on_sent(ci, res, now),
             OP_CONNECT if state == SockState::Connecting => {
                 if res == 0 {
-                    self.socks[i].state = SockState::Open;
-                    self.arm_recv(i)?;
-                    self.core.on_connected(ci, now);
+                    self.tcp_up(i, now)?;
                 } else {
                     // The linked timeout cancels a connect that took too long.
                     let errno = if res == -libc::ECANCELED {

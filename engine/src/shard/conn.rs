@@ -3,7 +3,7 @@
 //! is private and changes only through these methods, so every transition is in one place.
 //!
 //! ```text
-//!   Idle{at} --connect()--> Connecting --opened()--> Open --close()--> Closing --closed()--> Idle
+//!   Idle{at} --connect()--> Connecting{since} --opened()--> Open --close()--> Closing --closed()--> Idle
 //!                                |                                        ^
 //!                                +------------------connect failed--------+
 //! ```
@@ -20,7 +20,10 @@ enum State {
     Idle {
         at: u64,
     },
-    Connecting,
+    /// Since `since` (ns): TCP connect and, over TLS, the handshake.
+    Connecting {
+        since: u64,
+    },
     Open,
     /// The shell is tearing the socket down; `closed()` follows.
     Closing,
@@ -45,6 +48,10 @@ pub(super) struct Conn {
     pub(super) parked: bool,
     /// Responses completed on the current socket.
     answered: u64,
+    /// Requests written on the current socket (for `--requests-per-connection`).
+    written: u32,
+    /// The target answered on this socket, or it is plain TCP: the target is up.
+    confirmed: bool,
     /// The response being decoded is kept whole (a login response, whose token is needed).
     pub(super) keep: Option<Box<KeptResponse>>,
 }
@@ -63,6 +70,8 @@ impl Conn {
             backoff_ms: 0,
             parked: false,
             answered: 0,
+            written: 0,
+            confirmed: false,
             keep: None,
         }
     }
@@ -72,7 +81,15 @@ impl Conn {
     }
 
     pub(super) fn is_connecting(&self) -> bool {
-        self.state == State::Connecting
+        matches!(self.state, State::Connecting { .. })
+    }
+
+    /// When the current connection attempt started, if one is under way.
+    pub(super) fn connecting_since(&self) -> Option<u64> {
+        match self.state {
+            State::Connecting { since } => Some(since),
+            _ => None,
+        }
     }
 
     /// Idle and due to (re)connect at `now`.
@@ -116,7 +133,13 @@ impl Conn {
     pub(super) fn answered_head(&mut self) -> Option<Req> {
         let r = self.inflight.pop_front()?;
         self.answered += 1;
+        self.confirmed = true;
         Some(r)
+    }
+
+    /// Open, and the target is known to be up on it.
+    pub(super) fn is_confirmed(&self) -> bool {
+        self.state == State::Open && self.confirmed
     }
 
     /// Take every request in flight, newest first.
@@ -146,9 +169,19 @@ impl Conn {
         &mut self.sbuf
     }
 
-    /// Add a request written into the current batch.
-    pub(super) fn push(&mut self, r: Req) {
+    /// Add a request written into the current batch; after `limit` requests on this socket,
+    /// write no more (it closes once they are answered).
+    pub(super) fn push(&mut self, r: Req, limit: Option<u32>) {
         self.inflight.push_back(r);
+        self.written += 1;
+        if limit.is_some_and(|l| self.written >= l) {
+            self.no_more_writes = true;
+        }
+    }
+
+    /// Everything this socket will carry is answered: time to close it.
+    pub(super) fn spent(&self) -> bool {
+        self.state == State::Open && self.no_more_writes && self.inflight.is_empty()
     }
 
     /// The batch has bytes: hand it to the shell.
@@ -176,13 +209,16 @@ impl Conn {
         }
     }
 
-    pub(super) fn connect(&mut self) {
-        self.state = State::Connecting;
+    pub(super) fn connect(&mut self, now: u64) {
+        self.state = State::Connecting { since: now };
     }
 
-    /// A new socket is open: forget the old one's protocol state.
-    pub(super) fn opened(&mut self) {
+    /// A new socket is open (`confirmed`: the target is known to be up; TLS connections are
+    /// confirmed by their first response): forget the old one's protocol state.
+    pub(super) fn opened(&mut self, confirmed: bool) {
         self.state = State::Open;
+        self.confirmed = confirmed;
+        self.written = 0;
         self.backoff_ms = 0;
         self.decoder.reset();
         self.rbuf.clear();

@@ -85,6 +85,20 @@ pub struct ShardConfig {
     pub sessions: Arc<[u32]>,
     /// Segments of the plan (stats keys are `label * (segments + 1) + segment`).
     pub segments: usize,
+    /// Close each connection after this many requests.
+    pub requests_per_connection: Option<u32>,
+}
+
+/// Why a connection closes, which decides what its unanswered requests are charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CloseAs {
+    /// By the server or its request limit: reconnect at once; the requests behind are not
+    /// charged if the connection made progress.
+    Graceful,
+    /// Reset, timeout, protocol error: back off, charge every request written.
+    Failure,
+    /// Refused in TLS before any answer: back off, charge nothing.
+    Refused,
 }
 
 /// What a request is.
@@ -290,6 +304,9 @@ impl Shard {
             if reconnecting && let Some(at) = c.reconnect_at() {
                 t = t.min(at);
             }
+            if let Some(since) = c.connecting_since() {
+                t = t.min(since.saturating_add(self.connect_deadline_ns()));
+            }
         }
         if let (Some(since), Some(limit)) = (self.down_since, self.cfg.give_up_after) {
             t = t.min(since.saturating_add(limit.as_nanos() as u64));
@@ -415,7 +432,7 @@ impl Shard {
         } = self;
         let c = &mut conns[i];
         c.begin_batch();
-        while c.in_flight() < depth {
+        while c.has_room(depth) {
             let Some(mut r) = queue.pop_front() else {
                 break;
             };
@@ -468,7 +485,7 @@ impl Shard {
             }
             r.sent = now;
             r.attempts += 1;
-            c.push(r);
+            c.push(r, cfg.requests_per_connection);
         }
         if c.in_flight() < depth && !c.parked {
             c.parked = true;
@@ -481,7 +498,16 @@ impl Shard {
     }
 
     fn check_timeouts(&mut self, now: u64) {
+        let connect_ns = self.connect_deadline_ns();
         for i in 0..self.conns.len() {
+            // A TLS handshake that stalls is a failed connection.
+            if self.conns[i]
+                .connecting_since()
+                .is_some_and(|t| now.saturating_sub(t) >= connect_ns)
+            {
+                self.on_connect_failed(i as u32, libc::ETIMEDOUT, now);
+                continue;
+            }
             let Some(head) = self.conns[i].head() else {
                 continue;
             };
@@ -504,22 +530,62 @@ impl Shard {
         }
     }
 
-    fn connect(&mut self, i: usize, _now: u64) {
-        self.conns[i].connect();
+    /// How long a connection may take to open (TCP and TLS): the connect timeout, plus a margin
+    /// so the kernel's own timeout of the TCP connect fires first.
+    fn connect_deadline_ns(&self) -> u64 {
+        self.cfg.connect_timeout.as_nanos() as u64 + 50_000_000
+    }
+
+    fn connect(&mut self, i: usize, now: u64) {
+        self.conns[i].connect(now);
         self.actions.push(Action::Connect(i as u32));
     }
 
-    /// Connection `i` is open.
-    pub fn on_connected(&mut self, i: u32, _now: u64) {
+    /// Connection `i` is open. `confirmed`: the target is up (plain TCP); a TLS connection is
+    /// confirmed by its first response, since a server may refuse a client certificate only
+    /// after the client's side of the handshake is done.
+    pub fn on_connected(&mut self, i: u32, _now: u64, confirmed: bool) {
         let c = &mut self.conns[i as usize];
         if !c.is_connecting() {
             return;
         }
         self.stats.connects += 1;
-        self.down_since = None;
+        if confirmed {
+            self.down_since = None;
+        }
         self.open_conns += 1;
-        c.opened();
+        c.opened(confirmed);
         self.wake.push(i);
+    }
+
+    /// The TCP connect took `connect_us`; a TLS handshake `handshake_us` more.
+    pub fn on_handshake(&mut self, connect_us: u64, handshake_us: Option<(u64, bool)>) {
+        self.stats.connected(connect_us);
+        if let Some((us, resumed)) = handshake_us {
+            self.stats.handshake(us, resumed);
+        }
+    }
+
+    /// Connection `i` failed in TLS (`reason`). Before any response this is a failed
+    /// connection (the requests on it were never answered: they go back uncharged, and the
+    /// target counts as down); after, it is a reset.
+    pub fn on_tls_failed(&mut self, i: u32, reason: String, now: u64) {
+        let iu = i as usize;
+        let c = &self.conns[iu];
+        if !(c.is_open() || c.is_connecting()) {
+            return;
+        }
+        self.stats.tls_failed(|| reason);
+        if c.is_connecting() {
+            self.mark_down(now);
+            self.conns[iu].connect_failed();
+            self.actions.push(Action::Close(i));
+        } else if c.made_progress() {
+            self.on_reset(i, now);
+        } else {
+            self.close_as(iu, now, CloseAs::Refused);
+            self.mark_down(now);
+        }
     }
 
     /// Connection `i`'s connect attempt failed with `errno` (a timeout is ETIMEDOUT); the shell
@@ -540,11 +606,16 @@ impl Shard {
         self.check_at = self.check_at.min(at);
     }
 
-    /// Count a failed connect attempt; with no connection open, the target is down from now.
+    /// Count a failed connect attempt; with no connection up, the target is down from now.
     fn connect_error(&mut self, errno: i32, now: u64) {
         self.stats.connect_errors += 1;
         self.stats.last_connect_error = Some(errno);
-        if self.down_since.is_none() && !self.conns.iter().any(Conn::is_open) {
+        self.mark_down(now);
+    }
+
+    /// A connection attempt failed: with none confirmed up, the target is down from now.
+    fn mark_down(&mut self, now: u64) {
+        if self.down_since.is_none() && !self.conns.iter().any(Conn::is_confirmed) {
             self.down_since = Some(now);
             if let Some(limit) = self.cfg.give_up_after {
                 self.check_at = self
@@ -579,14 +650,29 @@ impl Shard {
         self.check_at = self.check_at.min(at);
     }
 
+    /// Close connection `i` (`backoff`: after a failure): see [`CloseAs`].
+    fn close(&mut self, i: usize, now: u64, backoff: bool) {
+        let how = if backoff {
+            CloseAs::Failure
+        } else {
+            CloseAs::Graceful
+        };
+        self.close_as(i, now, how);
+    }
+
     /// Close connection `i`: unanswered requests go back to the front of the queue (or fail
     /// after `MAX_ATTEMPTS`), and the shell tears the socket down.
-    fn close(&mut self, i: usize, now: u64, backoff: bool) {
+    fn close_as(&mut self, i: usize, now: u64, how: CloseAs) {
         // A graceful close after answering some requests is the server's connection limit, not
-        // the fault of the requests behind it: their write is not charged.
-        let uncharged = u8::from(!backoff && self.conns[i].made_progress());
+        // the fault of the requests behind it, and a connection refused in TLS never carried
+        // them: their write is not charged.
+        let uncharged = u8::from(match how {
+            CloseAs::Graceful => self.conns[i].made_progress(),
+            CloseAs::Failure => false,
+            CloseAs::Refused => true,
+        });
         let was_open = self.conns[i].is_open();
-        if !self.conns[i].close(backoff) {
+        if !self.conns[i].close(how != CloseAs::Graceful) {
             return;
         }
         self.open_conns -= usize::from(was_open);

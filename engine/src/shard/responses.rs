@@ -98,6 +98,10 @@ impl Shard {
         }
         c.rbuf = kept;
         match end {
+            End::More if c.spent() => {
+                // `--requests-per-connection`: every request it was to carry is answered.
+                self.close(i, now, false);
+            }
             End::More => {
                 if c.in_flight() < self.cfg.depth {
                     self.wake.push(i as u32);
@@ -165,6 +169,8 @@ impl Shard {
     /// captured header values).
     fn complete(&mut self, i: usize, mut r: Req, sum: &ResponseSummary, now: u64) {
         let latency_from_send = now.saturating_sub(r.sent) / 1000;
+        // The target answers: it is up (a TLS connection is confirmed by this).
+        self.down_since = None;
         match r.kind {
             Kind::Login(p) => {
                 let keep = self.conns[i].keep.take();

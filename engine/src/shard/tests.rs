@@ -134,6 +134,7 @@ pub struct Setup {
     pub drain: Duration,
     pub users: Option<Users>,
     pub queue_limit: usize,
+    pub requests_per_connection: Option<u32>,
 }
 
 impl Default for Setup {
@@ -150,6 +151,7 @@ impl Default for Setup {
             drain: Duration::from_secs(2),
             users: None,
             queue_limit: 10_000,
+            requests_per_connection: None,
         }
     }
 }
@@ -210,6 +212,7 @@ impl Sim {
             spin: Duration::ZERO,
             sessions: (0..plan.sessions.len() as u32).collect::<Vec<_>>().into(),
             segments: plan.segments.len(),
+            requests_per_connection: setup.requests_per_connection,
         };
         let n = setup.connections;
         Sim {
@@ -349,7 +352,7 @@ impl Sim {
         match self.payloads.remove(&id).expect("payload") {
             Event::Connected(i, g) if g == self.gens[i as usize] => {
                 self.open[i as usize] = true;
-                self.shard.on_connected(i, now);
+                self.shard.on_connected(i, now, true);
             }
             Event::ConnectFailed(i, g) if g == self.gens[i as usize] => {
                 self.shard.on_connect_failed(i, libc::ECONNREFUSED, now);

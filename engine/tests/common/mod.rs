@@ -35,6 +35,7 @@ pub fn config(addr: SocketAddr, conns: usize, depth: usize, n: u64) -> RunConfig
     let mut c = RunConfig::new(Target {
         addr,
         host_header: "test".into(),
+        tls: None,
     });
     c.connections = conns;
     c.pipeline = depth;

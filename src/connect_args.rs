@@ -1,0 +1,272 @@
+//! Where requests go and how the connection is made: the target URL (`http://` or `https://`),
+//! `--resolve`, and the TLS options (`--cacert`, `--insecure`, `--cert`/`--key`, `--sni`,
+//! `--tls-version`, `--no-tls-resume`). Shared by `run` and `compare`.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+use clap::Args;
+use ringload_engine::Target;
+use ringload_engine::tls::{TlsOptions, TlsVersions};
+
+use crate::error::CliError;
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct ConnectArgs {
+    /// Reach HOST:PORT at ADDR instead of resolving it, keeping HOST for the Host header and
+    /// TLS (as curl's `--resolve`), e.g. `shop.example.com:443:10.0.0.7` (repeatable).
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+    /// Trust this CA (PEM) for https targets, besides the system's (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Vec<PathBuf>,
+    /// Do not verify the server certificate (a warning is printed).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Client certificate (PEM chain) for mTLS; needs --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM: RSA, ECDSA or Ed25519) of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Server name to send (SNI) and verify, instead of the URL's host.
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+    /// Only this TLS version: 1.2 or 1.3 (default: either).
+    #[arg(long, value_name = "1.2|1.3")]
+    pub tls_version: Option<String>,
+    /// Do not resume TLS sessions: every new connection makes a full handshake.
+    #[arg(long)]
+    pub no_tls_resume: bool,
+}
+
+/// A target URL taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url {
+    pub https: bool,
+    /// Host as written (brackets removed from IPv6).
+    pub host: String,
+    pub port: u16,
+    /// `host[:port]` for the Host header (the port only when not the scheme's default).
+    pub authority: String,
+}
+
+/// Split `http[s]://host[:port][/...]`; `flag` names the option in errors.
+pub fn parse_url(url: &str, flag: &str) -> Result<Url, CliError> {
+    let bad = |why: &str| CliError::BadInput(format!("{flag} {url:?}: {why}"));
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| bad("expected http://host[:port] or https://host[:port]"))?;
+    let https = match scheme.to_ascii_lowercase().as_str() {
+        "http" => false,
+        "https" => true,
+        _ => return Err(bad("the scheme must be http or https")),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(bad(
+            "user:password@ in the URL is not supported (use -H 'Authorization: ...')",
+        ));
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (h, after) = v6
+                .split_once(']')
+                .ok_or_else(|| bad("an IPv6 address needs its closing ']'"))?;
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or_else(|| bad("junk after ']'"))?),
+            };
+            (h, port)
+        }
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    let default = if https { 443 } else { 80 };
+    let port = match port {
+        None => default,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| bad("the port must be a number 1..=65535"))?,
+    };
+    let shown = if authority.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    Ok(Url {
+        https,
+        host: host.to_string(),
+        port,
+        authority: if port == default {
+            shown
+        } else {
+            format!("{shown}:{port}")
+        },
+    })
+}
+
+impl ConnectArgs {
+    /// The engine's target for `url` (`flag` names the option in errors).
+    pub fn target(&self, url: &str, flag: &str) -> Result<Target, CliError> {
+        let u = parse_url(url, flag)?;
+        let addr = self.address(&u, flag, url)?;
+        let tls = if u.https {
+            Some(self.tls_options(&u)?)
+        } else {
+            if self.insecure || !self.cacert.is_empty() || self.cert.is_some() || self.sni.is_some()
+            {
+                return Err(CliError::BadInput(format!(
+                    "{flag} {url:?}: TLS options (--cacert, --insecure, --cert, --sni) need an https:// target"
+                )));
+            }
+            None
+        };
+        Ok(Target {
+            addr,
+            host_header: u.authority,
+            tls,
+        })
+    }
+
+    fn address(&self, u: &Url, flag: &str, url: &str) -> Result<SocketAddr, CliError> {
+        for r in &self.resolve {
+            let bad = || {
+                CliError::BadInput(format!(
+                    "--resolve {r:?}: expected HOST:PORT:ADDR, e.g. shop.example.com:443:10.0.0.7"
+                ))
+            };
+            let (host, rest) = r.split_once(':').ok_or_else(bad)?;
+            let (port, addr) = rest.split_once(':').ok_or_else(bad)?;
+            let port: u16 = port.parse().map_err(|_| bad())?;
+            if host.eq_ignore_ascii_case(&u.host) && port == u.port {
+                let ip: std::net::IpAddr = addr
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse()
+                    .map_err(|_| bad())?;
+                return Ok(SocketAddr::new(ip, port));
+            }
+        }
+        let host = if u.host.contains(':') {
+            format!("[{}]", u.host)
+        } else {
+            u.host.clone()
+        };
+        (host.as_str(), u.port)
+            .to_socket_addrs()
+            .map_err(|e| {
+                CliError::BadInput(format!("{flag} {url:?}: cannot resolve {}: {e}", u.host))
+            })?
+            .next()
+            .ok_or_else(|| {
+                CliError::BadInput(format!("{flag} {url:?}: {} resolves to no address", u.host))
+            })
+    }
+
+    fn tls_options(&self, u: &Url) -> Result<TlsOptions, CliError> {
+        let read = |p: &PathBuf, what: &str| {
+            std::fs::read(p).map_err(|e| CliError::BadInput(format!("{what} {}: {e}", p.display())))
+        };
+        let versions = match self.tls_version.as_deref() {
+            None => TlsVersions::Any,
+            Some("1.2") => TlsVersions::Only12,
+            Some("1.3") => TlsVersions::Only13,
+            Some(v) => {
+                return Err(CliError::BadInput(format!(
+                    "--tls-version {v:?}: 1.2 or 1.3"
+                )));
+            }
+        };
+        let client_cert_pem = match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => Some((read(c, "--cert")?, read(k, "--key")?)),
+            _ => None,
+        };
+        let o = TlsOptions {
+            server_name: self.sni.clone().unwrap_or_else(|| u.host.clone()),
+            roots: if self.insecure {
+                Vec::new()
+            } else {
+                system_roots()
+            },
+            extra_ca_pem: self
+                .cacert
+                .iter()
+                .map(|p| read(p, "--cacert"))
+                .collect::<Result<_, _>>()?,
+            insecure: self.insecure,
+            client_cert_pem,
+            versions,
+            resume: !self.no_tls_resume,
+        };
+        // Named files are checked now, with their names, rather than inside the engine.
+        if let Err(e) = ringload_engine::tls::client_config(&o) {
+            let e = match (e.strip_prefix("--cacert file "), &self.cacert) {
+                (Some(rest), files) => {
+                    let (n, why) = rest.split_once(": ").unwrap_or(("1", rest));
+                    let idx = n.parse::<usize>().unwrap_or(1).saturating_sub(1);
+                    format!(
+                        "--cacert {}: {why}",
+                        files
+                            .get(idx)
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default()
+                    )
+                }
+                _ => e,
+            };
+            return Err(CliError::BadInput(e));
+        }
+        if self.insecure {
+            eprintln!("ringload: warning: --insecure: the server certificate is not verified");
+        }
+        Ok(o)
+    }
+}
+
+/// The system's trusted roots (none: the engine uses webpki's).
+fn system_roots() -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    rustls_native_certs::load_native_certs().certs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = parse_url("https://shop.example.com/x", "--target").unwrap();
+        assert_eq!(
+            (u.https, u.port, u.authority.as_str()),
+            (true, 443, "shop.example.com")
+        );
+        let u = parse_url("http://127.0.0.1:8080", "--target").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.authority.as_str()),
+            ("127.0.0.1", 8080, "127.0.0.1:8080")
+        );
+        let u = parse_url("http://[::1]:9000/", "--target").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.authority.as_str()),
+            ("::1", "[::1]:9000")
+        );
+        for (bad, why) in [
+            ("http://[::1", "closing ']'"),
+            ("http://u:p@host", "user:password@"),
+            ("ftp://x", "http or https"),
+            ("http://h:99999", "1..=65535"),
+            ("http://", "no host"),
+            ("host:80", "expected http"),
+        ] {
+            let e = parse_url(bad, "--candidate").unwrap_err().to_string();
+            assert!(e.contains(why) && e.contains("--candidate"), "{bad}: {e}");
+        }
+    }
+}
