@@ -322,16 +322,22 @@ pub fn detect(
         det.slots[i] = Some(p);
     }
     // Every exchange of a profile's login shape is a login, not a step.
+    let shapes: Vec<(String, String)> = det
+        .profiles
+        .iter()
+        .map(|p| (p.login.method.clone(), label(&p.login)))
+        .collect();
     for (i, ex) in exchanges.iter().enumerate() {
+        if det.slots[i].is_some() || !shapes.iter().any(|(m, _)| *m == ex.method) {
+            continue;
+        }
         let l = label(ex);
-        let hit = det.profiles.iter().position(|p| {
-            p.login.method == ex.method
-                && label(&p.login) == l
+        let hit = det.profiles.iter().zip(&shapes).position(|(p, (m, pl))| {
+            *m == ex.method
+                && *pl == l
                 && (p.by_hand || issued_by[i].iter().any(|is| is.at == p.token_at))
         });
-        if let Some(p) = hit
-            && det.slots[i].is_none()
-        {
+        if let Some(p) = hit {
             det.logins[i] = true;
             det.profiles[p].logins += 1;
         }
@@ -561,15 +567,20 @@ fn json_expiry(root: &serde_json::Value, token: &str) -> (Option<String>, Option
 }
 
 /// Names that hold tokens: `access_token`, `id_token`, `token`, `jwt`, `authToken`,
-/// `X-Auth-Token`, `session_token` (case-insensitive, `-`/`_` ignored).
+/// `X-Auth-Token`, `session_token` (case-insensitive, `-`/`_` ignored). Tokens that are not
+/// credentials are left out: pagination cursors (`next_token`, `pageToken`,
+/// `continuation_token`) and CSRF tokens (`csrf_token`, `X-XSRF-Token`), which a replay must
+/// send as captured.
 pub fn token_like_name(name: &str) -> bool {
     let n: String = name
         .chars()
         .filter(|c| *c != '-' && *c != '_')
         .collect::<String>()
         .to_ascii_lowercase();
-    (n.ends_with("token") && !n.ends_with("csrftoken") && !n.ends_with("xsrftoken"))
-        || n.ends_with("jwt")
+    let not_credential = ["page", "next", "cursor", "continuation", "csrf", "xsrf"]
+        .iter()
+        .any(|w| n.contains(w));
+    (n.ends_with("token") || n.ends_with("jwt")) && !not_credential
 }
 
 /// Cookie names that hold sessions or tokens (`sid`, `JSESSIONID`, `shop_session`, `auth`).

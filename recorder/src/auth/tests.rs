@@ -407,3 +407,84 @@ fn user_fields_in_body_order() {
     let none = req("POST", "/t", &[("Content-Type", "text/plain")]);
     assert!(user_fields(&none).is_empty());
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Values from a small pool (so handed-out tokens do come back), mixed with noise.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("tokn-5f2a9c1e7b".to_string()),
+            Just("Bearer tokn-5f2a9c1e7b".to_string()),
+            Just("theme=dark; sid=tokn-5f2a9c1e7b".to_string()),
+            Just("eyJ0eXAi.eyJzdWIi.c2ln".to_string()),
+            "[ -~\u{e9}\u{4e2d}]{0,24}",
+        ]
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("Authorization".to_string()),
+            Just("Cookie".to_string()),
+            Just("X-Auth-Token".to_string()),
+            Just("Set-Cookie".to_string()),
+            "[a-zA-Z-]{1,12}",
+        ]
+    }
+
+    fn exchange() -> impl Strategy<Value = Exchange> {
+        (
+            prop_oneof![
+                Just("/q?access_token=tokn-5f2a9c1e7b&x=1".to_string()),
+                "/[ -~\u{e9}]{0,24}",
+            ],
+            proptest::collection::vec((name(), value()), 0..4),
+            proptest::collection::vec((name(), value()), 0..3),
+            value(),
+            any::<bool>(),
+        )
+            .prop_map(|(path, headers, response_headers, token, json)| Exchange {
+                method: "GET".into(),
+                path,
+                headers,
+                response_body: if json {
+                    serde_json::json!({"token": token, "expires_in": 5})
+                        .to_string()
+                        .into_bytes()
+                } else {
+                    token.into_bytes()
+                },
+                response_headers,
+                ..Exchange::default()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Hostile headers, targets and bodies never panic detection or removal, and a slotted
+        /// request no longer carries a credential at its profile's place.
+        #[test]
+        fn detection_never_panics(exchanges in proptest::collection::vec(exchange(), 0..8)) {
+            for mode in [AuthMode::Detect, AuthMode::Strip] {
+                let det = detect(&exchanges, &AuthOptions { mode, manual: None }, &[]).unwrap();
+                for (i, ex) in exchanges.iter().enumerate() {
+                    let mut headers = ex.headers.clone();
+                    let mut target = ex.path.clone();
+                    let places: Vec<&TokenPlace> = det.strip[i]
+                        .iter()
+                        .chain(det.slots[i].map(|p| &det.profiles[p].send_as))
+                        .collect();
+                    for p in &places {
+                        remove_credential(&mut headers, &mut target, p);
+                    }
+                    let after = Exchange { headers, path: target, ..ex.clone() };
+                    for p in places {
+                        prop_assert!(!carries_at(&after, p), "{p:?} left in {after:?}");
+                    }
+                }
+            }
+        }
+    }
+}
