@@ -288,8 +288,8 @@ pub fn detect(
             by_hand: true,
         });
     }
-    for i in 0..n {
-        let Some(u) = &uses[i] else { continue };
+    for (i, u) in uses.iter().enumerate() {
+        let Some(u) = u else { continue };
         let login = &exchanges[u.issued.by];
         let key = (
             login.method.clone(),
@@ -350,11 +350,11 @@ pub fn detect(
             }
         }
     }
-    for i in 0..n {
+    for (i, ex) in exchanges.iter().enumerate() {
         if let Some(p) = det.slots[i] {
             det.profiles[p].steps += 1;
         } else if !det.logins[i] {
-            det.outside[i] = !credential_places(&exchanges[i]).is_empty();
+            det.outside[i] = !credential_places(ex).is_empty();
         }
     }
     Ok(det)

@@ -452,11 +452,15 @@ fn segment_of<'o>(headers: &[(String, String)], opts: &'o Options) -> Option<&'o
         .or(opts.default_segment.as_deref())
 }
 
+/// Per segment (`None`: no segment): the values seen, and how many requests' responses had
+/// the header.
+type ValuesBySegment = BTreeMap<Option<String>, (BTreeSet<String>, u64)>;
+
 /// `--expect-header`: per header name and segment, the values captured responses had.
 struct ExpectedHeaders<'o> {
     names: &'o [String],
-    /// Per name: segment (None = no segment) -> values seen, and requests that had the header.
-    seen: Vec<BTreeMap<Option<String>, (BTreeSet<String>, u64)>>,
+    /// One map per name.
+    seen: Vec<ValuesBySegment>,
 }
 
 impl<'o> ExpectedHeaders<'o> {
