@@ -140,6 +140,19 @@ fn shoppers_pcap_logins_become_one_bearer_profile_and_no_minted_token_is_left() 
         contains(&bytes, STATIC_TOKEN),
         "a token from outside the capture keeps its literal"
     );
+    // Without the static-token user's requests, every token is minted at replay.
+    let (_, out) = record(
+        dir.path(),
+        "minted-only",
+        &[
+            "--pcap",
+            &fixture("shop_shoppers.pcap"),
+            "--exclude",
+            "user_id=u-(2044|3310)",
+        ],
+    );
+    assert!(out.contains("recorded 25 steps in 4 sessions"), "{out}");
+    assert!(!out.contains("no captured login handed out"), "{out}");
 
     let v = inspect_json(&path);
     let profiles = v["auth_profiles"].as_array().unwrap();
@@ -391,6 +404,25 @@ fn auth_login_by_hand_slots_targets_and_outside_tokens() {
         &*plan.requests[plan.auth_profiles[0].login as usize].body,
         b"grant_type=password&username=REDACTED&password=REDACTED&client_id=web-frontend"
     );
+
+    // A targets file holding the login request itself: it is the login, not a step.
+    let with_login = write(
+        d,
+        "with-login.txt",
+        format!("{LOGIN}\n{TARGETS}").replace("@login.form", "@login.form\n"),
+    )
+    .display()
+    .to_string();
+    let (path, out) = record(
+        d,
+        "withlogin",
+        &["--targets", &with_login, "--auth-login", &login],
+    );
+    assert!(
+        out.contains("2 steps slotted; 1 captured login removed from the steps"),
+        "{out}"
+    );
+    assert_eq!(load(&path).0.step_count(), 3);
 
     // On the shoppers capture: the detected logins fold into the hand-made profile, and the
     // static token of the resilience user is slotted too.
