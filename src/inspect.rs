@@ -42,14 +42,31 @@ pub struct Count {
     pub count: u64,
 }
 
+/// One auth profile (`auth_profiles[]` in `--json`).
 #[derive(Debug, Serialize)]
 pub struct AuthInfo {
     pub name: String,
+    /// `METHOD target` of the login request.
     pub login: String,
+    /// Label of the login request (its rows at replay).
+    pub login_label: String,
+    /// Content type of the login body, when it has one.
+    pub login_content_type: Option<String>,
+    /// Where the token is in the login response: `json /access_token`, `header X-Auth-Token`,
+    /// `cookie sid`.
     pub token_at: String,
     /// Where the token goes: `header Authorization: Bearer <token>`, `cookie sid`, `query token`.
     pub send_as: String,
+    /// JSON pointer to the lifetime in each login response.
+    pub expires_at: Option<String>,
+    /// The lifetime the captured login response gave, seconds.
+    pub expires_in_s: Option<u64>,
+    /// Login body fields a `--users` row fills.
+    pub user_fields: Vec<String>,
+    /// Steps that carry this profile's token (slots).
     pub slots: u64,
+    /// Sessions with at least one such step (each logs in once at replay).
+    pub sessions: u64,
 }
 
 pub fn inspect(path: &Path) -> Result<Inspect, CliError> {
@@ -63,6 +80,18 @@ fn summarise(plan: &Plan, path: &Path, bytes: u64) -> Inspect {
     let mut per_segment = vec![0u64; plan.segments.len()];
     let mut unsegmented = 0u64;
     let mut per_profile = vec![0u64; plan.auth_profiles.len()];
+    let mut sessions_per_profile = vec![0u64; plan.auth_profiles.len()];
+    for s in &plan.sessions {
+        let mut seen = vec![false; plan.auth_profiles.len()];
+        for st in &s.steps {
+            if let Some(a) = plan.requests[st.request as usize].auth {
+                seen[a.profile as usize] = true;
+            }
+        }
+        for (n, hit) in sessions_per_profile.iter_mut().zip(seen) {
+            *n += u64::from(hit);
+        }
+    }
     let (mut first, mut last) = (u64::MAX, 0u64);
     for st in plan.steps() {
         let r = &plan.requests[st.request as usize];
@@ -123,13 +152,23 @@ fn summarise(plan: &Plan, path: &Path, bytes: u64) -> Inspect {
         auth_profiles: plan
             .auth_profiles
             .iter()
-            .zip(per_profile)
-            .map(|(p, slots)| AuthInfo {
+            .zip(per_profile.into_iter().zip(sessions_per_profile))
+            .map(|(p, (slots, sessions))| AuthInfo {
                 name: p.name.clone(),
                 login: {
                     let r = &plan.requests[p.login as usize];
                     format!("{} {}", r.method, r.target)
                 },
+                login_label: plan.labels[plan.requests[p.login as usize].label as usize].clone(),
+                login_content_type: plan.requests[p.login as usize]
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+                    .map(|(_, v)| v.to_string()),
+                expires_at: p.expires_at.clone(),
+                expires_in_s: p.expires_in_s,
+                user_fields: p.user_fields.clone(),
+                sessions,
                 token_at: match &p.token_at {
                     TokenLocation::JsonPointer(s) => format!("json {s}"),
                     TokenLocation::Header(s) => format!("header {s}"),
@@ -199,7 +238,14 @@ pub fn render(i: &Inspect) -> String {
     }
     let _ = writeln!(out, "labels");
     for l in &i.labels {
-        let _ = writeln!(out, "  {:>10}  {}", l.count, l.name);
+        let login = i.auth_profiles.iter().any(|a| a.login_label == l.name);
+        let _ = writeln!(
+            out,
+            "  {:>10}  {}{}",
+            l.count,
+            l.name,
+            if login { "  (auth login)" } else { "" }
+        );
     }
     if !i.segments.is_empty() {
         let _ = writeln!(out, "segments");
@@ -207,11 +253,34 @@ pub fn render(i: &Inspect) -> String {
             let _ = writeln!(out, "  {:>10}  {}", s.count, s.name);
         }
     }
-    for a in &i.auth_profiles {
+    for (k, a) in i.auth_profiles.iter().enumerate() {
+        let _ = writeln!(out, "auth {k:<6} {}", a.name);
+        let ct = a
+            .login_content_type
+            .as_deref()
+            .map_or(String::new(), |c| format!(" ({c})"));
+        let _ = writeln!(out, "  login     {}{ct}", a.login);
+        let _ = writeln!(out, "  token     {} -> {}", a.token_at, a.send_as);
+        let expiry = match (&a.expires_at, a.expires_in_s) {
+            (Some(p), Some(s)) => format!("{s} s as captured; read from {p} at each login"),
+            (Some(p), None) => format!("read from {p} at each login"),
+            (None, Some(s)) => format!("{s} s as captured"),
+            (None, None) => "unknown (refreshed after a 401)".to_string(),
+        };
+        let _ = writeln!(out, "  expiry    {expiry}");
         let _ = writeln!(
             out,
-            "auth        {}: login {} -> {} into {} ({} slots)",
-            a.name, a.login, a.token_at, a.send_as, a.slots
+            "  users     {}",
+            if a.user_fields.is_empty() {
+                "no user fields".to_string()
+            } else {
+                format!("{} (filled by run --users)", a.user_fields.join(", "))
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  covers    {} steps in {} sessions",
+            a.slots, a.sessions
         );
     }
     out

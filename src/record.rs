@@ -5,8 +5,11 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args;
+use ringload_recorder::auth::{parse_send_as, parse_token_at};
 use ringload_recorder::source::{access_log, har, pcap, targets};
-use ringload_recorder::{LabelRule, Options, SegmentRule, SessionBy, Summary};
+use ringload_recorder::{
+    AuthMode, AuthOptions, LabelRule, ManualLogin, Options, SegmentRule, SessionBy, Summary,
+};
 
 use crate::error::CliError;
 
@@ -54,9 +57,46 @@ pub struct RecordArgs {
     /// Drop requests whose path+query matches this regex; repeatable.
     #[arg(long, value_name = "PATH-REGEX")]
     pub exclude: Vec<String>,
-    /// Replace credentials (Authorization, cookies, password-like fields) by placeholders.
+    /// Replace credentials (Authorization, cookies, password-like fields) by placeholders; a
+    /// login keeps its shape with placeholders in its user fields (replay it with --users).
     #[arg(long)]
     pub redact: bool,
+    /// Credentials: detect (logins found in the capture become auth profiles; requests that
+    /// carried their tokens get a slot filled at replay), keep (as captured), strip (token-like
+    /// credentials removed, no slots).
+    #[arg(long, value_name = "MODE", default_value = "detect")]
+    pub auth: String,
+    /// A login defined by hand: a targets-style file with one request (e.g. the token
+    /// endpoint's POST with its form body). It slots every request carrying the credential
+    /// --auth-send-as names.
+    #[arg(long, value_name = "FILE")]
+    pub auth_login: Option<PathBuf>,
+    /// With --auth-login: where the token is in its response: a JSON pointer, cookie:NAME or
+    /// header:NAME.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/access_token",
+        requires = "auth_login"
+    )]
+    pub auth_token_path: String,
+    /// With --auth-login: where the token goes: bearer (Authorization: Bearer), header:NAME,
+    /// header:NAME:SCHEME, cookie:NAME or query:NAME.
+    #[arg(
+        long,
+        value_name = "PLACE",
+        default_value = "bearer",
+        requires = "auth_login"
+    )]
+    pub auth_send_as: String,
+    /// Store, per segment, the values this response header had in the capture as the
+    /// expectation of the segment's requests whose responses had it; repeatable.
+    #[arg(long = "expect-header", value_name = "NAME")]
+    pub expect_headers: Vec<String>,
+    /// Store each request's captured status class (2xx, 4xx...) as its expectation (by
+    /// default a replay counts any status below 400 as ok).
+    #[arg(long)]
+    pub expect_status: bool,
     /// Free-form `key=value` tag stored in the plan (e.g. mesh=istio); repeatable.
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,
@@ -95,6 +135,20 @@ impl RecordArgs {
             hosts: self.hosts.clone(),
             exclude,
             redact: self.redact,
+            auth: self.auth_options()?,
+            expect_headers: self
+                .expect_headers
+                .iter()
+                .map(|h| {
+                    let ok = !h.is_empty()
+                        && h.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+                    ok.then(|| h.clone()).ok_or_else(|| {
+                        CliError::BadInput(format!("--expect-header {h:?}: not a header name"))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            expect_status: self.expect_status,
             tags: self
                 .tags
                 .iter()
@@ -108,11 +162,43 @@ impl RecordArgs {
     }
 }
 
+impl RecordArgs {
+    fn auth_options(&self) -> Result<AuthOptions, CliError> {
+        let mode = self.auth.parse::<AuthMode>()?;
+        let manual = match &self.auth_login {
+            None => None,
+            Some(path) => {
+                let cap = targets::read(path)?;
+                if cap.exchanges.len() != 1 {
+                    return Err(CliError::BadInput(format!(
+                        "{}: --auth-login expects one login request, found {}",
+                        path.display(),
+                        cap.exchanges.len()
+                    )));
+                }
+                Some(ManualLogin {
+                    request: cap.exchanges.into_iter().next().expect("one request"),
+                    token_at: parse_token_at(&self.auth_token_path)?,
+                    send_as: parse_send_as(&self.auth_send_as)?,
+                })
+            }
+        };
+        if mode != AuthMode::Detect && manual.is_some() {
+            return Err(CliError::BadInput(format!(
+                "--auth-login defines a login for slots: it needs --auth detect, not --auth {}",
+                self.auth
+            )));
+        }
+        Ok(AuthOptions { mode, manual })
+    }
+}
+
 /// What `record` did, for printing.
 pub struct Recorded {
     pub summary: Summary,
     pub bytes: u64,
     pub holds_secrets: bool,
+    pub redacted: bool,
 }
 
 pub fn record(args: &RecordArgs) -> Result<Recorded, CliError> {
@@ -156,6 +242,7 @@ pub fn record(args: &RecordArgs) -> Result<Recorded, CliError> {
         summary,
         bytes,
         holds_secrets: plan.meta.holds_secrets,
+        redacted: plan.meta.redacted,
     })
 }
 
@@ -181,6 +268,27 @@ pub fn render_summary(r: &Recorded, path: &std::path::Path) -> String {
     for (label, n) in &s.labels {
         let _ = writeln!(out, "    {n:>8}  {label}");
     }
+    render_auth(&mut out, &s.auth, r.redacted);
+    for e in &s.expected_headers {
+        if e.segments.is_empty() {
+            let _ = writeln!(
+                out,
+                "  expect {}: no captured response had it (targets and access logs carry no \
+                 responses); nothing stored",
+                e.name
+            );
+        }
+        for sv in &e.segments {
+            let _ = writeln!(
+                out,
+                "  expect {} in {}: {{{}}} ({} requests)",
+                e.name,
+                sv.segment.as_deref().unwrap_or("no segment"),
+                sv.values.join(", "),
+                sv.requests
+            );
+        }
+    }
     if r.holds_secrets {
         let _ = writeln!(
             out,
@@ -188,4 +296,58 @@ pub fn render_summary(r: &Recorded, path: &std::path::Path) -> String {
         );
     }
     out
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn render_auth(out: &mut String, a: &ringload_recorder::AuthSummary, redacted: bool) {
+    for p in &a.profiles {
+        let origin = if p.by_hand {
+            "defined by --auth-login"
+        } else {
+            "found in the capture"
+        };
+        let _ = writeln!(out, "  auth profile {} ({origin})", p.name);
+        let expiry = p
+            .expires_in_s
+            .map_or_else(|| "no lifetime seen".to_string(), |s| format!("lives {s}s"));
+        let users = if p.user_fields.is_empty() {
+            "no user fields".to_string()
+        } else {
+            format!("user fields {}", p.user_fields.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "    token at {}, {expiry}, {users}; {} slotted; {} removed from the steps \
+             (the engine logs in per session)",
+            p.token_at,
+            plural(p.steps, "step", "steps"),
+            plural(p.logins, "captured login", "captured logins"),
+        );
+    }
+    if a.stripped_steps > 0 {
+        let _ = writeln!(
+            out,
+            "  auth: credentials stripped from {} (--auth strip)",
+            plural(a.stripped_steps, "step", "steps")
+        );
+    }
+    if a.outside_steps > 0 {
+        let kept = if redacted {
+            "their placeholder is replayed"
+        } else {
+            "they keep it as captured, and it may have expired by replay"
+        };
+        let _ = writeln!(
+            out,
+            "  auth: {} in {} carry a token no captured login handed out; {kept}. To mint fresh \
+             tokens, define the login: --auth-login FILE (a targets-style file with the login \
+             request) --auth-token-path /access_token [--auth-send-as \
+             bearer|header:NAME|cookie:NAME|query:NAME]",
+            plural(a.outside_steps, "step", "steps"),
+            plural(a.outside_sessions, "session", "sessions"),
+        );
+    }
 }

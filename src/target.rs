@@ -21,6 +21,47 @@ pub struct TargetArgs {
     /// How long each stall lasts.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "500ms")]
     pub stall_for: Duration,
+    /// Serve the guide's shop API with logins and tokens (see the paths below).
+    #[arg(long)]
+    pub shop: bool,
+    /// With --shop: how long a minted token lives (whole seconds, 1s..=24h).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m", requires = "shop")]
+    pub token_ttl: Duration,
+    /// With --shop: the password of every account (others get 401).
+    #[arg(long, default_value = ringload_target::DEFAULT_PASSWORD, requires = "shop")]
+    pub shop_password: String,
+    /// With --shop: percent of non-beta-tester recommendation requests the canary answers.
+    #[arg(long, value_name = "PCT", default_value_t = 0.0, requires = "shop")]
+    pub canary_weight: f64,
+    /// With --shop: the x-upstream-version the canary answers (another value breaks canary
+    /// expectations on purpose).
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "canary-v2",
+        requires = "shop"
+    )]
+    pub canary_version: String,
+}
+
+impl TargetArgs {
+    fn shop_config(&self) -> Result<Option<ringload_target::ShopConfig>, CliError> {
+        if !self.shop {
+            return Ok(None);
+        }
+        if !(0.0..=100.0).contains(&self.canary_weight) {
+            return Err(CliError::BadInput(format!(
+                "--canary-weight {}: expected a percentage within 0..=100",
+                self.canary_weight
+            )));
+        }
+        Ok(Some(ringload_target::ShopConfig {
+            token_ttl: self.token_ttl,
+            password: self.shop_password.clone(),
+            canary_weight_ppm: (self.canary_weight * 10_000.0).round() as u32,
+            canary_version: self.canary_version.clone(),
+        }))
+    }
 }
 
 pub fn serve(args: &TargetArgs) -> Result<(), CliError> {
@@ -29,18 +70,27 @@ pub fn serve(args: &TargetArgs) -> Result<(), CliError> {
         threads: args.threads,
         stall_every: args.stall_every,
         stall_for: args.stall_for,
+        shop: args.shop_config()?,
         ..ringload_target::TargetConfig::default()
     };
     cfg.validate()
         .map_err(|e| CliError::BadInput(e.to_string()))?;
+    let shop = cfg.shop.is_some();
     let stats = ringload_target::run(cfg, |addr| {
         // Nowhere to report a failed write from inside the callback; the server runs anyway.
         let _ = crate::out::emit(&format!("ringload target listening on http://{addr}\n"));
+        if shop {
+            let _ = crate::out::emit(&format!(
+                "shop: login at POST http://{addr}/auth/realms/shop/protocol/openid-connect/token, \
+                 counters at http://{addr}/__shop/stats\n"
+            ));
+        }
     })
     .map_err(|e| CliError::Runtime(e.to_string()))?;
     crate::out::emit(&format!(
         "served {} requests on {} connections\n",
         stats.requests, stats.connections
     ))?;
+
     Ok(())
 }

@@ -1,7 +1,14 @@
 //! The common currency of every capture source: one HTTP request as it was seen, with what
-//! little of its response and context the source knows. Sources (`source::*`) produce a
+//! of its response and context the source knows. Sources (`source::*`) produce a
 //! [`Capture`]; `normalise` turns it into a plan. Sources do not template labels, pick
 //! sessions, tag segments or redact: that is shared normalisation.
+//!
+//! Responses matter to normalisation twice: auth detection (`auth`) looks for credentials a
+//! response handed out (a JSON body field, `Set-Cookie`, a header), and `--expect-header`
+//! reads header values per segment. Sources that see responses (HAR, pcap) keep their header
+//! fields and, through a [`BodyBudget`], JSON-looking bodies up to [`MAX_RESPONSE_BODY`]
+//! bytes each and [`RESPONSE_BODY_BUDGET`] bytes per capture: a login response is a few
+//! hundred bytes, and a hostile capture cannot make the recorder hold more than that.
 
 use std::fmt;
 
@@ -55,8 +62,82 @@ pub struct Exchange {
     pub body: Vec<u8>,
     /// Captured response status, when the source saw the response.
     pub status: Option<u16>,
+    /// Response header fields in order, names as sent (`Set-Cookie` once per cookie). Empty
+    /// when the source saw no response (targets files, access logs).
+    pub response_headers: Vec<(String, String)>,
+    /// The response body (de-chunked, base64 decoded), kept only when it looks like JSON and
+    /// fits [`MAX_RESPONSE_BODY`] and the capture's [`BodyBudget`]; empty otherwise.
+    pub response_body: Vec<u8>,
     /// Where the request starts in the source.
     pub position: Option<Position>,
+}
+
+/// Most bytes of one response body a source keeps (login responses are far smaller).
+pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
+/// Most response body bytes a source keeps over one capture; later bodies are not kept.
+pub const RESPONSE_BODY_BUDGET: usize = 64 * 1024 * 1024;
+
+/// Decides which response bodies a source keeps: JSON-looking ones (a `json` content type,
+/// or a body starting with `{` or `[`) that were not cut, up to [`MAX_RESPONSE_BODY`] each,
+/// while the capture-wide [`RESPONSE_BODY_BUDGET`] lasts.
+#[derive(Debug, Clone)]
+pub struct BodyBudget {
+    left: usize,
+    /// Bodies that would have been kept but the budget was spent.
+    pub refused: u64,
+}
+
+impl Default for BodyBudget {
+    fn default() -> Self {
+        BodyBudget {
+            left: RESPONSE_BODY_BUDGET,
+            refused: 0,
+        }
+    }
+}
+
+impl BodyBudget {
+    /// The body to keep for a response with these header fields: `body` itself or empty.
+    /// `truncated` says the source saw only the start of it (useless to a JSON parser).
+    pub fn keep(
+        &mut self,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+        truncated: bool,
+    ) -> Vec<u8> {
+        if truncated
+            || body.is_empty()
+            || body.len() > MAX_RESPONSE_BODY
+            || !looks_like_json(headers, &body)
+        {
+            return Vec::new();
+        }
+        if body.len() > self.left {
+            self.refused += 1;
+            return Vec::new();
+        }
+        self.left -= body.len();
+        body
+    }
+
+    /// A note for the plan when bodies were refused, e.g. for `Capture::notes`.
+    pub fn note(&self) -> Option<String> {
+        (self.refused > 0).then(|| {
+            format!(
+                "{} response bodies not kept: the {} MiB budget for response bodies was spent \
+                 (auth detection cannot see tokens in them)",
+                self.refused,
+                RESPONSE_BODY_BUDGET >> 20
+            )
+        })
+    }
+}
+
+fn looks_like_json(headers: &[(String, String)], body: &[u8]) -> bool {
+    let typed = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("content-type") && v.to_ascii_lowercase().contains("json")
+    });
+    typed || matches!(body.trim_ascii_start().first(), Some(b'{' | b'['))
 }
 
 /// What a source read: exchanges in capture order, plus what it skipped and why.
@@ -80,5 +161,35 @@ impl Capture {
             Some((_, n)) => *n += 1,
             None => self.skipped.push((reason.to_string(), 1)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_budget_keeps_small_json_only() {
+        let json = vec![("Content-Type".to_string(), "application/json".to_string())];
+        let mut b = BodyBudget::default();
+        assert_eq!(b.keep(&json, b"{\"a\":1}".to_vec(), false), b"{\"a\":1}");
+        assert_eq!(b.keep(&[], b" [1]".to_vec(), false), b" [1]");
+        assert!(b.keep(&[], b"<html>".to_vec(), false).is_empty());
+        assert!(
+            b.keep(&json, b"{\"a\":".to_vec(), true).is_empty(),
+            "cut bodies are useless"
+        );
+        assert!(
+            b.keep(&json, vec![b'{'; MAX_RESPONSE_BODY + 1], false)
+                .is_empty()
+        );
+        assert_eq!(b.refused, 0);
+        let mut small = BodyBudget {
+            left: 3,
+            refused: 0,
+        };
+        assert!(small.keep(&json, b"{\"a\":1}".to_vec(), false).is_empty());
+        assert_eq!(small.refused, 1);
+        assert!(small.note().unwrap().contains("1 response bodies not kept"));
     }
 }

@@ -1,18 +1,26 @@
 //! Normalisation: the one step every source shares, from [`Capture`]s to a [`Plan`].
 //!
-//! In order, for each exchange: host filter and `--exclude` (counted skips), hop-by-hop and
-//! framing headers dropped, secrets redacted (`--redact`) or detected, label (a `--label-rule`
-//! or the path with id-like segments templated to `:id`), segment (`--segment NAME=HEADER:VALUE`),
-//! expectation from the captured status class, session key (`--session-by`), and time offset from
-//! the first timed request. Sessions keep capture order; steps within one are sorted by offset.
+//! First over all kept exchanges: host filter and `--exclude` (counted skips), then auth
+//! detection (`auth::detect`: logins, their profiles, which requests carried their tokens), each
+//! request's segment (`--segment NAME=HEADER:VALUE`), and the response header values each
+//! segment saw (`--expect-header`). Then the profiles' login requests go into the plan (no step
+//! of their own), and for each other exchange: hop-by-hop and framing headers dropped, the
+//! slotted (or `--auth strip`ped) credential removed, secrets redacted (`--redact`; a login's
+//! user fields become placeholders) or detected, label (a `--label-rule` or the path with
+//! id-like segments templated to `:id`), expectation (`--expect-status`: the captured status
+//! class; `--expect-header`: the values its segment's responses had, when its own response had
+//! the header), session key (`--session-by`), and time offset from the first timed request.
+//! Sessions keep capture order; steps within one are sorted by offset.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use regex::Regex;
 use ringload_formats::{
-    Expectation, Metadata, Plan, PlanBuilder, Request, Session, StatusRule, Step,
+    AuthProfile, AuthSlot, Expectation, Metadata, Plan, PlanBuilder, Request, Session, StatusRule,
+    Step, Text, TokenLocation, TokenPlace,
 };
 
+use crate::auth::{self, AuthOptions, FoundProfile};
 use crate::error::RecordError;
 use crate::exchange::{Capture, Exchange};
 use crate::redact;
@@ -107,6 +115,12 @@ pub struct Options {
     /// Drop requests whose path+query matches any of these.
     pub exclude: Vec<Regex>,
     pub redact: bool,
+    /// `--auth`, `--auth-login`: what happens to credentials.
+    pub auth: AuthOptions,
+    /// `--expect-header NAME`: store, per segment, the values captured responses had.
+    pub expect_headers: Vec<String>,
+    /// `--expect-status`: store the captured status class as each request's expectation.
+    pub expect_status: bool,
     pub tags: Vec<(String, String)>,
     /// Written into the plan's metadata.
     pub tool_version: String,
@@ -125,6 +139,84 @@ pub struct Summary {
     pub sessions: u64,
     pub steps: u64,
     pub distinct_requests: u64,
+    pub auth: AuthSummary,
+    /// `--expect-header` values per segment.
+    pub expected_headers: Vec<ExpectedHeader>,
+}
+
+/// What auth detection did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthSummary {
+    pub profiles: Vec<ProfileSummary>,
+    /// Sessions (and steps) that still carry a token no captured login handed out.
+    pub outside_sessions: u64,
+    pub outside_steps: u64,
+    /// Steps whose credentials `--auth strip` removed.
+    pub stripped_steps: u64,
+}
+
+/// One auth profile, for the summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileSummary {
+    pub name: String,
+    /// `METHOD path` of the login request.
+    pub login: String,
+    /// `json /access_token`, `cookie sid`, `header X-Auth-Token`.
+    pub token_at: String,
+    /// `Authorization: Bearer`, `cookie sid`, `query access_token`.
+    pub send_as: String,
+    pub expires_in_s: Option<u64>,
+    pub user_fields: Vec<String>,
+    /// Captured logins of this shape (not steps).
+    pub logins: u64,
+    /// Steps that got the slot.
+    pub steps: u64,
+    pub by_hand: bool,
+}
+
+impl ProfileSummary {
+    fn of(p: &FoundProfile) -> Self {
+        ProfileSummary {
+            name: p.name.clone(),
+            login: format!(
+                "{} {}",
+                p.login.method,
+                p.login.path.split('?').next().unwrap_or("")
+            ),
+            token_at: location_text(&p.token_at),
+            send_as: auth::place_text(&p.send_as),
+            expires_in_s: p.expires_in_s,
+            user_fields: p.user_fields.clone(),
+            logins: p.logins,
+            steps: p.steps,
+            by_hand: p.by_hand,
+        }
+    }
+}
+
+/// `json /access_token`, `header X-Auth-Token`, `cookie sid`.
+pub fn location_text(l: &TokenLocation) -> String {
+    match l {
+        TokenLocation::JsonPointer(p) => format!("json {p}"),
+        TokenLocation::Header(h) => format!("header {h}"),
+        TokenLocation::Cookie(c) => format!("cookie {c}"),
+    }
+}
+
+/// The values one `--expect-header` had, per segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedHeader {
+    pub name: String,
+    pub segments: Vec<SegmentValues>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentValues {
+    /// `None`: requests in no segment.
+    pub segment: Option<String>,
+    pub values: Vec<String>,
+    /// Requests whose response had the header.
+    pub requests: u64,
 }
 
 /// Headers that describe one hop or the framing, never replayed as captured.
@@ -183,59 +275,88 @@ pub fn normalise(captures: Vec<Capture>, opts: &Options) -> Result<(Plan, Summar
         holds_secrets: false,
         redacted: opts.redact,
     };
+    let det = auth::detect(&kept, &opts.auth, &opts.label_rules)?;
+    let segment_names: Vec<Option<&str>> = kept
+        .iter()
+        .map(|ex| segment_of(&ex.headers, opts))
+        .collect();
+    let expected = ExpectedHeaders::collect(&kept, &det.logins, &segment_names, opts);
     let mut b = PlanBuilder::new(Metadata::default());
-    // Session key -> index into `sessions`, in order of first appearance.
-    let mut session_of: HashMap<String, usize> = HashMap::new();
-    let mut sessions: Vec<Vec<Step>> = Vec::new();
     let mut secrets = false;
-    for ex in kept {
-        let mut headers: Vec<(String, String)> = ex
-            .headers
-            .iter()
-            .filter(|(n, _)| {
-                !n.starts_with(':') && !DROPPED.iter().any(|d| n.eq_ignore_ascii_case(d))
-            })
-            .cloned()
-            .collect();
-        let mut target = ex.path.clone();
-        let mut body = ex.body.clone();
-        if opts.redact {
-            redact::headers(&mut headers);
-            target = redact::target(&target);
-            body = redact::body(&headers, &body);
-        } else {
-            secrets |= redact::holds_secrets(&headers, &target, &body);
-        }
-        let label = label_for(&ex.method, &ex.path, &opts.label_rules);
-        let label = b.label(&label);
-        let segment = opts
-            .segments
-            .iter()
-            .find(|r| {
-                headers
-                    .iter()
-                    .any(|(n, v)| n.eq_ignore_ascii_case(&r.header) && v == &r.value)
-            })
-            .map(|r| r.name.as_str())
-            .or(opts.default_segment.as_deref())
-            .map(|name| b.segment(name));
-        let expect = ex.status.map(|s| Expectation {
-            status: vec![StatusRule::Class((s / 100).clamp(1, 5) as u8)],
-            headers: vec![],
-        });
-        let key = session_key(&ex, &opts.session_by);
-        let request = b.request(Request {
-            method: ex.method.as_str().into(),
+    // Logins first: requests without steps that the engine sends before slotted steps.
+    let mut profile_ids = Vec::with_capacity(det.profiles.len());
+    for p in &det.profiles {
+        let (headers, target, body) = prepare(&p.login, None, opts, &p.user_fields);
+        secrets |= !opts.redact && redact::holds_secrets(&headers, &target, &body);
+        let label = b.label(&label_for(
+            &p.login.method,
+            &p.login.path,
+            &opts.label_rules,
+        ));
+        let segment = segment_of(&p.login.headers, opts).map(|name| b.segment(name));
+        let login = b.request(Request {
+            method: p.login.method.as_str().into(),
             target: target.into(),
-            headers: headers
-                .into_iter()
-                .map(|(n, v)| (n.into(), v.into()))
-                .collect(),
+            headers: texts(headers),
             body: body.into(),
             label,
             segment,
             auth: None,
-            expect,
+            expect: None,
+            timeout_us: None,
+        });
+        profile_ids.push(b.auth_profile(AuthProfile {
+            name: p.name.clone(),
+            login,
+            token_at: p.token_at.clone(),
+            send_as: p.send_as.clone(),
+            expires_at: p.expires_at.clone(),
+            expires_in_s: p.expires_in_s,
+            user_fields: p.user_fields.clone(),
+        }));
+    }
+    // Session key -> index into `sessions`, in order of first appearance.
+    let mut session_of: HashMap<String, usize> = HashMap::new();
+    let mut sessions: Vec<Vec<Step>> = Vec::new();
+    let mut outside_sessions: HashSet<String> = HashSet::new();
+    for (i, ex) in kept.iter().enumerate() {
+        if det.logins[i] {
+            continue;
+        }
+        let key = session_key(ex, &opts.session_by);
+        let slot = det.slots[i];
+        let mut removed: Vec<&TokenPlace> = det.strip[i].iter().collect();
+        removed.extend(slot.map(|p| &det.profiles[p].send_as));
+        let (headers, target, body) = prepare(ex, Some(&removed), opts, &[]);
+        secrets |= !opts.redact && redact::holds_secrets(&headers, &target, &body);
+        if det.outside[i] {
+            summary.auth.outside_steps += 1;
+            outside_sessions.insert(key.clone());
+        }
+        summary.auth.stripped_steps += u64::from(!det.strip[i].is_empty());
+        let label = label_for(&ex.method, &ex.path, &opts.label_rules);
+        let label = b.label(&label);
+        let segment = segment_names[i].map(|name| b.segment(name));
+        let mut expect = Expectation::default();
+        if opts.expect_status
+            && let Some(s) = ex.status
+        {
+            expect
+                .status
+                .push(StatusRule::Class((s / 100).clamp(1, 5) as u8));
+        }
+        expect.headers = expected.for_exchange(ex, segment_names[i]);
+        let request = b.request(Request {
+            method: ex.method.as_str().into(),
+            target: target.into(),
+            headers: texts(headers),
+            body: body.into(),
+            label,
+            segment,
+            auth: slot.map(|p| AuthSlot {
+                profile: profile_ids[p],
+            }),
+            expect: (expect != Expectation::default()).then_some(expect),
             timeout_us: None,
         });
         let idx = *session_of.entry(key).or_insert_with(|| {
@@ -250,6 +371,9 @@ pub fn normalise(captures: Vec<Capture>, opts: &Options) -> Result<(Plan, Summar
             connection: ex.connection.unwrap_or(0),
         });
     }
+    summary.auth.outside_sessions = outside_sessions.len() as u64;
+    summary.auth.profiles = det.profiles.iter().map(ProfileSummary::of).collect();
+    summary.expected_headers = expected.summary();
     meta.holds_secrets = secrets;
     *b.meta_mut() = meta;
     for mut steps in sessions {
@@ -276,6 +400,139 @@ pub fn normalise(captures: Vec<Capture>, opts: &Options) -> Result<(Plan, Summar
         *summary.labels.entry(l.clone()).or_default() += 1;
     }
     Ok((plan, summary))
+}
+
+/// A request's headers, target and body as the plan stores them: hop-by-hop and framing
+/// headers dropped, the credentials at `removed` taken out, then secrets redacted (`--redact`;
+/// `user_fields` of a login become placeholders too).
+fn prepare(
+    ex: &Exchange,
+    removed: Option<&[&TokenPlace]>,
+    opts: &Options,
+    user_fields: &[String],
+) -> (Vec<(String, String)>, String, Vec<u8>) {
+    let mut headers: Vec<(String, String)> = ex
+        .headers
+        .iter()
+        .filter(|(n, _)| !n.starts_with(':') && !DROPPED.iter().any(|d| n.eq_ignore_ascii_case(d)))
+        .cloned()
+        .collect();
+    let mut target = ex.path.clone();
+    for place in removed.unwrap_or_default() {
+        auth::remove_credential(&mut headers, &mut target, place);
+    }
+    let mut body = ex.body.clone();
+    if opts.redact {
+        redact::headers(&mut headers);
+        target = redact::target(&target);
+        body = redact::fields(&headers, &body, user_fields);
+        body = redact::body(&headers, &body);
+    }
+    (headers, target, body)
+}
+
+fn texts(headers: Vec<(String, String)>) -> Vec<(Text, Text)> {
+    headers
+        .into_iter()
+        .map(|(n, v)| (n.into(), v.into()))
+        .collect()
+}
+
+/// The segment of a request: the first `--segment` rule its headers match, else
+/// `--default-segment`.
+fn segment_of<'o>(headers: &[(String, String)], opts: &'o Options) -> Option<&'o str> {
+    opts.segments
+        .iter()
+        .find(|r| {
+            headers
+                .iter()
+                .any(|(n, v)| n.eq_ignore_ascii_case(&r.header) && v.trim() == r.value)
+        })
+        .map(|r| r.name.as_str())
+        .or(opts.default_segment.as_deref())
+}
+
+/// Per segment (`None`: no segment): the values seen, and how many requests' responses had
+/// the header.
+type ValuesBySegment = BTreeMap<Option<String>, (BTreeSet<String>, u64)>;
+
+/// `--expect-header`: per header name and segment, the values captured responses had.
+struct ExpectedHeaders<'o> {
+    names: &'o [String],
+    /// One map per name.
+    seen: Vec<ValuesBySegment>,
+}
+
+impl<'o> ExpectedHeaders<'o> {
+    fn collect(
+        kept: &[Exchange],
+        logins: &[bool],
+        segments: &[Option<&str>],
+        opts: &'o Options,
+    ) -> Self {
+        let names = &opts.expect_headers[..];
+        let mut seen = vec![BTreeMap::new(); names.len()];
+        for (i, ex) in kept.iter().enumerate() {
+            if logins[i] {
+                continue;
+            }
+            for (k, name) in names.iter().enumerate() {
+                let values = response_values(ex, name);
+                if values.is_empty() {
+                    continue;
+                }
+                let entry: &mut (BTreeSet<String>, u64) =
+                    seen[k].entry(segments[i].map(str::to_string)).or_default();
+                entry.0.extend(values);
+                entry.1 += 1;
+            }
+        }
+        ExpectedHeaders { names, seen }
+    }
+
+    /// Header expectations of one request: for each name its response had, the values its
+    /// segment's responses had.
+    fn for_exchange(&self, ex: &Exchange, segment: Option<&str>) -> Vec<(Text, Vec<Text>)> {
+        let mut out = Vec::new();
+        for (k, name) in self.names.iter().enumerate() {
+            if response_values(ex, name).is_empty() {
+                continue;
+            }
+            if let Some((values, _)) = self.seen[k].get(&segment.map(str::to_string)) {
+                out.push((
+                    name.as_str().into(),
+                    values.iter().map(|v| v.as_str().into()).collect(),
+                ));
+            }
+        }
+        out
+    }
+
+    fn summary(&self) -> Vec<ExpectedHeader> {
+        self.names
+            .iter()
+            .zip(&self.seen)
+            .map(|(name, per)| ExpectedHeader {
+                name: name.clone(),
+                segments: per
+                    .iter()
+                    .map(|(seg, (values, n))| SegmentValues {
+                        segment: seg.clone(),
+                        values: values.iter().cloned().collect(),
+                        requests: *n,
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+fn response_values(ex: &Exchange, name: &str) -> Vec<String> {
+    ex.response_headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim().to_string())
+        .collect()
 }
 
 fn single<'a>(mut it: impl Iterator<Item = Option<&'a str>>) -> Option<String> {
@@ -560,5 +817,196 @@ mod tests {
         .unwrap();
         assert!(!plan.meta.holds_secrets && plan.meta.redacted);
         assert_eq!(&*plan.requests[0].headers[0].1, redact::PLACEHOLDER);
+    }
+
+    fn with_response(
+        mut e: Exchange,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Exchange {
+        e.status = Some(status);
+        e.response_headers = headers
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        e.response_body = body.as_bytes().to_vec();
+        e
+    }
+
+    const TOKEN: &str = "tok-5f2a9c1e7b3d4a6f8e0c";
+
+    fn shop_capture() -> Capture {
+        let mut login = ex(
+            "POST",
+            "/auth/token",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            Some(1_000),
+            Some(1),
+        );
+        login.body = b"username=alice&password=s3cret&client_id=web".to_vec();
+        let bearer = format!("Bearer {TOKEN}");
+        let canary = [
+            ("Authorization", bearer.as_str()),
+            ("x-user-segment", "beta-testers"),
+        ];
+        let version = |v| [("x-upstream-version", v)];
+        Capture {
+            kind: "test",
+            exchanges: vec![
+                with_response(
+                    login,
+                    200,
+                    &[("Content-Type", "application/json")],
+                    &format!(r#"{{"access_token":"{TOKEN}","expires_in":300}}"#),
+                ),
+                with_response(
+                    ex(
+                        "GET",
+                        "/api/v1/cart",
+                        &[("Authorization", &bearer)],
+                        Some(2_000),
+                        Some(1),
+                    ),
+                    200,
+                    &[],
+                    "",
+                ),
+                with_response(
+                    ex("GET", "/reco?p=1", &canary, Some(3_000), Some(1)),
+                    200,
+                    &version("canary-v2"),
+                    "",
+                ),
+                with_response(
+                    ex("GET", "/reco?p=2", &[], Some(4_000), Some(2)),
+                    200,
+                    &version("stable"),
+                    "",
+                ),
+                with_response(
+                    ex("GET", "/reco?p=3", &[], Some(5_000), Some(2)),
+                    200,
+                    &version("canary-v2"),
+                    "",
+                ),
+                with_response(
+                    ex("GET", "/missing", &[], Some(6_000), Some(2)),
+                    404,
+                    &[],
+                    "",
+                ),
+            ],
+            ..Capture::default()
+        }
+    }
+
+    fn canary_opts() -> Options {
+        Options {
+            segments: vec!["canary=x-user-segment:beta-testers".parse().unwrap()],
+            default_segment: Some("stable".into()),
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn expectations_are_opt_in() {
+        let (plan, sum) = normalise(vec![shop_capture()], &canary_opts()).unwrap();
+        assert!(
+            plan.requests.iter().all(|r| r.expect.is_none()),
+            "no --expect-*: none stored"
+        );
+        assert!(sum.expected_headers.is_empty());
+        let opts = Options {
+            expect_status: true,
+            expect_headers: vec!["X-Upstream-Version".into()],
+            ..canary_opts()
+        };
+        let (plan, sum) = normalise(vec![shop_capture()], &opts).unwrap();
+        let expect_of = |target: &str| {
+            plan.requests
+                .iter()
+                .find(|r| &*r.target == target)
+                .unwrap()
+                .expect
+                .clone()
+                .unwrap()
+        };
+        assert_eq!(expect_of("/missing").status, [StatusRule::Class(4)]);
+        assert!(
+            expect_of("/missing").headers.is_empty(),
+            "its response had no version"
+        );
+        let values = |target: &str| -> Vec<String> {
+            let e = expect_of(target);
+            assert_eq!(e.headers.len(), 1);
+            assert_eq!(&*e.headers[0].0, "X-Upstream-Version");
+            e.headers[0].1.iter().map(|v| v.to_string()).collect()
+        };
+        assert_eq!(values("/reco?p=1"), ["canary-v2"]);
+        // Stable saw both (a weighted split): both are allowed for each stable request.
+        assert_eq!(values("/reco?p=2"), ["canary-v2", "stable"]);
+        assert_eq!(values("/reco?p=3"), ["canary-v2", "stable"]);
+        let e = &sum.expected_headers[0];
+        let seen: Vec<(Option<&str>, Vec<&str>, u64)> = e
+            .segments
+            .iter()
+            .map(|s| {
+                (
+                    s.segment.as_deref(),
+                    s.values.iter().map(String::as_str).collect(),
+                    s.requests,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Some("canary"), vec!["canary-v2"], 1),
+                (Some("stable"), vec!["canary-v2", "stable"], 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn login_becomes_a_profile_and_slotted_steps_lose_the_token() {
+        let (plan, sum) = normalise(vec![shop_capture()], &canary_opts()).unwrap();
+        plan.validate().unwrap();
+        assert_eq!(plan.step_count(), 5, "the login is not a step");
+        assert_eq!(plan.auth_profiles.len(), 1);
+        let p = &plan.auth_profiles[0];
+        let login = &plan.requests[p.login as usize];
+        assert_eq!((&*login.method, &*login.target), ("POST", "/auth/token"));
+        assert!(plan.steps().all(|s| s.request != p.login));
+        assert_eq!(p.user_fields, ["username", "password"]);
+        let slotted: Vec<&Request> = plan.requests.iter().filter(|r| r.auth.is_some()).collect();
+        assert_eq!(slotted.len(), 2);
+        for r in &slotted {
+            assert!(
+                r.headers
+                    .iter()
+                    .all(|(n, v)| !n.eq_ignore_ascii_case("authorization") && !v.contains(TOKEN))
+            );
+        }
+        assert_eq!(sum.auth.profiles[0].steps, 2);
+        assert_eq!(sum.auth.profiles[0].logins, 1);
+        assert_eq!(sum.auth.outside_steps, 0);
+        // The segment header stays; the plan still holds the login's password.
+        assert!(plan.meta.holds_secrets);
+
+        let (plan, _) = normalise(
+            vec![shop_capture()],
+            &Options {
+                redact: true,
+                ..canary_opts()
+            },
+        )
+        .unwrap();
+        let login = &plan.requests[plan.auth_profiles[0].login as usize];
+        assert_eq!(
+            &*login.body, b"username=REDACTED&password=REDACTED&client_id=web",
+            "the login keeps its shape with placeholders in its user fields"
+        );
+        assert!(!plan.meta.holds_secrets);
     }
 }

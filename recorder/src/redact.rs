@@ -102,6 +102,47 @@ pub fn body(headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Replace the named top-level fields of a form or JSON body (a login's user fields) by the
+/// placeholder, whatever their names; other bodies are kept as they are.
+pub fn fields(headers: &[(String, String)], body: &[u8], names: &[String]) -> Vec<u8> {
+    if names.is_empty() {
+        return body.to_vec();
+    }
+    let named = |k: &str| names.iter().any(|n| n == k);
+    match body_kind(headers) {
+        BodyKind::Form => match std::str::from_utf8(body) {
+            Ok(s) => s
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if named(&form_key(k)) => format!("{k}={PLACEHOLDER}"),
+                    _ => kv.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("&")
+                .into_bytes(),
+            Err(_) => body.to_vec(),
+        },
+        BodyKind::Json => match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(serde_json::Value::Object(mut m)) => {
+                for (k, v) in m.iter_mut() {
+                    if named(k) {
+                        *v = serde_json::Value::String(PLACEHOLDER.into());
+                    }
+                }
+                serde_json::to_vec(&m).unwrap_or_else(|_| body.to_vec())
+            }
+            _ => body.to_vec(),
+        },
+        BodyKind::Other => body.to_vec(),
+    }
+}
+
+fn form_key(k: &str) -> String {
+    url::form_urlencoded::parse(format!("{k}=").as_bytes())
+        .next()
+        .map_or_else(|| k.to_string(), |(k, _)| k.into_owned())
+}
+
 enum BodyKind {
     Form,
     Json,

@@ -521,3 +521,75 @@ fn bad_har_and_logs_name_their_position() {
         "{e}"
     );
 }
+
+/// The shop fixtures (README "Logged-in shoppers"): every request got its response, and the
+/// login responses kept what auth detection reads: the JSON body with the token, the
+/// `Set-Cookie`, the `X-Auth-Token` header.
+#[test]
+fn shop_fixtures_keep_login_responses() {
+    let c = read_pcap("shop_shoppers.pcap");
+    assert_eq!(c.exchanges.len(), 30, "tshark counted 30 requests");
+    assert!(c.exchanges.iter().all(|e| e.status.is_some()));
+    let logins: Vec<&Exchange> = c
+        .exchanges
+        .iter()
+        .filter(|e| e.path == "/auth/realms/shop/protocol/openid-connect/token")
+        .collect();
+    assert_eq!(logins.len(), 3);
+    for l in &logins {
+        let v: serde_json::Value = serde_json::from_slice(&l.response_body).expect("JSON body");
+        assert_eq!(v["token_type"], "Bearer");
+        assert_eq!(v["expires_in"], 300);
+        assert!(v["access_token"].as_str().unwrap().len() > 40);
+    }
+    // The recommendation responses carry the version header; HTML-free JSON bodies are kept.
+    let versions: Vec<&str> = c
+        .exchanges
+        .iter()
+        .filter_map(|e| {
+            e.response_headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("x-upstream-version"))
+                .map(|(_, v)| v.as_str())
+        })
+        .collect();
+    assert_eq!(versions.iter().filter(|v| **v == "canary-v2").count(), 3);
+    assert_eq!(versions.iter().filter(|v| **v == "stable").count(), 3);
+
+    let t = read_pcap("shop_token_styles.pcap");
+    assert_eq!(t.exchanges.len(), 10);
+    let session = t
+        .exchanges
+        .iter()
+        .find(|e| e.path == "/api/v1/session")
+        .unwrap();
+    assert!(
+        header_of(&session.response_headers, "set-cookie")
+            .unwrap()
+            .starts_with("shop_session=")
+    );
+    let token = t
+        .exchanges
+        .iter()
+        .find(|e| e.path == "/api/v1/token")
+        .unwrap();
+    assert!(
+        header_of(&token.response_headers, "x-auth-token")
+            .unwrap()
+            .len()
+            > 40
+    );
+
+    let h = har::read(&fixture("shop_chromium.har")).expect("fixture reads");
+    assert_eq!(h.exchanges.len(), 7, "jq counted 7 entries");
+    let v: serde_json::Value =
+        serde_json::from_slice(&h.exchanges[0].response_body).expect("login JSON");
+    assert!(v["access_token"].is_string());
+}
+
+fn header_of<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}

@@ -8,12 +8,16 @@
 //! go (batching). Reading continues while we wait, so later requests are timestamped
 //! when they arrive, and stops when the queue is full (backpressure) or the connection
 //! is closing.
+//!
+//! In shop mode the decoder keeps request bodies (up to 64 KiB): a head on a shop path keeps
+//! the fields the shop reads, and when its body is complete the shop computes the whole
+//! answer (`shop::Shop::handle`), queued like any other with the head's delay.
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::Shutdown;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
 use glommio::net::TcpStream;
@@ -23,8 +27,9 @@ use ringload_http1::{
 };
 
 use crate::behavior::Params;
-use crate::response::{self, Body, ResponseSpec, encode_head};
+use crate::response::{self, Body, ResponseSpec, encode_head, encode_shop};
 use crate::server::ExecutorCtx;
+use crate::shop::{self, MAX_SHOP_BODY, ShopRequest, ShopResponse};
 
 /// Most parsed-but-unanswered requests per connection before we stop reading.
 const MAX_PENDING: usize = 256;
@@ -38,14 +43,16 @@ const INBUF_SLACK: usize = 4 * 1024;
 const LINGER_TIME: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 1 << 20;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Item {
     /// `100 Continue` interim response.
     Continue,
     Response(ResponseSpec),
+    /// A shop answer; `spec` carries the connection handling (close, HEAD, HTTP/1.0).
+    Shop(ResponseSpec, Box<ShopResponse>),
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Pending {
     due: Instant,
     item: Item,
@@ -54,8 +61,9 @@ struct Pending {
 /// What one decoder step produced, detached from the decoder's borrow.
 enum Step {
     NeedMore,
-    /// A head: the decided answer, and whether to send `100 Continue` first.
-    Head(ResponseSpec, Duration, bool),
+    /// A head: the decided answer, whether to send `100 Continue` first, and the shop
+    /// request when the shop answers it.
+    Head(ResponseSpec, Duration, bool, Option<Box<ShopRequest>>),
     /// The request (body included) is complete: queue the answer.
     Complete,
     Bad(ringload_http1::Error),
@@ -68,7 +76,7 @@ struct Conn {
     max_inbuf: usize,
     decoder: RequestDecoder,
     /// The answer decided from the current request's head, queued once its body is done.
-    current: Option<(ResponseSpec, Duration)>,
+    current: Option<(ResponseSpec, Duration, Option<Box<ShopRequest>>)>,
     pending: VecDeque<Pending>,
     out: Vec<u8>,
     /// A closing response is queued: parse nothing further.
@@ -94,9 +102,14 @@ pub async fn serve(mut stream: TcpStream, ctx: Rc<ExecutorCtx>) {
         decoder: RequestDecoder::new(
             Limits {
                 max_head_bytes: ctx.max_head,
+                max_body_retained: MAX_SHOP_BODY,
                 ..Limits::default()
             },
-            BodyMode::Discard,
+            if ctx.shop.is_some() {
+                BodyMode::Retain
+            } else {
+                BodyMode::Discard
+            },
         ),
         current: None,
         pending: VecDeque::new(),
@@ -200,10 +213,16 @@ impl Conn {
                         None => Step::NeedMore,
                         Some(RequestEvent::Head(head)) => {
                             let (spec, delay) = decide(&head, ctx);
+                            let shop = match (&ctx.shop, spec.body_is_error()) {
+                                (Some(_), false) => shop::route(head.path())
+                                    .map(|r| Box::new(ShopRequest::from_head(&head, r))),
+                                _ => None,
+                            };
                             Step::Head(
                                 spec,
                                 delay,
                                 head.expect_continue() && head.framing() != Framing::Empty,
+                                shop,
                             )
                         }
                         Some(RequestEvent::Complete(_)) => Step::Complete,
@@ -214,7 +233,7 @@ impl Conn {
             self.start += consumed;
             match step {
                 Step::NeedMore => return,
-                Step::Head(spec, delay, expect_continue) => {
+                Step::Head(spec, delay, expect_continue, shop) => {
                     if spec.body_is_error() {
                         ctx.counters.bad_request();
                     }
@@ -224,11 +243,23 @@ impl Conn {
                             item: Item::Continue,
                         });
                     }
-                    self.current = Some((spec, delay));
+                    self.current = Some((spec, delay, shop));
                 }
                 Step::Complete => {
-                    if let Some((spec, delay)) = self.current.take() {
-                        self.push(now + delay, Item::Response(spec));
+                    let body = self.decoder.take_body();
+                    match (self.current.take(), &ctx.shop) {
+                        (Some((spec, delay, Some(req))), Some(shop)) => {
+                            let now_ms = SystemTime::now()
+                                .duration_since(UNIX_EPOCH)
+                                .map_or(0, |d| d.as_millis() as u64);
+                            let answer =
+                                shop.handle(&req, &body, now_ms, &mut *ctx.rng.borrow_mut());
+                            self.push(now + delay, Item::Shop(spec, Box::new(answer)));
+                        }
+                        (Some((spec, delay, _)), _) => {
+                            self.push(now + delay, Item::Response(spec));
+                        }
+                        (None, _) => {}
                     }
                 }
                 Step::Bad(e) => self.bad_request(e, now, ctx),
@@ -237,7 +268,7 @@ impl Conn {
     }
 
     fn push(&mut self, due: Instant, item: Item) {
-        if let Item::Response(spec) = item {
+        if let Item::Response(spec) | Item::Shop(spec, _) = &item {
             self.closing |= spec.close;
         }
         self.pending.push_back(Pending { due, item });
@@ -267,13 +298,23 @@ impl Conn {
         now: Instant,
     ) -> io::Result<bool> {
         let mut close = false;
-        while let Some(&Pending { due, item }) = self.pending.front() {
-            if due > now || self.out.len() >= OUT_BATCH {
+        while let Some(front) = self.pending.front() {
+            if front.due > now || self.out.len() >= OUT_BATCH {
                 break;
             }
-            self.pending.pop_front();
+            let Some(Pending { item, .. }) = self.pending.pop_front() else {
+                break;
+            };
             match item {
                 Item::Continue => self.out.extend_from_slice(response::CONTINUE),
+                Item::Shop(spec, answer) => {
+                    encode_shop(&spec, &answer, &mut self.out);
+                    ctx.counters.response(answer.status);
+                    if spec.close {
+                        close = true;
+                        break;
+                    }
+                }
                 Item::Response(spec) => {
                     let mut body = encode_head(&spec, &mut self.out);
                     while body.next_piece(&mut self.out) {

@@ -13,8 +13,10 @@
 //! - `server`: executors, stop hand-shake, signals. `conn`: the per-connection loop
 //!   (parse -> queue in order with due times -> batch-write what is due).
 //! - Sans-IO parts: request framing comes from `ringload-http1`'s `RequestDecoder`
-//!   (discarding bodies); `behavior` (knobs), `response` (encoding), `stall`
-//!   (schedule), `stats` (counters -> [`Stats`]).
+//!   (discarding bodies, or keeping up to 64 KiB in shop mode); `behavior` (knobs),
+//!   `response` (encoding), `stall` (schedule), `stats` (counters -> [`Stats`]), `shop`
+//!   (the e-commerce API with logins of [`TargetConfig::shop`]: routes, tokens, counters ->
+//!   [`ShopStats`]).
 //!
 //! # Resources
 //! Each executor sets up io_uring rings and registers `io_memory` bytes of buffers, which
@@ -39,6 +41,7 @@ mod behavior;
 mod conn;
 mod response;
 mod server;
+mod shop;
 mod stall;
 mod stats;
 
@@ -48,6 +51,7 @@ use std::time::Duration;
 
 pub use behavior::{MAX_BODY_SIZE, MAX_DELAY};
 pub use server::{StopTrigger, TargetHandle};
+pub use shop::{DEFAULT_PASSWORD, SESSION_COOKIE, ShopConfig, ShopStats};
 pub use stats::Stats;
 
 /// What the server does per request; shown by `ringload target --help`.
@@ -75,7 +79,27 @@ the ones behind it), HTTP/1.0, HEAD (headers only), Expect: 100-continue. Reques
 bodies are read and discarded. Malformed or oversized request heads get 400 and the
 connection is closed. With a stall schedule (every N, for D) the whole server stops
 answering for D every N since it started; answers due meanwhile go out when the stall
-ends (use it to see coordinated omission in a load generator).";
+ends (use it to see coordinated omission in a load generator).
+
+With --shop, these paths are the guide's e-commerce API instead (delays still apply;
+every other path keeps the behaviour above). Logins take `username` and `password`
+(every account's password is --shop-password) and mint a token that lives --token-ttl;
+a restarted server refuses old tokens (HMAC under a key drawn at start):
+
+  POST /auth/realms/shop/protocol/openid-connect/token   form, grant_type=password
+       -> 200 {\"access_token\",\"token_type\":\"Bearer\",\"expires_in\"}; 401 wrong password
+  POST /api/v1/login     JSON -> 200 {\"user\":{..},\"data\":{\"token\",\"expires_in\"}}
+  POST /api/v1/session   form or JSON -> Set-Cookie: shop_session=TOKEN; Max-Age=TTL
+  POST /api/v1/token     form or JSON -> X-Auth-Token: TOKEN, X-Auth-Expires-In: TTL
+  /api/v1/cart*, /api/v1/checkout, /api/v1/orders*   need a token: Authorization: Bearer,
+       X-Auth-Token, cookie shop_session or ?access_token=; else 401 (missing, unknown,
+       expired)
+  GET /api/v1/products*, /health      open
+  GET /api/v1/recommendations         x-user-segment: beta-testers -> x-upstream-version:
+       the canary (--canary-version, default canary-v2); others: the canary for
+       --canary-weight percent of requests (random), else stable
+  GET /__shop/stats                   counters as JSON: logins, login_failures, users
+       (distinct), unauthorized, expired, routes{..}, versions{stable, canary}";
 
 /// The help text describing the per-request knobs (same as [`HELP`]).
 pub fn help_text() -> &'static str {
@@ -103,6 +127,8 @@ pub struct TargetConfig {
     pub io_memory: usize,
     /// Largest request head accepted (larger -> 400). Default 16 KiB; 1 KiB ..= 1 MiB.
     pub max_head_bytes: usize,
+    /// Serve the shop API (logins, tokens, canary split) on its paths. Default `None`.
+    pub shop: Option<ShopConfig>,
 }
 
 impl Default for TargetConfig {
@@ -115,6 +141,7 @@ impl Default for TargetConfig {
             stall_for: Duration::ZERO,
             io_memory: 512 * 1024,
             max_head_bytes: 16 * 1024,
+            shop: None,
         }
     }
 }
@@ -131,6 +158,9 @@ impl TargetConfig {
         }
         if !(1024..=1024 * 1024).contains(&self.max_head_bytes) {
             return bad("max_head_bytes must be within 1 KiB..=1 MiB");
+        }
+        if let Some(shop) = &self.shop {
+            shop.validate().map_err(TargetError::InvalidConfig)?;
         }
         if let Some(every) = self.stall_every {
             if self.stall_for.is_zero() {

@@ -89,6 +89,7 @@ pub fn reason(status: u16) -> &'static str {
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
+        405 => "Method Not Allowed",
         408 => "Request Timeout",
         409 => "Conflict",
         413 => "Content Too Large",
@@ -141,6 +142,28 @@ pub fn encode_head(spec: &ResponseSpec, out: &mut Vec<u8>) -> BodyWriter {
         offset: 0,
         remaining,
         chunk,
+    }
+}
+
+/// Appends a whole shop answer: status line, its header fields, framing and connection
+/// fields decided by `spec` (close, HTTP/1.0 keep-alive, HEAD), then the body.
+pub fn encode_shop(spec: &ResponseSpec, r: &crate::shop::ShopResponse, out: &mut Vec<u8>) {
+    let _ = write!(out, "HTTP/1.1 {} {}\r\n", r.status, reason(r.status));
+    for (name, value) in &r.headers {
+        let _ = write!(out, "{name}: {value}\r\n");
+    }
+    let no_body = r.status == 204 || r.status == 304;
+    if !no_body {
+        let _ = write!(out, "content-length: {}\r\n", r.body.len());
+    }
+    if spec.close {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if spec.keep_alive_10 {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !spec.head_only && !no_body {
+        out.extend_from_slice(&r.body);
     }
 }
 

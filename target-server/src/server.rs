@@ -24,6 +24,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::shop::{Shop, ShopStats};
 use crate::stall::StallSchedule;
 use crate::stats::{Counters, Stats};
 use crate::{TargetConfig, TargetError};
@@ -39,6 +40,7 @@ pub(crate) struct ExecutorCtx {
     pub stall: Option<StallSchedule>,
     pub rng: RefCell<StdRng>,
     pub max_head: usize,
+    pub shop: Option<Arc<Shop>>,
 }
 
 /// A running target server. Dropping it stops the server too (ignoring errors).
@@ -46,6 +48,7 @@ pub(crate) struct ExecutorCtx {
 pub struct TargetHandle {
     addr: SocketAddr,
     counters: Arc<Counters>,
+    shop: Option<Arc<Shop>>,
     executors: Vec<ExecutorJoinHandle<()>>,
     trigger: StopTrigger,
     wake_rx: OwnedFd,
@@ -91,6 +94,11 @@ impl TargetHandle {
     /// Counters so far.
     pub fn stats(&self) -> Stats {
         self.counters.snapshot()
+    }
+
+    /// The shop's counters so far (`None` without [`crate::TargetConfig::shop`]).
+    pub fn shop_stats(&self) -> Option<ShopStats> {
+        self.shop.as_ref().map(|s| s.stats())
     }
 
     /// A handle other threads can use to request shutdown.
@@ -152,6 +160,10 @@ pub(crate) fn spawn(cfg: &TargetConfig) -> Result<TargetHandle, TargetError> {
             source: std::io::Error::other("no local address"),
         })?;
     let counters = Arc::new(Counters::new());
+    let shop = cfg
+        .shop
+        .clone()
+        .map(|c| Arc::new(Shop::new(c, &mut StdRng::from_entropy())));
     let stall = StallSchedule::new(Instant::now(), cfg.stall_every, cfg.stall_for);
     let cpus = allowed_cpus();
     let setup = |what| move |source| TargetError::Setup { what, source };
@@ -176,7 +188,7 @@ pub(crate) fn spawn(cfg: &TargetConfig) -> Result<TargetHandle, TargetError> {
             _ => Placement::Unbound,
         };
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
-        let (counters, max_head) = (counters.clone(), cfg.max_head_bytes);
+        let (counters, max_head, shop) = (counters.clone(), cfg.max_head_bytes, shop.clone());
         let spawned = LocalExecutorBuilder::new(placement)
             .name("ringload-target")
             .io_memory(cfg.io_memory)
@@ -186,6 +198,7 @@ pub(crate) fn spawn(cfg: &TargetConfig) -> Result<TargetHandle, TargetError> {
                     stall,
                     rng: RefCell::new(StdRng::from_entropy()),
                     max_head,
+                    shop,
                 };
                 executor_main(fd, theirs, ctx, ready_tx).await;
             });
@@ -222,6 +235,7 @@ pub(crate) fn spawn(cfg: &TargetConfig) -> Result<TargetHandle, TargetError> {
     let handle = TargetHandle {
         addr,
         counters,
+        shop,
         executors,
         trigger: StopTrigger {
             inner: Arc::new(TriggerInner {

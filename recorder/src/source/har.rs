@@ -15,6 +15,10 @@
 //!   from the content type).
 //! - `startedDateTime` (RFC 3339) becomes `time_us`; `connection` (an id string, or a number)
 //!   becomes the captured connection; `response.status` (when > 0) the captured status.
+//! - `response.headers` are kept in order (auth detection reads `Set-Cookie` and token
+//!   headers there, `--expect-header` reads values); `response.content.text` (base64-decoded
+//!   when `encoding` is `base64`) is kept when it looks like JSON, within the capture's
+//!   [`BodyBudget`]. Text that is not valid base64 is an error naming the entry.
 //! - Entries whose URL is not http(s) (`data:`, `blob:`, `ws:`, `chrome-extension:`...) are
 //!   skipped and counted.
 //!
@@ -27,7 +31,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::RecordError;
-use crate::exchange::{Capture, Exchange, Position};
+use crate::exchange::{BodyBudget, Capture, Exchange, MAX_RESPONSE_BODY, Position};
 
 /// HAR files larger than this are refused rather than read into memory.
 const MAX_FILE: u64 = 2 * 1024 * 1024 * 1024;
@@ -98,6 +102,15 @@ struct Param {
 #[derive(Deserialize)]
 struct Response {
     status: Option<i64>,
+    #[serde(default)]
+    headers: Vec<NameValue>,
+    content: Option<Content>,
+}
+
+#[derive(Deserialize)]
+struct Content {
+    text: Option<String>,
+    encoding: Option<String>,
 }
 
 /// Reads a HAR 1.2 file.
@@ -167,11 +180,12 @@ pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<Capture, RecordError> {
         ..Capture::default()
     };
     let total = entries.len();
+    let mut budget = BodyBudget::default();
     for (i, value) in entries.into_iter().enumerate() {
         let at = Position::Entry(i as u64);
         let entry: Entry = serde_json::from_value(value)
             .map_err(|e| malformed(at.clone(), format!("invalid HAR entry: {e}")))?;
-        match exchange(entry, at.clone()) {
+        match exchange(entry, at.clone(), &mut budget) {
             Ok(Some(ex)) => capture.exchanges.push(ex),
             Ok(None) => capture.skip(SKIP_NON_HTTP),
             Err(message) => return Err(malformed(at, message)),
@@ -187,6 +201,7 @@ pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<Capture, RecordError> {
             },
         });
     }
+    capture.notes.extend(budget.note());
     capture
         .exchanges
         .sort_by_key(|e| e.time_us.unwrap_or(i64::MAX));
@@ -194,7 +209,11 @@ pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<Capture, RecordError> {
 }
 
 /// One entry -> exchange; `Ok(None)` for non-http(s) URLs.
-fn exchange(entry: Entry, at: Position) -> Result<Option<Exchange>, String> {
+fn exchange(
+    entry: Entry,
+    at: Position,
+    budget: &mut BodyBudget,
+) -> Result<Option<Exchange>, String> {
     let req = entry.request;
     let Some((scheme, authority, path)) = split_url(&req.url) else {
         return Ok(None);
@@ -218,11 +237,23 @@ fn exchange(entry: Entry, at: Position) -> Result<Option<Exchange>, String> {
         Some(pd) => body_of(pd, &headers),
         None => Vec::new(),
     };
-    let status = entry
-        .response
-        .and_then(|r| r.status)
-        .filter(|s| (100..=999).contains(s))
-        .map(|s| s as u16);
+    let (status, response_headers, response_body) = match entry.response {
+        None => (None, Vec::new(), Vec::new()),
+        Some(r) => {
+            let status = r
+                .status
+                .filter(|s| (100..=999).contains(s))
+                .map(|s| s as u16);
+            let headers: Vec<(String, String)> =
+                r.headers.into_iter().map(|h| (h.name, h.value)).collect();
+            let body = match r.content {
+                Some(c) => response_text(c)?,
+                None => Vec::new(),
+            };
+            let body = budget.keep(&headers, body, false);
+            (status, headers, body)
+        }
+    };
     Ok(Some(Exchange {
         time_us: Some(time_us),
         connection: entry.connection.as_ref().and_then(connection_id),
@@ -234,8 +265,28 @@ fn exchange(entry: Entry, at: Position) -> Result<Option<Exchange>, String> {
         headers,
         body,
         status,
+        response_headers,
+        response_body,
         position: Some(at),
     }))
+}
+
+/// `response.content.text`, base64-decoded when `encoding` says so. Texts far larger than a
+/// kept body are not decoded (they would be dropped anyway).
+fn response_text(c: Content) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    let Some(text) = c.text else {
+        return Ok(Vec::new());
+    };
+    if text.len() > MAX_RESPONSE_BODY.div_ceil(3) * 4 + 4 {
+        return Ok(Vec::new());
+    }
+    match c.encoding.as_deref() {
+        Some(e) if e.eq_ignore_ascii_case("base64") => base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| format!("response.content.text is not valid base64: {e}")),
+        _ => Ok(text.into_bytes()),
+    }
 }
 
 /// HAR `connection`: Chromium writes the socket id as a string; accept numbers too; any
@@ -544,6 +595,37 @@ mod tests {
                 ("cookie".to_string(), "a=b".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn responses_keep_headers_and_json_text() {
+        let bytes = har(r#"
+          {"startedDateTime":"2024-01-01T00:00:01Z",
+           "request":{"method":"POST","url":"http://h/token","headers":[]},
+           "response":{"status":200,"headers":[{"name":"Set-Cookie","value":"sid=abc"},
+             {"name":"content-type","value":"application/json"}],
+             "content":{"mimeType":"application/json","text":"eyJ0b2tlbiI6Ind4eXoifQ==","encoding":"base64"}}},
+          {"startedDateTime":"2024-01-01T00:00:02Z",
+           "request":{"method":"GET","url":"http://h/p","headers":[]},
+           "response":{"status":200,"headers":[],"content":{"mimeType":"text/html","text":"<p>"}}},
+          {"startedDateTime":"2024-01-01T00:00:03Z",
+           "request":{"method":"GET","url":"http://h/q","headers":[]},
+           "response":{"status":200,"headers":[],"content":{"text":" {\"a\":1}"}}}
+        "#);
+        let c = parse(&bytes, Path::new(P)).expect("parses");
+        let e = &c.exchanges;
+        assert_eq!(e[0].response_body, br#"{"token":"wxyz"}"#);
+        assert_eq!(
+            e[0].response_headers[0],
+            ("Set-Cookie".to_string(), "sid=abc".to_string())
+        );
+        assert!(e[1].response_body.is_empty());
+        assert_eq!(e[2].response_body, br#" {"a":1}"#);
+        let bad = har(r#"{"startedDateTime":"2024-01-01T00:00:01Z",
+           "request":{"method":"GET","url":"http://h/"},
+           "response":{"status":200,"content":{"text":"!!!","encoding":"base64"}}}"#);
+        let err = parse(&bad, Path::new(P)).unwrap_err().to_string();
+        assert!(err.contains("entry 0") && err.contains("base64"), "{err}");
     }
 
     #[test]

@@ -425,6 +425,7 @@ fn parse_combined(line: &str) -> Result<Option<Exchange>, String> {
         body: Vec::new(),
         status,
         position: None,
+        ..Exchange::default()
     }))
 }
 
@@ -501,6 +502,7 @@ fn parse_json(line: &str, f: &[String]) -> Result<Option<Exchange>, String> {
         body: Vec::new(),
         status,
         position: None,
+        ..Exchange::default()
     }))
 }
 
@@ -550,6 +552,7 @@ fn parse_envoy(line: &str) -> Result<Option<Exchange>, String> {
         body: Vec::new(),
         status,
         position: None,
+        ..Exchange::default()
     }))
 }
 

@@ -5,7 +5,8 @@
 //! body is filled in when the request completes. The server direction feeds a
 //! [`ResponseDecoder`] that skips interim `100 Continue` responses; final responses are
 //! paired in order with the requests whose heads have been seen, which sets
-//! `Exchange::status`. Response bytes that arrive before any request head is known wait in
+//! `Exchange::status` and, through [`ResponseDecoder::decode_keeping`], the response's header
+//! fields and (JSON-looking, within the capture's [`BodyBudget`]) body. Response bytes that arrive before any request head is known wait in
 //! the buffer (bounded).
 //!
 //! Bytes are decoded straight from the packet payload when nothing is buffered, so the
@@ -15,11 +16,12 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use ringload_http1::{
-    BodyMode, Limits, RequestDecoder, RequestEvent, RequestHead, ResponseDecoder, ResponseTo,
+    BodyMode, KeptResponse, Limits, RequestDecoder, RequestEvent, RequestHead, ResponseDecoder,
+    ResponseTo,
 };
 
 use super::tcp::Origin;
-use crate::exchange::{Exchange, Position};
+use crate::exchange::{BodyBudget, Exchange, MAX_RESPONSE_BODY, Position};
 
 /// Request bodies kept per request; longer ones are dropped (counted), not cut, since a
 /// replayed cut body would be a different request.
@@ -45,6 +47,8 @@ pub struct Sink {
     /// Indices into `exchanges` to remove at the end (incomplete or refused requests).
     pub dropped: Vec<usize>,
     pub skipped: Vec<(&'static str, u64)>,
+    /// Which response bodies are kept, capture-wide.
+    pub budget: BodyBudget,
 }
 
 impl Sink {
@@ -109,6 +113,8 @@ pub struct HttpConn {
     /// Where the previous request on this connection started.
     last_origin: Option<Origin>,
     resp_dec: ResponseDecoder,
+    /// Header fields and body of the response being decoded.
+    kept: KeptResponse,
     resp_buf: Vec<u8>,
     resp_state: HalfState,
     /// Exchanges (indices) awaiting a response, oldest first.
@@ -134,6 +140,7 @@ impl HttpConn {
             requests_seen: 0,
             last_origin: None,
             resp_dec: ResponseDecoder::new(limits()),
+            kept: KeptResponse::new(MAX_RESPONSE_BODY),
             resp_buf: Vec::new(),
             resp_state: HalfState::Active,
             awaiting: VecDeque::new(),
@@ -291,7 +298,10 @@ impl HttpConn {
                 // Nothing to pair with yet: keep the bytes for later.
                 return used;
             };
-            let d = match self.resp_dec.decode(&data[used..], to) {
+            let d = match self
+                .resp_dec
+                .decode_keeping(&data[used..], to, &mut self.kept)
+            {
                 Ok(d) => d,
                 Err(_) => {
                     self.stop_responses(sink, SKIP_BAD_RESPONSES);
@@ -303,15 +313,32 @@ impl HttpConn {
                 return used;
             };
             self.awaiting.pop_front();
-            if let Some(ex) = sink.exchanges.get_mut(index) {
-                ex.status = Some(summary.status);
-            }
+            self.attach_response(index, summary.status, sink);
             if summary.status == 101 {
                 self.resp_state = HalfState::Stopped;
                 self.resp_buf = Vec::new();
             }
         }
         used
+    }
+
+    /// Gives the exchange at `index` its response: status, header fields and (when kept)
+    /// body; readies `kept` for the next response.
+    fn attach_response(&mut self, index: usize, status: u16, sink: &mut Sink) {
+        let k = &mut self.kept;
+        if let Some(ex) = sink.exchanges.get_mut(index) {
+            ex.status = Some(status);
+            ex.response_headers = k
+                .headers
+                .drain(..)
+                .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
+                .collect();
+            let body = std::mem::take(&mut k.body);
+            ex.response_body = sink
+                .budget
+                .keep(&ex.response_headers, body, k.body_truncated);
+        }
+        k.clear();
     }
 
     fn stop_requests(&mut self, sink: &mut Sink) {
@@ -376,9 +403,8 @@ impl HttpConn {
         }
         if let Ok(Some(summary)) = self.resp_dec.finish_eof()
             && let Some((index, _)) = self.awaiting.pop_front()
-            && let Some(ex) = sink.exchanges.get_mut(index)
         {
-            ex.status = Some(summary.status);
+            self.attach_response(index, summary.status, sink);
         }
         self.resp_state = HalfState::Stopped;
         self.resp_buf = Vec::new();
@@ -460,6 +486,8 @@ fn exchange_from_head(
         headers,
         body: Vec::new(),
         status: None,
+        response_headers: Vec::new(),
+        response_body: Vec::new(),
         position: origin.map(|o| Position::Packet(o.packet)),
     })
 }
@@ -509,6 +537,45 @@ mod tests {
         assert_eq!(ex[0].authority.as_deref(), Some("x"));
         assert_eq!(ex[2].position, Some(Position::Packet(1)));
         assert!(sink.dropped.is_empty());
+    }
+
+    #[test]
+    fn responses_keep_fields_and_json_bodies() {
+        let mut sink = Sink::default();
+        let mut c = conn();
+        c.client_data(
+            b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n\
+              GET /page HTTP/1.1\r\nHost: x\r\n\r\nGET /old HTTP/1.1\r\nHost: x\r\n\r\n",
+            origin(1),
+            &mut sink,
+        );
+        // A chunked JSON body in pieces, an HTML page, then a read-until-close JSON body.
+        c.server_data(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nSet-Cookie: a=1\r\n\
+              Set-Cookie: b=2\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"t\":",
+            &mut sink,
+        );
+        c.server_data(b"\r\n3\r\n\"x\"\r\n1\r\n}\r\n0\r\n\r\n", &mut sink);
+        c.server_data(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 6\r\n\r\n<html>",
+            &mut sink,
+        );
+        c.server_data(b"HTTP/1.0 200 OK\r\n\r\n[1,2]", &mut sink);
+        c.server_eof(&mut sink);
+        let ex = &sink.exchanges;
+        assert_eq!(ex[0].response_body, b"{\"t\":\"x\"}");
+        let cookies: Vec<&str> = ex[0]
+            .response_headers
+            .iter()
+            .filter(|(n, _)| n == "Set-Cookie")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        assert!(ex[1].response_body.is_empty(), "HTML is not kept");
+        assert_eq!(ex[1].response_headers.len(), 2);
+        assert_eq!(ex[2].status, Some(200));
+        assert_eq!(ex[2].response_body, b"[1,2]");
+        assert!(ex[2].response_headers.is_empty());
     }
 
     #[test]

@@ -383,6 +383,7 @@ fn read_from<R: std::io::Read>(
         exchanges,
         dropped,
         skipped,
+        budget,
     } = sink;
     let mut keep = vec![true; exchanges.len()];
     for i in dropped {
@@ -406,7 +407,7 @@ fn read_from<R: std::io::Read>(
         description,
         exchanges,
         skipped: Vec::new(),
-        notes: Vec::new(),
+        notes: budget.note().into_iter().collect(),
     };
     for (reason, n) in other_skips.into_iter().chain(skipped) {
         out.skipped.push((reason.to_string(), n));
