@@ -566,7 +566,7 @@ pub fn render_text(r: &Report) -> String {
     for g in r.labels.iter().filter(|g| g.auth) {
         row(
             &mut out,
-            &format!("{} (auth)", g.label.as_deref().unwrap_or("login")),
+            &format!("(auth) {}", g.label.as_deref().unwrap_or("login")),
             g,
         );
     }
@@ -582,7 +582,7 @@ pub fn render_text(r: &Report) -> String {
             name = format!("{name} [{seg}]");
         }
         if g.auth {
-            name.push_str(" (auth)");
+            name = format!("(auth) {name}");
         }
         out.push_str(&format!(
             "failed checks {name}: {}\n",
