@@ -16,7 +16,8 @@ use serde::Deserialize;
 
 use crate::error::{CliError, EXIT_INVALID_RUN, EXIT_OK};
 use crate::report::{
-    Errors, Group, Percentiles, Report, RunInfo, SplitShares, Summary, WindowRow, encode,
+    Errors, Group, Percentiles, Report, RunInfo, SplitShares, Summary, TlsSummary, WindowRow,
+    encode,
 };
 
 #[derive(Debug, Args)]
@@ -90,6 +91,18 @@ struct SummaryIn {
     connections_opened: u64,
     server_closes: u64,
     unsolicited_responses: u64,
+    #[serde(default)]
+    connect_histogram: String,
+    #[serde(default)]
+    tls: Option<TlsIn>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TlsIn {
+    resumed: u64,
+    handshake_histogram: String,
+    errors: u64,
+    reasons: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -453,6 +466,27 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
             ));
         }
     }
+    // Connection and TLS costs: whole histograms added up like the others.
+    let mut connect = ringload_engine::stats::new_histogram();
+    let mut tls: Option<(u64, u64, Histogram<u64>, Vec<String>)> = None;
+    for (name, r) in results {
+        let s = &r.summary;
+        if !s.connect_histogram.is_empty() {
+            add(&mut connect, &decode(&s.connect_histogram, 3, name)?, name)?;
+        }
+        if let Some(t) = &s.tls {
+            let acc = tls
+                .get_or_insert_with(|| (0, 0, ringload_engine::stats::new_histogram(), Vec::new()));
+            acc.0 = acc.0.saturating_add(t.resumed);
+            acc.1 = acc.1.saturating_add(t.errors);
+            add(&mut acc.2, &decode(&t.handshake_histogram, 3, name)?, name)?;
+            for reason in t.reasons.iter().take(ringload_engine::stats::MAX_OFFENDING) {
+                if acc.3.len() < ringload_engine::stats::MAX_OFFENDING && !acc.3.contains(reason) {
+                    acc.3.push(reason.clone());
+                }
+            }
+        }
+    }
     let first = &results[0].1;
     let service = service.unwrap_or_else(ringload_engine::stats::new_histogram);
     let lag = lag.unwrap_or_else(ringload_engine::stats::new_histogram);
@@ -490,6 +524,25 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
             connections_opened: opened,
             server_closes: closes,
             unsolicited_responses: unsolicited,
+            connect_us: Percentiles::of(&connect),
+            connect_histogram: encode(&connect),
+            tls: tls.map(|(resumed, errors, h, reasons)| {
+                let n = h.len();
+                TlsSummary {
+                    handshakes: n,
+                    handshakes_per_s: crate::report::per_second(n, duration),
+                    resumed,
+                    resumed_share: if n == 0 {
+                        0.0
+                    } else {
+                        (resumed as f64 * 1000.0 / n as f64).round() / 1000.0
+                    },
+                    handshake_us: Percentiles::of(&h),
+                    handshake_histogram: encode(&h),
+                    errors,
+                    reasons,
+                }
+            }),
         },
         labels: labels
             .items

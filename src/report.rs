@@ -144,6 +144,27 @@ pub struct Summary {
     pub connections_opened: u64,
     pub server_closes: u64,
     pub unsolicited_responses: u64,
+    /// Time to open a TCP connection, and to complete a TLS handshake after it (https).
+    pub connect_us: Percentiles,
+    pub connect_histogram: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSummary>,
+}
+
+/// What TLS cost and how it failed (https targets).
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsSummary {
+    pub handshakes: u64,
+    pub handshakes_per_s: f64,
+    /// Handshakes that resumed an earlier session, and their share.
+    pub resumed: u64,
+    pub resumed_share: f64,
+    pub handshake_us: Percentiles,
+    pub handshake_histogram: String,
+    /// Connections that failed in TLS (no request is charged for them).
+    pub errors: u64,
+    /// The first distinct reasons rustls gave.
+    pub reasons: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -422,6 +443,25 @@ pub fn build(
             connections_opened: stats.connects,
             server_closes: stats.server_closes,
             unsolicited_responses: stats.unsolicited,
+            connect_us: Percentiles::of(&stats.connect_time),
+            connect_histogram: encode(&stats.connect_time),
+            tls: cfg.target.tls.as_ref().map(|_| {
+                let n = stats.tls_handshake.len();
+                TlsSummary {
+                    handshakes: n,
+                    handshakes_per_s: per_second(n, secs),
+                    resumed: stats.tls_resumed,
+                    resumed_share: if n == 0 {
+                        0.0
+                    } else {
+                        (stats.tls_resumed as f64 * 1000.0 / n as f64).round() / 1000.0
+                    },
+                    handshake_us: Percentiles::of(&stats.tls_handshake),
+                    handshake_histogram: encode(&stats.tls_handshake),
+                    errors: stats.tls_errors,
+                    reasons: stats.tls_reasons.clone(),
+                }
+            }),
         },
         labels: label_groups,
         segments: segment_groups,
@@ -615,6 +655,23 @@ pub fn render_text(r: &Report) -> String {
         s.connections_opened,
         s.server_closes
     ));
+    if let Some(t) = &s.tls {
+        out.push_str(&format!(
+            "tls: {} handshakes ({:.1}/s, {:.0}% resumed) p50 {} ms p99 {} ms after connect p50 {} ms; tls errors {}{}\n",
+            t.handshakes,
+            t.handshakes_per_s,
+            t.resumed_share * 100.0,
+            ms(t.handshake_us.p50),
+            ms(t.handshake_us.p99),
+            ms(s.connect_us.p50),
+            t.errors,
+            if t.reasons.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", t.reasons.join("; "))
+            }
+        ));
+    }
     if s.lag_us.max > 0 {
         out.push_str(&format!(
             "schedule lag p50 {} ms p99 {} ms max {} ms\n",
