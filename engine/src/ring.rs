@@ -20,26 +20,50 @@ use crate::EngineError;
 /// Buffer group id of the receive buffers.
 pub const BGID: u16 = 1;
 
+/// Most submission queue entries asked for (the kernel's own limit is 32768).
+pub const MAX_SQ_ENTRIES: usize = 4096;
+/// Most completion queue entries asked for (the kernel's limit is 65536); completions beyond
+/// wait in the kernel's overflow list until drained, none is lost.
+pub const MAX_CQ_ENTRIES: u32 = 32768;
+
 /// Create the ring, with a clear error naming the likely cause when it fails.
 pub fn new_ring(entries: u32, cpu: usize) -> Result<IoUring, EngineError> {
     let mut b = IoUring::builder();
     b.setup_single_issuer()
         .setup_defer_taskrun()
-        .setup_cqsize(entries * 8);
+        .setup_cqsize((entries * 8).min(MAX_CQ_ENTRIES));
     b.build(entries).map_err(|e| EngineError::Ring {
         cpu,
-        message: match e.raw_os_error() {
-            Some(libc::ENOMEM) | Some(libc::EPERM) => format!(
-                "{e}: the locked-memory limit is too low (raise `ulimit -l`, currently {})",
-                memlock_limit()
-            ),
-            Some(libc::EINVAL) => format!(
-                "{e}: the kernel lacks IORING_SETUP_SINGLE_ISSUER/DEFER_TASKRUN (Linux 6.1 or newer needed)"
-            ),
-            Some(libc::ENOSYS) => format!("{e}: io_uring is not available (disabled or too old)"),
-            _ => e.to_string(),
-        },
+        message: ring_error(&e, true),
     })
+}
+
+/// What a failed `io_uring_setup` most likely means, and what to do about it.
+pub fn ring_error(e: &io::Error, with_flags: bool) -> String {
+    match e.raw_os_error() {
+        Some(libc::ENOMEM) => format!(
+            "{e}: the locked-memory limit is too low (raise `ulimit -l`, currently {}; in \
+             Kubernetes add the IPC_LOCK capability)",
+            memlock_limit()
+        ),
+        Some(libc::EPERM) => format!(
+            "{e}: io_uring is not allowed here: a seccomp profile blocks it (Docker's and \
+             containerd's default profiles do: run with `--security-opt seccomp=unconfined` or a \
+             profile allowing io_uring_setup/io_uring_enter/io_uring_register; in Kubernetes \
+             `securityContext.seccompProfile.type: Unconfined` or a Localhost profile), or \
+             `sysctl kernel.io_uring_disabled` is set (it must be 0, or 1 with the caller in \
+             `kernel.io_uring_group`); the locked-memory limit is {}",
+            memlock_limit()
+        ),
+        Some(libc::ENOSYS) => format!(
+            "{e}: io_uring is not available: the kernel lacks it (Linux 6.1 or newer needed) or a \
+             sandbox hides it (gVisor does not implement it: use runc)"
+        ),
+        Some(libc::EINVAL) if with_flags => format!(
+            "{e}: the kernel lacks IORING_SETUP_SINGLE_ISSUER/DEFER_TASKRUN (Linux 6.1 or newer needed)"
+        ),
+        _ => e.to_string(),
+    }
 }
 
 /// The RLIMIT_MEMLOCK soft limit, for error messages.

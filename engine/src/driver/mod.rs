@@ -44,6 +44,8 @@ const TIMER_SLACK_NS: u64 = 20_000;
 const MAX_WAIT_NS: u64 = 50_000_000;
 /// Receive buffer size (one multishot completion holds at most this much).
 const RECV_BUF: usize = 4 << 10;
+/// Most receive buffers per executor (8 MiB of 4 KiB buffers).
+const RECV_BUFS_MAX: usize = 2048;
 /// Completions handled per pass over the ring.
 const CQE_BATCH: usize = 256;
 
@@ -147,13 +149,18 @@ impl Driver {
             rustls::pki_types::ServerName<'static>,
         )>,
     ) -> Result<Driver, EngineError> {
+        // Neither ring grows with the connection count past what the kernel allows: a full
+        // submission queue is submitted and refilled (`ring::push`), completions are drained
+        // in a loop, and receive buffers are handed back as soon as their bytes are decoded,
+        // so a few thousand cover any number of connections (a multishot receive that finds
+        // none is re-armed).
         let entries = (cfg.connections * 4 + 64)
             .next_power_of_two()
-            .clamp(1024, 32768) as u32;
+            .clamp(1024, ring::MAX_SQ_ENTRIES) as u32;
         let ring = ring::new_ring(entries, cfg.cpu)?;
-        let nbufs = (cfg.connections * 16)
+        let nbufs = (cfg.connections * 4)
             .next_power_of_two()
-            .clamp(1024, 16384) as u16;
+            .clamp(512, RECV_BUFS_MAX) as u16;
         let bufs = BufRing::new(&ring, nbufs, RECV_BUF, cfg.cpu)?;
         let ct = cfg.connect_timeout;
         let socks = (0..cfg.connections)
@@ -270,26 +277,35 @@ impl Driver {
         }
     }
 
-    /// Tear connection `i`'s socket down: cancel its operations, or drop it now if it has none.
+    /// Tear connection `i`'s socket down and drop it once the kernel has finished with its
+    /// operations (at once if it has none). An open socket is shut down: its receive ends with
+    /// EOF and a send in the kernel fails, which costs the kernel O(1); a cancel by descriptor
+    /// instead scans every request of the ring (quadratic with thousands of connections
+    /// closing), so it is used only for a connect still in flight.
     fn close(&mut self, i: usize, now: u64) -> Result<(), EngineError> {
         let s = &mut self.socks[i];
         if s.state == SockState::Closing {
             return Ok(());
         }
+        let was = s.state;
         s.state = SockState::Closing;
-        if s.ops > 0 {
-            let fd = s.fd().map_or(-1, |f| f.0);
-            s.ops += 1;
-            let g = s.generation;
-            let e =
-                io_uring::opcode::AsyncCancel2::new(types::CancelBuilder::fd(types::Fd(fd)).all())
-                    .build()
-                    .user_data(ud(OP_CANCEL, g, i));
-            self.push(e)
-        } else {
+        if s.ops == 0 {
             self.dropped(i, now);
-            Ok(())
+            return Ok(());
         }
+        let fd = s.fd().map_or(-1, |f| f.0);
+        if matches!(was, SockState::Open | SockState::Handshaking) {
+            // SAFETY: shutdown(2) on a descriptor this connection owns.
+            if unsafe { libc::shutdown(fd, libc::SHUT_RDWR) } == 0 {
+                return Ok(());
+            }
+        }
+        s.ops += 1;
+        let g = s.generation;
+        let e = io_uring::opcode::AsyncCancel2::new(types::CancelBuilder::fd(types::Fd(fd)).all())
+            .build()
+            .user_data(ud(OP_CANCEL, g, i));
+        self.push(e)
     }
 
     /// The kernel let go of socket `i`: drop it and tell the shard.
@@ -305,7 +321,9 @@ impl Driver {
         self.core.on_closed(i as u32, now);
     }
 
-    /// Cancel every operation and wait (bounded) until the kernel has released our buffers.
+    /// End every socket's operations (see `close`: no ring-wide cancel, which the kernel serves
+    /// by rescanning its requests for each match) and wait (bounded) until the kernel has
+    /// released our buffers.
     fn shutdown(&mut self) -> Result<(), EngineError> {
         let now = self.now();
         for i in 0..self.socks.len() {
