@@ -38,6 +38,46 @@ pub struct ConnectArgs {
     /// Do not resume TLS sessions: every new connection makes a full handshake.
     #[arg(long)]
     pub no_tls_resume: bool,
+    /// Connect from these local addresses in turn, e.g. `127.0.0.1-127.0.0.8` on loopback or
+    /// `10.0.0.5,10.0.0.6` (addresses of this host): each has its own ephemeral ports, so
+    /// tens of thousands of connections to one target address do not run out of them.
+    #[arg(long, value_name = "LIST|RANGE")]
+    pub source_ip: Option<String>,
+}
+
+/// Most local addresses `--source-ip` may name.
+const MAX_SOURCES: u32 = 65_536;
+
+/// `a,b,c` and `first-last` (IPv4 ranges), mixed.
+pub fn parse_sources(spec: &str) -> Result<Vec<std::net::IpAddr>, CliError> {
+    use std::net::{IpAddr, Ipv4Addr};
+    let bad = |why: String| CliError::BadInput(format!("--source-ip {spec:?}: {why}"));
+    let mut out = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (Ipv4Addr, Ipv4Addr) = (
+                    a.trim().parse().map_err(|_| bad(format!("{a:?} is not an IPv4 address")))?,
+                    b.trim().parse().map_err(|_| bad(format!("{b:?} is not an IPv4 address")))?,
+                );
+                let (a, b) = (u32::from(a), u32::from(b));
+                if a > b || b - a >= MAX_SOURCES {
+                    return Err(bad(format!("a range of 1..={MAX_SOURCES} addresses, first to last")));
+                }
+                out.extend((a..=b).map(|x| IpAddr::V4(Ipv4Addr::from(x))));
+            }
+            None => out.push(
+                part.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse()
+                    .map_err(|_| bad(format!("{part:?} is not an IP address")))?,
+            ),
+        }
+    }
+    if out.is_empty() || out.len() > MAX_SOURCES as usize {
+        return Err(bad(format!("1..={MAX_SOURCES} addresses")));
+    }
+    Ok(out)
 }
 
 /// A target URL taken apart.

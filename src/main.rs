@@ -6,6 +6,7 @@ mod connect_args;
 mod demo;
 mod error;
 mod gate;
+mod host;
 mod html;
 mod inspect;
 mod merge;

@@ -74,7 +74,8 @@ pub struct LoadArgs {
     /// Requests in flight per connection (1 = keep-alive without pipelining).
     #[arg(short, long, default_value_t = 1)]
     pub pipeline: usize,
-    /// Executor threads, one per CPU (default: every CPU the process may use); with fewer
+    /// Executor threads, one per CPU (default: every CPU the process may use, at most one per
+    /// connection); with fewer
     /// threads than CPUs, the highest-numbered CPUs are used.
     #[arg(short, long)]
     pub threads: Option<usize>,
@@ -217,10 +218,14 @@ impl LoadArgs {
         }
         let threads = cpus.len();
         if self.connections < threads {
-            return Err(CliError::BadInput(format!(
-                "--connections {} is fewer than the {threads} executor threads",
-                self.connections
-            )));
+            if self.threads.is_some() {
+                return Err(CliError::BadInput(format!(
+                    "--connections {} is fewer than the {threads} executor threads",
+                    self.connections
+                )));
+            }
+            // By default, no more executors than connections.
+            cpus.drain(..threads - self.connections.max(1));
         }
         let arrival = match self.arrival.as_str() {
             "uniform" => Arrival::Uniform,
@@ -271,6 +276,10 @@ impl LoadArgs {
             io_memory: self.io_memory_kib << 10,
             spin: self.spin,
             requests_per_connection: self.requests_per_connection,
+            source_addrs: match &self.connect.source_ip {
+                Some(spec) => crate::connect_args::parse_sources(spec)?,
+                None => Vec::new(),
+            },
             ..RunConfig::new(target)
         };
         cfg.validate()
@@ -306,6 +315,7 @@ pub fn engine_run(
     plan: &ringload_formats::Plan,
     cfg: &RunConfig,
 ) -> Result<ringload_engine::Stats, CliError> {
+    crate::host::prepare(cfg)?;
     ringload_engine::run(plan, cfg).map_err(|e| match e {
         ringload_engine::EngineError::Config(m) => CliError::BadInput(m),
         e => CliError::Runtime(e.to_string()),
@@ -321,7 +331,12 @@ pub fn check_connected(
 ) -> Result<(), CliError> {
     let last_error = stats
         .last_connect_error
-        .map(|e| format!(", last: {}", std::io::Error::from_raw_os_error(e)))
+        .map(|e| {
+            let hint = crate::host::connect_hint(e)
+                .map(|h| format!(": {h}"))
+                .unwrap_or_default();
+            format!(", last: {}{hint}", std::io::Error::from_raw_os_error(e))
+        })
         .unwrap_or_default();
     if stats.gave_up {
         let after = cfg.give_up_after.unwrap_or_default();

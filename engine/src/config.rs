@@ -143,6 +143,9 @@ pub struct RunConfig {
     /// Close each connection after this many requests (1: a new connection, and handshake,
     /// per request); `None`: keep connections open.
     pub requests_per_connection: Option<u32>,
+    /// Local addresses to connect from, in turn (`--source-ip`): each address has its own
+    /// ephemeral ports, so more of them allow more connections to one target address.
+    pub source_addrs: Vec<std::net::IpAddr>,
 }
 
 impl RunConfig {
@@ -166,6 +169,7 @@ impl RunConfig {
             spin: Duration::from_micros(100),
             replay: Replay::default(),
             requests_per_connection: None,
+            source_addrs: Vec::new(),
         }
     }
 
@@ -185,6 +189,13 @@ impl RunConfig {
         }
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return bad("timeouts must be positive");
+        }
+        if self
+            .source_addrs
+            .iter()
+            .any(|a| a.is_ipv4() != self.target.addr.is_ipv4())
+        {
+            return bad("source addresses must be of the target's family (IPv4 or IPv6)");
         }
         if self.requests_per_connection == Some(0) {
             return bad("requests per connection must be at least 1");

@@ -14,6 +14,9 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// io_uring cannot be used in this process at all (blocked by seccomp, a sandbox...).
+    #[error("io_uring cannot be used here: {0}")]
+    Unavailable(String),
     /// An io_uring could not be created or set up (kernel too old, memlock limit...).
     #[error("cannot start the io_uring on cpu {cpu}: {message}")]
     Ring { cpu: usize, message: String },

@@ -16,6 +16,7 @@
 mod config;
 mod driver;
 mod error;
+pub mod host;
 mod requests;
 mod ring;
 mod runtime;
@@ -29,6 +30,7 @@ pub use config::{
 };
 pub use error::EngineError;
 pub use requests::{MAX_HEAD, MAX_HEADS_TOTAL};
+pub use ring::check as check_io_uring;
 pub use runtime::{allowed_cpus, check_validity, expected_wall, run};
 pub use shard::MAX_ATTEMPTS;
 pub use stats::{

@@ -38,6 +38,16 @@ pub fn new_ring(entries: u32, cpu: usize) -> Result<IoUring, EngineError> {
     })
 }
 
+/// Can this process use io_uring with the engine's flags? Checked once before executors start,
+/// so a blocked io_uring is reported with its likely cause instead of as a failed executor.
+pub fn check() -> Result<(), EngineError> {
+    let mut b: io_uring::Builder = IoUring::builder();
+    b.setup_single_issuer().setup_defer_taskrun();
+    b.build(8)
+        .map(drop)
+        .map_err(|e| EngineError::Unavailable(ring_error(&e, true)))
+}
+
 /// What a failed `io_uring_setup` most likely means, and what to do about it.
 pub fn ring_error(e: &io::Error, with_flags: bool) -> String {
     match e.raw_os_error() {

@@ -230,6 +230,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
             sessions: sessions.into(),
             segments: plan.segments.len(),
             requests_per_connection: cfg.requests_per_connection,
+            source_addrs: cfg.source_addrs.clone().into(),
         };
         let schedule = Schedule::new(
             &cfg.load,

@@ -137,6 +137,8 @@ pub struct Driver {
     )>,
     /// Decrypted bytes of one TLS pump, handed to the shard (reused).
     plain: Vec<u8>,
+    /// Local addresses to bind before connecting (`--source-ip`), in turn per connection.
+    sources: Arc<[std::net::IpAddr]>,
 }
 
 impl Driver {
@@ -198,6 +200,7 @@ impl Driver {
             addr_family: cfg.addr,
             tls,
             plain: Vec::new(),
+            sources: cfg.source_addrs.clone(),
             core: Shard::new(cfg, wire, schedule),
         })
     }

@@ -19,7 +19,8 @@ impl Driver {
             socket2::Type::STREAM.cloexec(),
             Some(socket2::Protocol::TCP),
         )
-        .and_then(|s| s.set_nodelay(true).map(|_| s));
+        .and_then(|s| s.set_nodelay(true).map(|_| s))
+        .and_then(|s| self.bind_source(&s, i).map(|_| s));
         let sock = match sock {
             Ok(s) => s,
             Err(e) => {
@@ -46,6 +47,29 @@ impl Driver {
             .user_data(ud(OP_LINK_TIMEOUT, g, i));
         self.push(connect)?;
         self.push(timeout)
+    }
+
+    /// `--source-ip`: bind connection `i`'s socket to its local address (the port is chosen at
+    /// connect, per destination, so each address offers its own range of ephemeral ports).
+    fn bind_source(&self, s: &socket2::Socket, i: usize) -> std::io::Result<()> {
+        if self.sources.is_empty() {
+            return Ok(());
+        }
+        let ip = self.sources[i % self.sources.len()];
+        if ip.is_ipv4() {
+            let one: libc::c_int = 1;
+            // SAFETY: setsockopt with a c_int option value we own.
+            unsafe {
+                libc::setsockopt(
+                    std::os::fd::AsRawFd::as_raw_fd(s),
+                    libc::IPPROTO_IP,
+                    libc::IP_BIND_ADDRESS_NO_PORT,
+                    (&one as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                );
+            }
+        }
+        s.bind(&std::net::SocketAddr::new(ip, 0).into())
     }
 
     pub(super) fn arm_recv(&mut self, i: usize) -> Result<(), EngineError> {

@@ -87,6 +87,8 @@ pub struct ShardConfig {
     pub segments: usize,
     /// Close each connection after this many requests.
     pub requests_per_connection: Option<u32>,
+    /// Local addresses to connect from, connection `i` from `source_addrs[i % len]`.
+    pub source_addrs: Arc<[std::net::IpAddr]>,
 }
 
 /// Why a connection closes, which decides what its unanswered requests are charged.

@@ -213,6 +213,7 @@ impl Sim {
             sessions: (0..plan.sessions.len() as u32).collect::<Vec<_>>().into(),
             segments: plan.segments.len(),
             requests_per_connection: setup.requests_per_connection,
+            source_addrs: Vec::new().into(),
         };
         let n = setup.connections;
         Sim {
