@@ -104,9 +104,12 @@ pub struct Comparison {
     pub format: &'static str,
     pub tool_version: &'static str,
     pub plan: String,
+    /// Rounds asked for; `per_round` holds those completed (fewer when interrupted).
     pub rounds: u32,
     pub valid: bool,
     pub invalid_reason: Option<String>,
+    /// Stopped by SIGINT/SIGTERM: the rounds completed so far are reported.
+    pub interrupted: bool,
     pub overhead: Vec<Overhead>,
     pub per_round: Vec<Round>,
     /// Each side's result over all rounds, in `run`'s format.
@@ -275,9 +278,25 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
         .config(&args.candidate, "--candidate", authority)?;
     base_cfg.replay = replay.clone();
     cand_cfg.replay = replay;
+    let interrupt = crate::lifecycle::Interrupt::install()?;
+    for cfg in [&mut base_cfg, &mut cand_cfg] {
+        cfg.interrupt = Some(interrupt.flag());
+    }
     let mut rounds: Vec<(Stats, Stats)> = Vec::with_capacity(args.rounds as usize);
     let mut invalid = None;
     for r in 0..args.rounds {
+        if interrupt.is_set() {
+            break;
+        }
+        let live = std::sync::Arc::new(ringload_engine::live::Live::new(base_cfg.cpus.len()));
+        base_cfg.live = Some(live.clone());
+        cand_cfg.live = Some(live.clone());
+        let _progress = crate::lifecycle::ProgressLine::start(
+            live,
+            crate::run::extent(&base_cfg),
+            format!("round {}/{}", r + 1, args.rounds),
+            args.load.quiet,
+        );
         let mut one = |cfg: &ringload_engine::RunConfig, url: &str| {
             let s = engine_run(&plan, cfg)?;
             check_connected(&s, url, cfg)?;
@@ -302,7 +321,22 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
             let c = one(&cand_cfg, &args.candidate)?;
             (one(&base_cfg, &args.baseline)?, c)
         };
+        // A round cut short by a signal is not compared: both sides must cover the same load.
+        if b.interrupted || c.interrupted {
+            break;
+        }
         rounds.push((b, c));
+    }
+    if rounds.is_empty() {
+        return match interrupt.exit_code() {
+            Some(code) => {
+                crate::out::emit(
+                    "compare: interrupted before a round completed; nothing to report\n",
+                )?;
+                Ok(code)
+            }
+            None => Err(CliError::Runtime("no round completed".into())),
+        };
     }
     let keys = rounds[0].0.keys.len();
     let merged_b = merge(rounds.iter().map(|r| r.0.clone()), keys);
@@ -320,6 +354,7 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
         rounds: args.rounds,
         valid: invalid.is_none(),
         invalid_reason: invalid.clone(),
+        interrupted: interrupt.is_set(),
         overhead: overheads(&rounds, (&merged_b, &merged_c)),
         per_round: rounds
             .iter()
@@ -344,6 +379,9 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
     }
     if let Some(out) = &args.html {
         crate::run::write_file(out, crate::html::compare_page(&comparison).as_bytes())?;
+    }
+    if let Some(code) = interrupt.exit_code() {
+        return Ok(code);
     }
     if invalid.is_some() {
         return Ok(EXIT_INVALID_RUN);
@@ -373,7 +411,11 @@ pub fn render_text(c: &Comparison) -> String {
         c.plan,
         c.baseline.run.target,
         c.candidate.run.target,
-        c.rounds,
+        if c.interrupted {
+            format!("{} of {}", c.per_round.len(), c.rounds)
+        } else {
+            c.rounds.to_string()
+        },
         c.baseline.run.load,
         c.baseline.run.stop,
         c.baseline.run.connections,
@@ -396,7 +438,7 @@ pub fn render_text(c: &Comparison) -> String {
             ms(o.candidate_us as f64),
             o.overhead_us / 1e3,
             o.overhead_pct,
-            if c.rounds < SIGN_TEST_ROUNDS as u32 {
+            if c.per_round.len() < SIGN_TEST_ROUNDS {
                 "-"
             } else if o.consistent {
                 "consistent"
@@ -436,6 +478,13 @@ pub fn render_text(c: &Comparison) -> String {
     );
     if let Some(why) = &c.invalid_reason {
         out.push_str(&format!("INVALID RUN: {why}\n"));
+    }
+    if c.interrupted {
+        out.push_str(&format!(
+            "INTERRUPTED: stopped by a signal after {} of {} rounds; the figures cover those\n",
+            c.per_round.len(),
+            c.rounds
+        ));
     }
     out
 }

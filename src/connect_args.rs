@@ -57,12 +57,18 @@ pub fn parse_sources(spec: &str) -> Result<Vec<std::net::IpAddr>, CliError> {
         match part.split_once('-') {
             Some((a, b)) => {
                 let (a, b): (Ipv4Addr, Ipv4Addr) = (
-                    a.trim().parse().map_err(|_| bad(format!("{a:?} is not an IPv4 address")))?,
-                    b.trim().parse().map_err(|_| bad(format!("{b:?} is not an IPv4 address")))?,
+                    a.trim()
+                        .parse()
+                        .map_err(|_| bad(format!("{a:?} is not an IPv4 address")))?,
+                    b.trim()
+                        .parse()
+                        .map_err(|_| bad(format!("{b:?} is not an IPv4 address")))?,
                 );
                 let (a, b) = (u32::from(a), u32::from(b));
                 if a > b || b - a >= MAX_SOURCES {
-                    return Err(bad(format!("a range of 1..={MAX_SOURCES} addresses, first to last")));
+                    return Err(bad(format!(
+                        "a range of 1..={MAX_SOURCES} addresses, first to last"
+                    )));
                 }
                 out.extend((a..=b).map(|x| IpAddr::V4(Ipv4Addr::from(x))));
             }

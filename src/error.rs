@@ -7,6 +7,7 @@
 //! | 2 | usage or bad input (arguments, plan/capture files) |
 //! | 3 | a threshold failed (`--fail-on` gates) |
 //! | 4 | the run was invalid: the generator could not keep its schedule (saturated) |
+//! | 130, 143 | interrupted by SIGINT / SIGTERM: sending stopped, in-flight requests drained, the report and output files written (marked interrupted); a second signal exits at once |
 
 use std::path::PathBuf;
 
@@ -18,7 +19,8 @@ pub const EXIT_INVALID_RUN: u8 = 4;
 
 /// Text for `--help`.
 pub const EXIT_CODES_HELP: &str = "Exit codes: 0 ok; 1 runtime failure; 2 usage or bad input; \
-3 a threshold failed; 4 the run was invalid (generator saturated).";
+3 a threshold failed; 4 the run was invalid (generator saturated); 130/143 interrupted by \
+SIGINT/SIGTERM (report and outputs written, marked interrupted).";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {

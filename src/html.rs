@@ -296,8 +296,9 @@ pub fn run_page(r: &Report) -> String {
         let xs: Vec<String> = r.windows.iter().map(|w| format!("{}s", w.second)).collect();
         let failed = |w: &crate::report::WindowRow| {
             let e = &w.errors;
-            (e.timeout + e.reset + e.protocol + e.validation) as f64
+            (e.timeout + e.reset + e.protocol + e.validation + e.auth) as f64
         };
+        let per_s = f64::from(r.window_s.max(1));
         b.push_str(
             &Chart {
                 title: "Requests per second (by intended send time)",
@@ -306,11 +307,14 @@ pub fn run_page(r: &Report) -> String {
                 series: vec![
                     (
                         "requests".into(),
-                        r.windows.iter().map(|w| Some(w.requests as f64)).collect(),
+                        r.windows
+                            .iter()
+                            .map(|w| Some(w.requests as f64 / per_s))
+                            .collect(),
                     ),
                     (
                         "failed".into(),
-                        r.windows.iter().map(|w| Some(failed(w))).collect(),
+                        r.windows.iter().map(|w| Some(failed(w) / per_s)).collect(),
                     ),
                 ],
             }

@@ -9,6 +9,7 @@ mod gate;
 mod host;
 mod html;
 mod inspect;
+mod lifecycle;
 mod merge;
 mod out;
 mod plan_io;
@@ -83,7 +84,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Run(args) => return run::execute(&args),
         Command::Compare(args) => return compare::execute(&args),
         Command::Merge(args) => return merge::execute(&args),
-        Command::Target(args) => target::serve(&args)?,
+        Command::Target(args) => return target::serve(&args),
         Command::Demo(args) => return demo::demo(&args),
     }
     Ok(error::EXIT_OK)

@@ -135,10 +135,18 @@ struct ResultIn {
     run: RunIn,
     valid: bool,
     invalid_reason: Option<String>,
+    #[serde(default)]
+    interrupted: bool,
     summary: SummaryIn,
     labels: Vec<GroupIn>,
     segments: Vec<GroupIn>,
+    #[serde(default = "one_second")]
+    window_s: u32,
     windows: Vec<WindowIn>,
+}
+
+fn one_second() -> u32 {
+    1
 }
 
 /// Largest base64 histogram accepted (ringload's own are a few KiB).
@@ -356,6 +364,17 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
             ));
         }
     }
+    // Windows of every worker in the widest width any of them used.
+    let mut window_s = 1u32;
+    for (name, r) in results {
+        if !r.window_s.is_power_of_two() || r.window_s > 1 << 20 {
+            return Err(format!(
+                "{name}: window_s {} is not a power of two up to 2^20",
+                r.window_s
+            ));
+        }
+        window_s = window_s.max(r.window_s);
+    }
     let mut summary = Acc::default();
     // In the order the first result lists them (then any new ones in their order).
     let mut labels: Ordered<(Option<String>, Option<String>, bool)> = Ordered::default();
@@ -397,7 +416,7 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
             _ => 0,
         };
         for w in &r.windows {
-            let second = w.second.saturating_add(shift);
+            let second = w.second.saturating_add(shift) / window_s as usize * window_s as usize;
             if second >= MAX_WINDOWS {
                 return Err(format!("{name}: second {} is out of range", w.second));
             }
@@ -507,6 +526,7 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
         },
         valid: invalid.is_empty(),
         invalid_reason: (!invalid.is_empty()).then(|| invalid.join("; ")),
+        interrupted: results.iter().any(|r| r.1.interrupted),
         summary: Summary {
             group: summary.group(None, None),
             resent,
@@ -557,6 +577,7 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
             .into_iter()
             .map(|(s, a)| a.group(None, s))
             .collect(),
+        window_s,
         windows: windows
             .into_iter()
             .map(|(second, WindowAcc(requests, ok, e, h))| {

@@ -169,6 +169,7 @@ pub struct TlsSummary {
 
 #[derive(Debug, Serialize)]
 pub struct WindowRow {
+    /// Start of the window, seconds from the start of measurement (`window_s` wide).
     pub second: usize,
     pub requests: u64,
     pub ok: u64,
@@ -204,9 +205,13 @@ pub struct Report {
     pub run: RunInfo,
     pub valid: bool,
     pub invalid_reason: Option<String>,
+    /// The run was stopped by SIGINT/SIGTERM before its end (it drained and reported).
+    pub interrupted: bool,
     pub summary: Summary,
     pub labels: Vec<Group>,
     pub segments: Vec<Group>,
+    /// Width of each window, seconds (1; doubled in long runs to bound memory).
+    pub window_s: u32,
     pub windows: Vec<WindowRow>,
 }
 
@@ -415,6 +420,7 @@ pub fn build(
         },
         valid: validity.is_ok(),
         invalid_reason: validity.clone().err(),
+        interrupted: stats.interrupted,
         summary: Summary {
             group: Group {
                 reauth: stats.reauth,
@@ -465,12 +471,13 @@ pub fn build(
         },
         labels: label_groups,
         segments: segment_groups,
+        window_s: stats.window_s,
         windows: stats
             .windows
             .iter()
             .enumerate()
             .map(|(i, w)| WindowRow {
-                second: i,
+                second: i * stats.window_s as usize,
                 requests: w.counts.requests,
                 ok: w.counts.ok,
                 errors: errors(&w.counts, 0),
@@ -682,6 +689,9 @@ pub fn render_text(r: &Report) -> String {
     }
     if let Some(reason) = &r.invalid_reason {
         out.push_str(&format!("INVALID RUN: {reason}\n"));
+    }
+    if r.interrupted {
+        out.push_str("INTERRUPTED: stopped early by a signal; the figures cover the time it ran\n");
     }
     out
 }

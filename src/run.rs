@@ -135,6 +135,40 @@ pub struct LoadArgs {
     pub requests_per_connection: Option<u32>,
     #[command(flatten)]
     pub connect: crate::connect_args::ConnectArgs,
+    /// Start measuring at this wall-clock time (RFC 3339, e.g. 2026-11-27T20:30:00Z), or
+    /// `+30s` after $RINGLOAD_START_REF (an RFC 3339 time shared by all workers; without it,
+    /// after now): workers started seconds apart begin together.
+    #[arg(long, value_name = "TIME|+DURATION")]
+    pub start_at: Option<String>,
+    /// No progress line (by default: every second on a terminal, every 10 s elsewhere).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `--start-at`: an RFC 3339 time, or `+DURATION` after `reference` (or now).
+pub fn parse_start_at(s: &str, reference: Option<&str>) -> Result<std::time::SystemTime, CliError> {
+    let bad = |why: String| CliError::BadInput(format!("--start-at {s:?}: {why}"));
+    if let Some(d) = s.strip_prefix('+') {
+        let d = humantime::parse_duration(d.trim()).map_err(|e| bad(e.to_string()))?;
+        let base = match reference {
+            Some(r) => humantime::parse_rfc3339_weak(r.trim()).map_err(|e| {
+                CliError::BadInput(format!("RINGLOAD_START_REF {r:?}: {e} (RFC 3339 expected)"))
+            })?,
+            None => std::time::SystemTime::now(),
+        };
+        return Ok(base + d);
+    }
+    let t = humantime::parse_rfc3339_weak(s.trim()).map_err(|e| {
+        bad(format!(
+            "{e} (RFC 3339, e.g. 2026-11-27T20:30:00Z, or +30s)"
+        ))
+    })?;
+    if let Ok(ahead) = t.duration_since(std::time::SystemTime::now())
+        && ahead > Duration::from_secs(24 * 3600)
+    {
+        return Err(bad("more than a day ahead".into()));
+    }
+    Ok(t)
 }
 
 /// Parse `0,2-3` into CPU numbers.
@@ -280,6 +314,13 @@ impl LoadArgs {
                 Some(spec) => crate::connect_args::parse_sources(spec)?,
                 None => Vec::new(),
             },
+            start_at: match &self.start_at {
+                Some(s) => Some(parse_start_at(
+                    s,
+                    std::env::var("RINGLOAD_START_REF").ok().as_deref(),
+                )?),
+                None => None,
+            },
             ..RunConfig::new(target)
         };
         cfg.validate()
@@ -308,6 +349,14 @@ pub fn write_report(
 /// Write a result file; a failure names the file.
 pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
     std::fs::write(path, bytes).map_err(|e| CliError::Runtime(format!("{}: {e}", path.display())))
+}
+
+/// How far a run goes, for its progress line.
+pub fn extent(cfg: &RunConfig) -> crate::lifecycle::Extent {
+    match cfg.stop {
+        Stop::Duration(d) => crate::lifecycle::Extent::Seconds(d.as_secs_f64()),
+        Stop::Requests(n) => crate::lifecycle::Extent::Requests(n),
+    }
 }
 
 /// Run the engine, its errors mapped to exit codes (bad configuration: 2, the rest: 1).
@@ -371,8 +420,16 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
         .load
         .config(&args.target, "--target", plan.meta.authority.as_deref())?;
     cfg.replay = args.replay.replay(&plan, &args.plan)?;
-    let started = std::time::SystemTime::now() + cfg.warmup;
-    let stats = engine_run(&plan, &cfg)?;
+    let interrupt = crate::lifecycle::Interrupt::install()?;
+    cfg.interrupt = Some(interrupt.flag());
+    let live = std::sync::Arc::new(ringload_engine::live::Live::new(cfg.cpus.len()));
+    cfg.live = Some(live.clone());
+    let progress =
+        crate::lifecycle::ProgressLine::start(live, extent(&cfg), "run".into(), args.load.quiet);
+    let started = cfg.start_at.unwrap_or_else(std::time::SystemTime::now) + cfg.warmup;
+    let stats = engine_run(&plan, &cfg);
+    drop(progress);
+    let stats = stats?;
     let validity = ringload_engine::check_validity(&stats, &cfg);
     let mut report = crate::report::build(
         &stats,
@@ -388,6 +445,9 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
         .map(|d| d.as_millis() as u64);
     crate::out::emit(&crate::report::render_text(&report))?;
     write_report(&report, args.output.as_deref(), args.html.as_deref())?;
+    if let Some(code) = interrupt.exit_code() {
+        return Ok(code);
+    }
     check_connected(&stats, &args.target, &cfg)?;
     if validity.is_err() {
         return Ok(EXIT_INVALID_RUN);

@@ -64,7 +64,8 @@ impl TargetArgs {
     }
 }
 
-pub fn serve(args: &TargetArgs) -> Result<(), CliError> {
+/// Serve until SIGINT/SIGTERM; returns the exit code (130/143 after a signal, as documented).
+pub fn serve(args: &TargetArgs) -> Result<u8, CliError> {
     let cfg = ringload_target::TargetConfig {
         listen: args.listen,
         threads: args.threads,
@@ -91,6 +92,5 @@ pub fn serve(args: &TargetArgs) -> Result<(), CliError> {
         "served {} requests on {} connections\n",
         stats.requests, stats.connections
     ))?;
-
-    Ok(())
+    Ok(ringload_target::stopped_by_signal().map_or(crate::error::EXIT_OK, |s| (128 + s) as u8))
 }

@@ -1,6 +1,8 @@
 //! Plain run configuration, validated once (the CLI builds it from its arguments).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::EngineError;
@@ -146,6 +148,14 @@ pub struct RunConfig {
     /// Local addresses to connect from, in turn (`--source-ip`): each address has its own
     /// ephemeral ports, so more of them allow more connections to one target address.
     pub source_addrs: Vec<std::net::IpAddr>,
+    /// Set (by a signal handler) to end the run early: sending stops, what is in flight drains
+    /// for `drain`, and the stats come back marked interrupted.
+    pub interrupt: Option<Arc<AtomicBool>>,
+    /// Where executors publish live figures for a progress line.
+    pub live: Option<Arc<crate::live::Live>>,
+    /// Start measuring at this wall-clock time (workers started apart begin together); the
+    /// executors connect first, then wait for it.
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 impl RunConfig {
@@ -170,6 +180,9 @@ impl RunConfig {
             replay: Replay::default(),
             requests_per_connection: None,
             source_addrs: Vec::new(),
+            interrupt: None,
+            live: None,
+            start_at: None,
         }
     }
 
@@ -196,6 +209,13 @@ impl RunConfig {
             .any(|a| a.is_ipv4() != self.target.addr.is_ipv4())
         {
             return bad("source addresses must be of the target's family (IPv4 or IPv6)");
+        }
+        if self
+            .live
+            .as_ref()
+            .is_some_and(|l| l.executors() != self.cpus.len())
+        {
+            return bad("live figures need one slot per executor");
         }
         if self.requests_per_connection == Some(0) {
             return bad("requests per connection must be at least 1");

@@ -17,6 +17,7 @@ mod config;
 mod driver;
 mod error;
 pub mod host;
+pub mod live;
 mod requests;
 mod ring;
 mod runtime;

@@ -1,6 +1,7 @@
 //! Executors: one glommio executor per CPU, each with its own driver, started together behind a
 //! barrier and merged at the end. Shards never share state while running.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -57,11 +58,15 @@ impl Gate {
     }
 
     /// Wait until `n` executors arrived or one of `handles` ended without arriving, then
-    /// release them: together if all are ready, else with a stop.
+    /// release them: together if all are ready (at `start_at` if given, sooner if
+    /// `interrupt` is set meanwhile), else with a stop. `started` learns the start time.
     fn start(
         &self,
         n: usize,
         handles: &[(usize, std::thread::JoinHandle<Result<Stats, EngineError>>)],
+        start_at: Option<std::time::SystemTime>,
+        interrupt: Option<&AtomicBool>,
+        started: impl FnOnce(Instant),
     ) {
         let mut s = self.lock();
         while s.arrived < n {
@@ -75,7 +80,24 @@ impl Gate {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        s.go = Some((!s.failed).then(Instant::now));
+        if !s.failed
+            && let Some(at) = start_at
+        {
+            drop(s);
+            // Short sleeps, so an interrupt while waiting is seen at once.
+            while let Ok(left) = at.duration_since(std::time::SystemTime::now()) {
+                if interrupt.is_some_and(|f| f.load(Ordering::Relaxed)) {
+                    break;
+                }
+                std::thread::sleep(left.min(Duration::from_millis(20)));
+            }
+            s = self.lock();
+        }
+        let go = (!s.failed).then(Instant::now);
+        if let Some(t0) = go {
+            started(t0);
+        }
+        s.go = Some(go);
         self.cv.notify_all();
     }
 }
@@ -231,6 +253,9 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
             segments: plan.segments.len(),
             requests_per_connection: cfg.requests_per_connection,
             source_addrs: cfg.source_addrs.clone().into(),
+            index: i,
+            interrupt: cfg.interrupt.clone(),
+            live: cfg.live.clone(),
         };
         let schedule = Schedule::new(
             &cfg.load,
@@ -308,7 +333,11 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
             }
         }
     }
-    gate.start(k, &handles);
+    gate.start(k, &handles, cfg.start_at, cfg.interrupt.as_deref(), |t0| {
+        if let Some(live) = &cfg.live {
+            live.started(t0 + cfg.warmup);
+        }
+    });
     let mut merged =
         Stats::new(wire.all_keys()).with_splits(plan.segments.len(), wire.split_captures.len());
     merged.split_names = wire

@@ -57,6 +57,10 @@ impl ErrorClass {
     }
 }
 
+/// Most time windows kept (an hour at one second each); beyond, windows widen (see
+/// `Stats::window`).
+pub const MAX_WINDOWS: usize = 3600;
+
 /// Significant digits of the per-second window histograms: 1 keeps each at ~3.7 KiB (464
 /// counters; 2 digits would take ~26 KiB, 2 GiB per executor for a 24 h soak) while per-second
 /// p50/p99 stay within ~6%. Whole-run figures use `new_histogram` (3 digits).
@@ -212,11 +216,16 @@ pub struct Stats {
     pub last_connect_error: Option<i32>,
     /// An executor stopped early: it could open no connection for the give-up time.
     pub gave_up: bool,
+    /// The run was interrupted (SIGINT/SIGTERM): it stopped sending early and drained.
+    pub interrupted: bool,
     /// Connections the server closed (Connection: close or EOF).
     pub server_closes: u64,
     /// Response bytes that arrived with no request in flight (the connection is closed).
     pub unsolicited: u64,
+    /// Time windows of `window_s` seconds from the start of measurement.
     pub windows: Vec<Window>,
+    /// Width of each window, seconds: 1, doubled as a long run coarsens its windows.
+    pub window_s: u32,
     /// Measured wall time of the sending phase (max over executors when merged), seconds.
     pub elapsed_s: f64,
     /// Measured time during which requests were released (the sending window), seconds.
@@ -261,9 +270,11 @@ impl Stats {
             connect_errors: 0,
             last_connect_error: None,
             gave_up: false,
+            interrupted: false,
             server_closes: 0,
             unsolicited: 0,
             windows: Vec::new(),
+            window_s: 1,
             elapsed_s: 0.0,
             send_window_s: 0.0,
             logins: 0,
@@ -361,15 +372,50 @@ impl Stats {
         slot.get_or_insert_with(|| Box::new(KeyStats::new()))
     }
 
+    /// The window holding `second` of the run. Windows are `window_s` seconds wide: one second
+    /// while the run is short; when more than [`MAX_WINDOWS`] would be needed, neighbouring
+    /// windows are merged in pairs and the width doubles, so a day at any rate keeps at most
+    /// `MAX_WINDOWS` small histograms (~13 MiB per executor) instead of one per second.
+    #[inline]
     fn window(&mut self, second: usize) -> &mut Window {
-        // Bounded by the run length: one small histogram per second of run time.
-        while self.windows.len() <= second {
+        let mut i = second / self.window_s as usize;
+        while i >= MAX_WINDOWS {
+            self.coarsen();
+            i = second / self.window_s as usize;
+        }
+        while self.windows.len() <= i {
             self.windows.push(Window {
                 counts: Counts::default(),
                 latency: new_window_histogram(),
             });
         }
-        &mut self.windows[second]
+        &mut self.windows[i]
+    }
+
+    /// Merge windows in pairs: twice as wide, half as many.
+    fn coarsen(&mut self) {
+        let old = std::mem::take(&mut self.windows);
+        let mut it = old.into_iter();
+        while let Some(mut a) = it.next() {
+            if let Some(b) = it.next() {
+                a.counts += &b.counts;
+                a.latency.add(&b.latency).expect("same bounds");
+            }
+            self.windows.push(a);
+        }
+        self.window_s *= 2;
+    }
+
+    /// The window holding `second`, if it exists.
+    pub fn window_of(&self, second: usize) -> Option<&Window> {
+        self.windows.get(second / self.window_s as usize)
+    }
+
+    /// Make `self`'s windows at least `window_s` wide (to add windows of that width).
+    fn widen_to(&mut self, window_s: u32) {
+        while self.window_s < window_s {
+            self.coarsen();
+        }
     }
 
     /// A request was handed to a connection for the first time.
@@ -467,10 +513,12 @@ impl AddAssign<&Stats> for Stats {
         self.connect_errors += o.connect_errors;
         self.last_connect_error = o.last_connect_error.or(self.last_connect_error);
         self.gave_up |= o.gave_up;
+        self.interrupted |= o.interrupted;
         self.server_closes += o.server_closes;
         self.unsolicited += o.unsolicited;
+        self.widen_to(o.window_s);
         for (i, w) in o.windows.iter().enumerate() {
-            let mine = self.window(i);
+            let mine = self.window(i * o.window_s as usize);
             mine.counts += &w.counts;
             mine.latency.add(&w.latency).expect("same bounds");
         }
@@ -518,6 +566,46 @@ mod tests {
         h.record(6_500).unwrap();
         let p = h.value_at_quantile(0.99) as f64;
         assert!((p / 6_500.0 - 1.0).abs() < 0.07, "{p}");
+    }
+
+    /// A day of run time at 50,000 requests/s keeps a few MiB of windows, not one histogram per
+    /// second (simulated: the windows a day of responses would fill, without running a day).
+    #[test]
+    fn a_day_of_windows_stays_within_its_budget() {
+        let mut s = Stats::new(1);
+        for second in 0..86_400usize {
+            // A few latencies per second are enough to touch every window like real traffic.
+            for lat in [180, 240, 900, 12_000] {
+                s.answered(0, second, 200, true, lat, lat);
+            }
+        }
+        assert!(
+            s.windows.len() <= MAX_WINDOWS,
+            "{} windows",
+            s.windows.len()
+        );
+        assert_eq!(s.window_s, 32, "86,400 s in windows of 32 s");
+        let bytes: usize = s
+            .windows
+            .iter()
+            .map(|w| w.latency.distinct_values() * std::mem::size_of::<u64>() + 128)
+            .sum();
+        assert!(bytes < 64 << 20, "{bytes} bytes of windows");
+        assert!(bytes < 16 << 20, "{bytes} bytes of windows");
+        let total: u64 = s.windows.iter().map(|w| w.counts.ok).sum();
+        assert_eq!(total, 86_400 * 4, "coarsening loses no response");
+        // Merging a 1 s-window result into a coarse one widens it to match.
+        let mut short = Stats::new(1);
+        short.answered(0, 70, 200, true, 100, 100);
+        let mut m = Stats::new(1);
+        m += &s;
+        m += &short;
+        assert_eq!(m.window_s, 32);
+        assert_eq!(
+            m.windows[2].counts.ok,
+            4 * 32 + 1,
+            "second 70 is in window 64..96"
+        );
     }
 
     #[test]

@@ -50,7 +50,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use behavior::{MAX_BODY_SIZE, MAX_DELAY};
-pub use server::{StopTrigger, TargetHandle};
+pub use server::{StopTrigger, TargetHandle, stopped_by_signal};
 pub use shop::{DEFAULT_PASSWORD, SESSION_COOKIE, ShopConfig, ShopStats};
 pub use stats::Stats;
 

@@ -403,7 +403,23 @@ fn wait_readable(fd: &OwnedFd) -> std::io::Result<()> {
 /// Where the signal handler writes; -1 when no waiter is installed.
 static SIGNAL_WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 
-extern "C" fn on_signal(_sig: libc::c_int) {
+/// The first stopping signal received (0: none): the CLI exits with 128 + it.
+static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// The signal that stopped the server, if one did (SIGINT = 2, SIGTERM = 15).
+pub fn stopped_by_signal() -> Option<i32> {
+    match LAST_SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    // A second signal while stopping: leave at once.
+    if LAST_SIGNAL.swap(sig, Ordering::SeqCst) != 0 {
+        // SAFETY: _exit(2) is async-signal-safe.
+        unsafe { libc::_exit(128 + sig) };
+    }
     let fd = SIGNAL_WAKE_FD.load(Ordering::Relaxed);
     if fd >= 0 {
         // SAFETY: write(2) is async-signal-safe; the fd outlives the installed handler.

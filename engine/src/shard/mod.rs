@@ -89,6 +89,11 @@ pub struct ShardConfig {
     pub requests_per_connection: Option<u32>,
     /// Local addresses to connect from, connection `i` from `source_addrs[i % len]`.
     pub source_addrs: Arc<[std::net::IpAddr]>,
+    /// This executor's index (its live figures' slot).
+    pub index: usize,
+    /// Set to end the run early (sending stops, in-flight requests drain).
+    pub interrupt: Option<Arc<std::sync::atomic::AtomicBool>>,
+    pub live: Option<Arc<crate::live::Live>>,
 }
 
 /// Why a connection closes, which decides what its unanswered requests are charged.
@@ -168,6 +173,8 @@ pub struct Shard {
     check_at: u64,
     /// Since when no connection could be opened (every attempt failing, none open).
     down_since: Option<u64>,
+    /// The next second (of measurement) whose end publishes live figures.
+    next_publish: u64,
 }
 
 impl Shard {
@@ -196,6 +203,7 @@ impl Shard {
             next_check: 0,
             check_at: 0,
             down_since: None,
+            next_publish: 1,
             wire,
             schedule,
             cfg,
@@ -261,7 +269,26 @@ impl Shard {
             self.next_check = now + CHECK_EVERY_NS;
             self.check_at = self.next_deadline(now);
         }
-        if !self.stopping && self.schedule.finished(now) {
+        let interrupted = self
+            .cfg
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed));
+        if interrupted && !self.stopping {
+            self.stats.interrupted = true;
+        }
+        if let Some(live) = &self.cfg.live {
+            let measured = now.saturating_sub(self.cfg.measure_from_ns);
+            if now >= self.cfg.measure_from_ns && measured >= self.next_publish * 1_000_000_000 {
+                self.next_publish = measured / 1_000_000_000 + 1;
+                live.publish(
+                    self.cfg.index,
+                    &self.stats,
+                    self.next_publish.saturating_sub(2),
+                );
+            }
+        }
+        if !self.stopping && (interrupted || self.schedule.finished(now)) {
             self.stopping = true;
             self.stats.send_window_s = now.saturating_sub(self.cfg.measure_from_ns) as f64 / 1e9;
             self.drain_deadline = now + self.cfg.drain.as_nanos() as u64;
@@ -354,6 +381,10 @@ impl Shard {
     /// connections have room for in closed loop (a closed loop sends nothing while no
     /// connection is open: a refused connection is a connect error, not a request).
     fn release(&mut self, now: u64) {
+        if self.stopping {
+            // The end of the schedule, or an interrupt: nothing new goes out.
+            return;
+        }
         let room = if self.open_loop {
             RELEASE_PER_TURN
         } else {

@@ -135,6 +135,7 @@ pub struct Setup {
     pub users: Option<Users>,
     pub queue_limit: usize,
     pub requests_per_connection: Option<u32>,
+    pub interrupt: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for Setup {
@@ -152,6 +153,7 @@ impl Default for Setup {
             users: None,
             queue_limit: 10_000,
             requests_per_connection: None,
+            interrupt: None,
         }
     }
 }
@@ -214,6 +216,9 @@ impl Sim {
             segments: plan.segments.len(),
             requests_per_connection: setup.requests_per_connection,
             source_addrs: Vec::new().into(),
+            index: 0,
+            interrupt: setup.interrupt.clone(),
+            live: None,
         };
         let n = setup.connections;
         Sim {
@@ -713,6 +718,51 @@ proptest! {
             "{} writes for {} requests and {} re-sends", sim.seen.len(), c.requests, s.resent);
         prop_assert!(sim.shard.is_done());
     }
+}
+
+#[test]
+fn an_interrupt_stops_sending_and_drains_what_is_in_flight() {
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let setup = Setup {
+        budget: None,
+        end_ns: 3600 * S,
+        depth: 4,
+        interrupt: Some(flag.clone()),
+        ..Setup::default()
+    };
+    let f = flag.clone();
+    let at = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let at2 = at.clone();
+    // 20 ms answers; the interrupt comes with the 200th request.
+    let mut n = 0;
+    let server: Server = Box::new(move |_, now| {
+        n += 1;
+        if n == 200 {
+            f.store(true, std::sync::atomic::Ordering::Relaxed);
+            at2.store(now, std::sync::atomic::Ordering::Relaxed);
+        }
+        Reply::Bytes {
+            delay: 20 * MS,
+            bytes: ok(""),
+        }
+    });
+    let mut sim = Sim::new(&plan(1, 3), setup, server);
+    let s = sim.run(3600 * S);
+    assert_accounted(&s);
+    assert!(s.interrupted);
+    assert_eq!(s.counts.in_flight_at_end, 0, "everything in flight drained");
+    assert_eq!(
+        s.counts.ok,
+        sim.seen.len() as u64,
+        "nothing was sent after the stop"
+    );
+    assert!(sim.seen.len() <= 200 + 16, "{} requests", sim.seen.len());
+    let stop = at.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        sim.now <= stop + 45 * MS,
+        "ended once drained: {} ms after the interrupt",
+        (sim.now - stop) / MS
+    );
 }
 
 // ---- tokens minted at replay ----
