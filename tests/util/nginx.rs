@@ -40,6 +40,17 @@ impl Nginx {
     /// Start nginx with `server_body` inside `server { listen ...; <server_body> }` and
     /// `http_extra` at the http level.
     pub fn start(http_extra: &str, server_body: &str) -> Nginx {
+        Nginx::start_sized(4096, "", http_extra, server_body)
+    }
+
+    /// [`Nginx::start`] with room for `connections` connections (`worker_connections`, its open
+    /// files, the listen backlog); `listen_extra` goes on the listen line.
+    pub fn start_sized(
+        connections: usize,
+        listen_extra: &str,
+        http_extra: &str,
+        server_body: &str,
+    ) -> Nginx {
         let bin = nginx_binary();
         for _attempt in 0..5 {
             let dir = tempfile::tempdir().unwrap();
@@ -47,12 +58,13 @@ impl Nginx {
             let d = dir.path().display();
             let conf = format!(
                 "worker_processes 1; daemon off; master_process off; pid {d}/nginx.pid;\n\
-                 error_log {d}/error.log warn;\n\
-                 events {{ worker_connections 4096; }}\n\
+                 error_log {d}/error.log warn; worker_rlimit_nofile {files};\n\
+                 events {{ worker_connections {connections}; }}\n\
                  http {{ access_log off; client_body_temp_path {d}/cb; proxy_temp_path {d}/px;\n\
                    fastcgi_temp_path {d}/fc; uwsgi_temp_path {d}/uw; scgi_temp_path {d}/sc;\n\
                    tcp_nopush off; tcp_nodelay on; {http_extra}\n\
-                   server {{ listen 127.0.0.1:{port}; {server_body} }} }}\n"
+                   server {{ listen 127.0.0.1:{port} {listen_extra}; {server_body} }} }}\n",
+                files = connections + 64,
             );
             let conf_path = dir.path().join("nginx.conf");
             std::fs::write(&conf_path, conf).unwrap();
