@@ -201,7 +201,104 @@ fn group_name(g: &Group) -> String {
     if let Some(seg) = &g.segment {
         name.push_str(&format!(" [{seg}]"));
     }
+    if g.auth {
+        name = format!("(auth) {name}");
+    }
     name
+}
+
+/// Logins, failed checks, canary splits and connection costs: what a run learnt beyond its
+/// latency table (each part only when there is something to show).
+fn details(b: &mut String, r: &Report) {
+    let s = &r.summary;
+    if s.logins > 0 {
+        let _ = writeln!(
+            b,
+            "<h2>Logins</h2><p>{} logins (first per session, refreshed before expiry, or after a 401), in their own rows marked (auth), not in the totals; {} re-logins after a 401.</p>",
+            s.logins, s.group.reauth
+        );
+    }
+    let offending: Vec<&Group> = r
+        .labels
+        .iter()
+        .filter(|g| !g.offending.is_empty())
+        .collect();
+    if !offending.is_empty() {
+        b.push_str("<h2>Failed checks</h2><table><tr><th>label [segment]</th><th>first values seen</th></tr>\n");
+        for g in offending {
+            let _ = writeln!(
+                b,
+                "<tr><td>{}</td><td class=\"bad\">{}</td></tr>",
+                esc(&group_name(g)),
+                esc(&g.offending.join("; "))
+            );
+        }
+        b.push_str("</table>\n");
+    }
+    let splits: Vec<(String, &Group)> = if r.segments.is_empty() {
+        vec![("all".into(), &s.group)]
+    } else {
+        r.segments
+            .iter()
+            .map(|g| (g.segment.clone().unwrap_or_default(), g))
+            .collect()
+    };
+    if splits.iter().any(|(_, g)| !g.split.is_empty()) {
+        b.push_str("<h2>Split of responses</h2><table><tr><th>segment</th><th>header</th><th>shares</th></tr>\n");
+        for (name, g) in &splits {
+            for (header, shares) in &g.split {
+                let _ = writeln!(
+                    b,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(name),
+                    esc(header),
+                    esc(&crate::report::split_text(shares))
+                );
+            }
+        }
+        b.push_str("</table>\n");
+    }
+    let c = &s.connect_us;
+    b.push_str("<h2>Connections</h2><table><tr><th></th><th>count</th><th>p50 ms</th><th>p90</th><th>p99</th><th>max</th></tr>\n");
+    let _ = writeln!(
+        b,
+        "<tr><td>TCP connect</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        s.connections_opened,
+        ms(c.p50 as f64),
+        ms(c.p90 as f64),
+        ms(c.p99 as f64),
+        ms(c.max as f64)
+    );
+    if let Some(t) = &s.tls {
+        let h = &t.handshake_us;
+        let _ = writeln!(
+            b,
+            "<tr><td>TLS handshake (after connect)</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            t.handshakes,
+            ms(h.p50 as f64),
+            ms(h.p90 as f64),
+            ms(h.p99 as f64),
+            ms(h.max as f64)
+        );
+    }
+    b.push_str("</table>\n");
+    if let Some(t) = &s.tls {
+        let _ = writeln!(
+            b,
+            "<p>TLS: {:.1} handshakes/s, {:.0}% resumed; {} connections failed in TLS{}.</p>",
+            t.handshakes_per_s,
+            t.resumed_share * 100.0,
+            t.errors,
+            if t.reasons.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ": <span class=\"bad\">{}</span>",
+                    esc(&t.reasons.join("; "))
+                )
+            }
+        );
+    }
 }
 
 const PCT_AXIS: [&str; 6] = ["p50", "p90", "p95", "p99", "p99.9", "max"];
@@ -260,6 +357,9 @@ pub fn run_page(r: &Report) -> String {
     if let Some(why) = &r.invalid_reason {
         let _ = writeln!(b, "<p class=\"bad\">INVALID RUN: {}</p>", esc(why));
     }
+    if r.interrupted {
+        b.push_str("<p class=\"bad\">INTERRUPTED: stopped early by a signal; the figures cover the time it ran.</p>\n");
+    }
     let s = &r.summary;
     let g = &s.group;
     let _ = writeln!(
@@ -268,12 +368,13 @@ pub fn run_page(r: &Report) -> String {
         g.requests, g.ok, g.failed, g.timed_out, g.in_flight_at_end, s.resent, g.rps, s.duration_s
     );
     b.push_str("<h2>Per label and segment</h2>\n");
-    let mut groups: Vec<&Group> = r.labels.iter().collect();
+    let mut groups: Vec<&Group> = r.labels.iter().filter(|g| !g.auth).collect();
     groups.extend(r.segments.iter());
     groups.push(g);
+    groups.extend(r.labels.iter().filter(|g| g.auth));
     group_rows(&mut b, &groups);
 
-    let mut by_volume: Vec<&Group> = r.labels.iter().collect();
+    let mut by_volume: Vec<&Group> = r.labels.iter().filter(|g| !g.auth).collect();
     by_volume.sort_by_key(|g| std::cmp::Reverse(g.requests));
     let mut series: Vec<(String, Vec<Option<f64>>)> =
         vec![("total".into(), pct_points(&g.latency_us))];
@@ -364,6 +465,7 @@ pub fn run_page(r: &Report) -> String {
         s.connections_opened,
         s.server_closes
     );
+    details(&mut b, r);
     page(&format!("ringload run {}", r.plan), &b)
 }
 

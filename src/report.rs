@@ -497,22 +497,25 @@ pub fn build(
     }
 }
 
-/// `stable 74.8% / canary-v2 25.2%`, largest first.
+/// `stable 74.8% / canary-v2 25.2% of 5,012 with the header (120 without)`, largest first:
+/// shares among the responses that carried the header.
 pub fn split_text(s: &SplitShares) -> String {
-    let total = s.total().max(1) as f64;
+    let with = s.total() - s.missing;
     let mut parts: Vec<(u64, String)> = s.values.iter().map(|(v, n)| (*n, v.clone())).collect();
     parts.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     if s.other > 0 {
-        parts.push((s.other, "(other)".into()));
+        parts.push((s.other, "(other values)".into()));
     }
-    if s.missing > 0 {
-        parts.push((s.missing, "(missing)".into()));
-    }
-    parts
+    let mut out = parts
         .iter()
-        .map(|(n, v)| format!("{v} {:.1}%", *n as f64 * 100.0 / total))
+        .map(|(n, v)| format!("{v} {:.1}%", *n as f64 * 100.0 / with.max(1) as f64))
         .collect::<Vec<_>>()
-        .join(" / ")
+        .join(" / ");
+    out.push_str(&format!(" of {with} with the header"));
+    if s.missing > 0 {
+        out.push_str(&format!(" ({} without)", s.missing));
+    }
+    out
 }
 
 fn ms(us: u64) -> String {
