@@ -113,14 +113,14 @@ fn report(live: &Live, extent: Extent, what: &str, tty: bool, done: &AtomicBool)
         );
         b
     });
-    let every = if tty { 10 } else { 100 };
-    let mut ticks = 0u64;
+    let every = Duration::from_secs(if tty { 1 } else { 10 });
+    let mut next = std::time::Instant::now() + every;
     while !done.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(100));
-        ticks += 1;
-        if !ticks.is_multiple_of(every) {
+        std::thread::sleep(Duration::from_millis(50));
+        if std::time::Instant::now() < next {
             continue;
         }
+        next += every;
         let line = line(&live.read(), extent, what);
         match &bar {
             Some(b) => b.set_message(line),

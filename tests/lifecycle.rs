@@ -145,20 +145,17 @@ fn the_target_exits_130_or_143_after_printing_its_counters() {
 fn progress_on_a_terminal_and_off_one() {
     let t = target();
     let dir = tempfile::tempdir().unwrap();
-    let plan = util::targets_plan(dir.path(), "GET http://x/");
+    // Closed loop against a 10 ms answer: light, and with no schedule to fall behind.
+    let plan = util::targets_plan(dir.path(), "GET http://x/?delay=10ms");
     let url = format!("http://{}", t.local_addr());
     let bin = env!("CARGO_BIN_EXE_ringload");
     // Off a terminal: a plain line every 10 s, on stderr.
     let off = std::thread::spawn({
         let (plan, url) = (plan.clone(), url.clone());
-        move || {
-            ringload([
-                "run", &plan, "--target", &url, "-d", "11s", "-c", "2", "--rate", "500",
-            ])
-        }
+        move || ringload(["run", &plan, "--target", &url, "-d", "11s", "-c", "2"])
     });
     // On one (`script` gives the run a pseudo-terminal): a line redrawn every second.
-    let cmd = format!("{bin} run {plan} --target {url} -d 3s -c 2 --rate 500");
+    let cmd = format!("{bin} run {plan} --target {url} -d 4s -c 2");
     let on = Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
         .output()
