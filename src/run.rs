@@ -120,9 +120,15 @@ pub struct LoadArgs {
     /// the run invalid (exit 4).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "50ms")]
     pub max_lag: Duration,
-    /// Open loop: poll rather than sleep this long before each due send (precision vs CPU).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "100us")]
+    /// Open loop: poll rather than sleep this long before each due send (timer precision for
+    /// CPU: every microsecond polled is spent).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0us")]
     pub spin: Duration,
+    /// Open loop: a due send may go out this much late so that sends close together share one
+    /// wake-up (CPU for send-time precision; the lag histogram shows what it cost); 0 wakes for
+    /// every send.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "500us")]
+    pub precision: Duration,
     /// Send the plan's captured Host instead of the target's.
     #[arg(long)]
     pub keep_host: bool,
@@ -309,6 +315,7 @@ impl LoadArgs {
             max_lag: self.max_lag,
             io_memory: self.io_memory_kib << 10,
             spin: self.spin,
+            precision: self.precision,
             requests_per_connection: self.requests_per_connection,
             source_addrs: match &self.connect.source_ip {
                 Some(spec) => crate::connect_args::parse_sources(spec)?,

@@ -249,6 +249,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
             measure_from_ns: warmup_ns,
             max_wall: cfg.max_wall,
             spin: cfg.spin,
+            precision: cfg.precision,
             sessions: sessions.into(),
             segments: plan.segments.len(),
             requests_per_connection: cfg.requests_per_connection,

@@ -81,6 +81,8 @@ pub struct ShardConfig {
     pub measure_from_ns: u64,
     pub max_wall: Duration,
     pub spin: Duration,
+    /// Open loop: a due send may wait this long to share a wake-up with the next ones.
+    pub precision: Duration,
     /// Global index of each of this shard's sessions (for `--users` rows).
     pub sessions: Arc<[u32]>,
     /// Segments of the plan (stats keys are `label * (segments + 1) + segment`).
@@ -313,7 +315,9 @@ impl Shard {
     pub fn wakeup_at(&self) -> u64 {
         let mut until = self.check_at.min(self.drain_deadline);
         if let Some(due) = self.schedule.next_due_at() {
-            until = until.min(due);
+            // Sends due within the precision window go out together, each with its own
+            // intended time (its lateness is in the lag histogram).
+            until = until.min(due.saturating_add(self.cfg.precision.as_nanos() as u64));
         }
         if let Some(end) = self.schedule.closed_until().filter(|_| !self.stopping) {
             until = until.min(end);

@@ -212,6 +212,7 @@ impl Sim {
             measure_from_ns: setup.warmup_ns,
             max_wall: Duration::from_secs(3600),
             spin: Duration::ZERO,
+            precision: Duration::ZERO,
             sessions: (0..plan.sessions.len() as u32).collect::<Vec<_>>().into(),
             segments: plan.segments.len(),
             requests_per_connection: setup.requests_per_connection,
