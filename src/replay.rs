@@ -40,7 +40,7 @@ impl ReplayArgs {
     /// The engine's replay settings for `plan` (read from `plan_path`), checked before anything
     /// is sent.
     pub fn replay(&self, plan: &Plan, plan_path: &Path) -> Result<Replay, CliError> {
-        let headers = self
+        let headers: Vec<(String, String)> = self
             .headers
             .iter()
             .map(|h| parse_header(h))
@@ -65,12 +65,16 @@ impl ReplayArgs {
                 "--auth-token: empty or holds a line break".into(),
             ));
         }
+        // A `-H` override of a profile's header fills its slots: that profile needs no login.
+        let needs_login = plan.auth_profiles.iter().find(|p| {
+            !matches!(&p.send_as, ringload_formats::TokenPlace::Header { name, .. }
+                if headers.iter().any(|(h, _): &(String, String)| h.eq_ignore_ascii_case(name)))
+        });
         if plan.meta.redacted
-            && !plan.auth_profiles.is_empty()
             && users.is_none()
             && self.auth_token.is_none()
+            && let Some(p) = needs_login
         {
-            let p = &plan.auth_profiles[0];
             let login = &plan.requests[p.login as usize];
             return Err(CliError::BadInput(format!(
                 "{}: recorded with --redact, its login ({} {}) holds placeholders instead of \

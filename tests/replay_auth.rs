@@ -430,3 +430,72 @@ fn the_split_per_segment_matches_the_shops_weights() {
     );
     t.stop().unwrap();
 }
+
+#[test]
+fn a_redacted_plan_needs_users_or_a_token_and_overrides_reach_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = shop(ShopConfig::default());
+    let url = format!("http://{}", t.local_addr());
+    let redacted = shoppers_plan(dir.path(), &["--redact"]);
+    // Without accounts nothing is sent: the login holds placeholders.
+    let r = ringload(["run", &redacted, "--target", &url, "-n", "10"]);
+    r.assert_bad_input("recorded with --redact");
+    assert!(r.stderr.contains("--users"), "{}", r.stderr);
+    assert_eq!(t.stats().requests, 0, "nothing was sent");
+    // With --users it logs in as those accounts.
+    let users = write(
+        dir.path(),
+        "users.csv",
+        "username,password\nann,P@ssw0rd-LoadTest!\n",
+    );
+    let (v, _) = run(
+        dir.path(),
+        &redacted,
+        &url,
+        &["-c", "2", "-n", "100", "--users", users.to_str().unwrap()],
+    );
+    assert_eq!(u(&v["summary"]["ok"]), 100);
+    assert_eq!(status(&v, "401"), 0);
+    // --auth-token: one token in every slot, no login at all.
+    let before = t.shop_stats().unwrap().logins;
+    let token = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(t.local_addr()).unwrap();
+        let body = "grant_type=password&username=ann&password=P%40ssw0rd-LoadTest%21";
+        write!(
+            s,
+            "POST /auth/realms/shop/protocol/openid-connect/token HTTP/1.1\r\nHost: x\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let json: Value = serde_json::from_str(resp.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        json["access_token"].as_str().unwrap().to_string()
+    };
+    let (v, _) = run(
+        dir.path(),
+        &redacted,
+        &url,
+        &["-c", "2", "-n", "100", "--auth-token", &token],
+    );
+    assert_eq!(u(&v["summary"]["ok"]), 100);
+    assert_eq!(u(&v["summary"]["logins"]), 0);
+    assert_eq!(
+        t.shop_stats().unwrap().logins,
+        before + 1,
+        "only the test's own login"
+    );
+    // -H replaces the slot's header for everyone: a dead token fails every protected call.
+    let (v, _) = run(
+        dir.path(),
+        &redacted,
+        &url,
+        &["-c", "2", "-n", "100", "-H", "Authorization: Bearer nope"],
+    );
+    assert!(status(&v, "401") > 0);
+    assert_eq!(u(&v["summary"]["logins"]), 0);
+    t.stop().unwrap();
+}
