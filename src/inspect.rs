@@ -72,7 +72,15 @@ pub struct AuthInfo {
 pub fn inspect(path: &Path) -> Result<Inspect, CliError> {
     let plan = crate::plan_io::load(path)?;
     let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    Ok(summarise(&plan, path, bytes))
+    let mut i = summarise(&plan, path, bytes);
+    // The file's own version (an older one reads fine), from its header.
+    let mut head = [0u8; 10];
+    if let Ok(mut f) = std::fs::File::open(path)
+        && std::io::Read::read_exact(&mut f, &mut head).is_ok()
+    {
+        i.format_version = u16::from_le_bytes([head[8], head[9]]);
+    }
+    Ok(i)
 }
 
 fn summarise(plan: &Plan, path: &Path, bytes: u64) -> Inspect {
