@@ -21,8 +21,11 @@ mod runtime;
 mod schedule;
 pub mod stats;
 
-pub use config::{Arrival, LoadModel, RunConfig, Stage, Stop, Target};
+pub use config::{
+    Arrival, LoadModel, MAX_RATE, MAX_REQUESTS, MAX_RUN, MAX_SPIN, MAX_STAGES, MAX_WAIT, RunConfig,
+    Stage, Stop, Target,
+};
 pub use driver::MAX_ATTEMPTS;
 pub use error::EngineError;
-pub use runtime::{allowed_cpus, check_validity, expected_wall, run};
+pub use runtime::{allowed_cpus, check_validity, expected_wall, replay_rate, run};
 pub use stats::{Counts, ERROR_CLASSES, ErrorClass, KeyStats, Stats, Window};

@@ -323,6 +323,11 @@ impl Driver {
     fn release(&mut self, now: u64) {
         // Bounded per turn, so a schedule far behind cannot keep the loop from its I/O.
         for _ in 0..RELEASE_PER_TURN {
+            if self.queue.len() >= self.cfg.queue_limit {
+                // Full: everything else due is dropped, counted at once (not timed).
+                self.stats.dropped += self.schedule.skip_due(now);
+                break;
+            }
             let Some((req, intended, measured)) = self.schedule.next(now) else {
                 break;
             };
@@ -330,12 +335,6 @@ impl Driver {
                 self.stats
                     .lag
                     .saturating_record(((now - intended) / 1000).max(1));
-            }
-            if self.queue.len() >= self.cfg.queue_limit {
-                if measured {
-                    self.stats.dropped += 1;
-                }
-                continue;
             }
             if measured {
                 let s = self.second(intended);
