@@ -265,9 +265,12 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
         .map(|g| g.parse())
         .collect::<Result<_, _>>()?;
     let plan = crate::plan_io::load(&args.plan)?;
-    let authority = plan.meta.authority.as_deref();
-    let base_cfg = args.load.config(&args.baseline, authority)?;
-    let cand_cfg = args.load.config(&args.candidate, authority)?;
+    let base_cfg = args
+        .load
+        .config("--baseline", &args.baseline, &args.plan, &plan)?;
+    let cand_cfg = args
+        .load
+        .config("--candidate", &args.candidate, &args.plan, &plan)?;
     let mut rounds: Vec<(Stats, Stats)> = Vec::with_capacity(args.rounds as usize);
     let mut invalid = None;
     for r in 0..args.rounds {

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use ringload_engine::{Arrival, LoadModel, RunConfig, Stage, Stop, Target};
+use ringload_engine::{
+    Arrival, LoadModel, MAX_RATE, MAX_REQUESTS, MAX_RUN, MAX_SPIN, MAX_STAGES, MAX_WAIT, RunConfig,
+    Stage, Stop, Target,
+};
 
 use crate::error::{CliError, EXIT_INVALID_RUN, EXIT_OK, EXIT_THRESHOLD};
 use crate::gate::Gate;
@@ -154,23 +157,120 @@ pub fn parse_cpus(s: &str) -> Result<Vec<usize>, CliError> {
     Ok(out)
 }
 
-/// Parse `30s:1000,60s:5000`.
+/// Parse `30s:1000,60s:5000`, each rate and duration within the engine's limits.
 pub fn parse_stages(s: &str) -> Result<Vec<Stage>, CliError> {
-    s.split(',')
+    let stages = s
+        .split(',')
         .map(|part| {
-            let bad = || CliError::BadInput(format!("--stages: {part:?} is not DURATION:RATE"));
-            let (d, l) = part.trim().split_once(':').ok_or_else(bad)?;
-            Ok(Stage {
-                duration: humantime::parse_duration(d.trim()).map_err(|_| bad())?,
-                level: l.trim().parse().map_err(|_| bad())?,
-            })
+            let bad = |why: &str| CliError::BadInput(format!("--stages: {part:?} {why}"));
+            let (d, l) = part
+                .trim()
+                .split_once(':')
+                .ok_or_else(|| bad("is not DURATION:RATE"))?;
+            let duration =
+                humantime::parse_duration(d.trim()).map_err(|_| bad("is not DURATION:RATE"))?;
+            let level: f64 = l.trim().parse().map_err(|_| bad("is not DURATION:RATE"))?;
+            if !(level.is_finite() && (0.0..=MAX_RATE).contains(&level)) {
+                return Err(bad(&format!(
+                    "has a rate outside 0..={} requests/s",
+                    number(MAX_RATE)
+                )));
+            }
+            if duration > MAX_RUN {
+                return Err(bad(&format!("is longer than {}", human(MAX_RUN))));
+            }
+            Ok(Stage { duration, level })
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    if stages.len() > MAX_STAGES {
+        return Err(CliError::BadInput(format!(
+            "--stages: {} stages, at most {MAX_STAGES}",
+            stages.len()
+        )));
+    }
+    let total: Duration = stages.iter().map(|s| s.duration).sum();
+    if total > MAX_RUN {
+        return Err(CliError::BadInput(format!(
+            "--stages: {} in total, at most {}",
+            human(total),
+            human(MAX_RUN)
+        )));
+    }
+    Ok(stages)
 }
 
-/// Parse `http://host[:port][/...]` into an address and a Host header.
-pub fn parse_target(url: &str) -> Result<Target, CliError> {
-    let bad = |why: &str| CliError::BadInput(format!("--target {url:?}: {why}"));
+/// A rate for messages: `100000000`, `1e30`.
+fn number(x: f64) -> String {
+    if x.abs() >= 1e12 {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// `24h`, `90s`, `1h 30m`: whole hours as hours (humantime would say `1day`).
+fn human(d: Duration) -> String {
+    match d.as_secs() {
+        s if s >= 3600 && s % 3600 == 0 && d.subsec_nanos() == 0 => format!("{}h", s / 3600),
+        _ => humantime::format_duration(d).to_string(),
+    }
+}
+
+/// Split an URL authority into host and port; `Err` says what is wrong with it.
+fn split_authority(authority: &str) -> Result<(&str, Option<u16>), String> {
+    if authority.contains('@') {
+        return Err("user info (user@host) is not supported: put credentials in the plan".into());
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6
+                .split_once(']')
+                .ok_or("an IPv6 address needs its closing ']'")?;
+            if host.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(format!("[{host}] is not an IPv6 address"));
+            }
+            let port = match after {
+                "" => None,
+                p => Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| format!("unexpected {p:?} after the address"))?,
+                ),
+            };
+            (host, port)
+        }
+        None if authority.matches(':').count() > 1 => {
+            return Err("an IPv6 address goes in brackets, e.g. http://[::1]:8080".into());
+        }
+        None => match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() {
+        return Err("no host".into());
+    }
+    if !authority.starts_with('[')
+        && !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    {
+        return Err(format!("{host:?} is not a host name or address"));
+    }
+    let port = match port {
+        None => None,
+        Some(p) => Some(
+            p.parse::<u16>()
+                .ok()
+                .filter(|&n| n > 0 && p.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| format!("port {p:?} is not a number from 1 to 65535"))?,
+        ),
+    };
+    Ok((host, port))
+}
+
+/// Parse `http://host[:port][/...]`, given to `flag`, into an address and a Host header.
+pub fn parse_target(flag: &str, url: &str) -> Result<Target, CliError> {
+    let bad = |why: &str| CliError::BadInput(format!("{flag} {url:?}: {why}"));
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| bad("expected http://host[:port]"))?;
@@ -180,26 +280,18 @@ pub fn parse_target(url: &str) -> Result<Target, CliError> {
         ));
     }
     if !scheme.eq_ignore_ascii_case("http") {
-        return Err(bad("the scheme must be http"));
+        return Err(bad(&format!("the scheme must be http, not {scheme:?}")));
     }
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    if authority.is_empty() {
-        return Err(bad("no host"));
-    }
-    let has_port = match authority.strip_prefix('[') {
-        Some(v6) => v6.contains("]:"),
-        None => authority.contains(':'),
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let (host, port) = split_authority(authority).map_err(|why| bad(&why))?;
+    let addr = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => std::net::SocketAddr::new(ip, port.unwrap_or(80)),
+        Err(_) => (host, port.unwrap_or(80))
+            .to_socket_addrs()
+            .map_err(|e| bad(&format!("cannot resolve host {host:?}: {e}")))?
+            .next()
+            .ok_or_else(|| bad(&format!("host {host:?} resolves to no address")))?,
     };
-    let with_port = if has_port {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    let addr = with_port
-        .to_socket_addrs()
-        .map_err(|e| bad(&format!("cannot resolve: {e}")))?
-        .next()
-        .ok_or_else(|| bad("resolves to no address"))?;
     let host_header = authority
         .strip_suffix(":80")
         .unwrap_or(authority)
@@ -208,15 +300,95 @@ pub fn parse_target(url: &str) -> Result<Target, CliError> {
 }
 
 impl LoadArgs {
-    /// The engine's config for `target_url`; `plan_authority` serves `--keep-host`.
+    /// Refuse numbers no run can honour, naming the flag and the allowed range (the engine
+    /// checks the same limits; here the message names the option).
+    fn check_ranges(&self) -> Result<(), CliError> {
+        let bad = |m: String| Err(CliError::BadInput(m));
+        if let Some(rate) = self.rate
+            && !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE)
+        {
+            return bad(format!(
+                "--rate {}: between 0 (excluded) and {} requests/s (no machine sends more)",
+                number(rate),
+                number(MAX_RATE)
+            ));
+        }
+        if let Some(speed) = self.speed
+            && !(speed.is_finite() && speed > 0.0)
+        {
+            return bad(format!("--speed {}: must be more than 0", number(speed)));
+        }
+        if let Some(n) = self.requests
+            && !(1..=MAX_REQUESTS).contains(&n)
+        {
+            return bad(format!("--requests {n}: between 1 and {MAX_REQUESTS}"));
+        }
+        if !(1..=100_000).contains(&self.connections) {
+            return bad(format!(
+                "--connections {}: between 1 and 100000",
+                self.connections
+            ));
+        }
+        if !(1..=1024).contains(&self.pipeline) {
+            return bad(format!("--pipeline {}: between 1 and 1024", self.pipeline));
+        }
+        let at_most = |flag: &str, d: Duration, max: Duration| {
+            if d > max {
+                bad(format!("{flag} {}: at most {}", human(d), human(max)))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(d) = self.duration {
+            at_most("--duration", d, MAX_RUN)?;
+            if d.is_zero() {
+                return bad("--duration 0s: must be positive".into());
+            }
+        }
+        at_most("--warmup", self.warmup, MAX_RUN)?;
+        if let Some(d) = self.duration
+            && d + self.warmup > MAX_RUN
+        {
+            return bad(format!(
+                "--warmup {} plus --duration {}: at most {} together",
+                human(self.warmup),
+                human(d),
+                human(MAX_RUN)
+            ));
+        }
+        at_most("--timeout", self.timeout, MAX_WAIT)?;
+        at_most("--connect-timeout", self.connect_timeout, MAX_WAIT)?;
+        at_most("--drain", self.drain, MAX_WAIT)?;
+        at_most("--max-lag", self.max_lag, MAX_WAIT)?;
+        if let Some(g) = self.give_up_after.0 {
+            at_most("--give-up-after", g, MAX_WAIT)?;
+        }
+        at_most("--spin", self.spin, MAX_SPIN)?;
+        if !(64..=1 << 20).contains(&self.io_memory_kib) {
+            return bad(format!(
+                "--io-memory-kib {}: between 64 and 1048576",
+                self.io_memory_kib
+            ));
+        }
+        Ok(())
+    }
+
+    /// The engine's config for `target_url` (given to `flag`, e.g. `--target`) and the plan
+    /// read from `plan_file` (its captured host serves `--keep-host`, its timing `--speed`).
     pub fn config(
         &self,
+        flag: &str,
         target_url: &str,
-        plan_authority: Option<&str>,
+        plan_file: &std::path::Path,
+        plan: &ringload_formats::Plan,
     ) -> Result<RunConfig, CliError> {
-        let mut target = parse_target(target_url)?;
+        self.check_ranges()?;
+        let mut target = parse_target(flag, target_url)?;
         if self.keep_host {
-            target.host_header = plan_authority
+            target.host_header = plan
+                .meta
+                .authority
+                .as_deref()
                 .ok_or_else(|| {
                     CliError::BadInput("--keep-host: the plan has no single captured host".into())
                 })?
@@ -264,7 +436,26 @@ impl LoadArgs {
         };
         let load = match (self.rate, self.speed, &self.stages) {
             (Some(rate), _, _) => LoadModel::Rate { rate, arrival },
-            (_, Some(speed), _) => LoadModel::Replay { speed },
+            (_, Some(speed), _) => {
+                let rate = ringload_engine::replay_rate(plan, speed).ok_or_else(|| {
+                    CliError::BadInput(format!(
+                        "{}: the plan has no captured timing to replay (every step at the same \
+                         offset): use --rate or the closed loop",
+                        plan_file.display()
+                    ))
+                })?;
+                if rate > MAX_RATE {
+                    return Err(CliError::BadInput(format!(
+                        "--speed {}: the plan would be sent at {} requests/s on average, \
+                         more than {} (choose a speed of at most {})",
+                        number(speed),
+                        number(rate.round()),
+                        number(MAX_RATE),
+                        number(speed * MAX_RATE / rate)
+                    )));
+                }
+                LoadModel::Replay { speed }
+            }
             (_, _, Some(s)) => LoadModel::Stages {
                 stages: parse_stages(s)?,
                 arrival,
@@ -281,10 +472,14 @@ impl LoadArgs {
                 _ => Stop::Duration(Duration::from_secs(10)),
             },
         };
-        if !(64..=1 << 20).contains(&self.io_memory_kib) {
+        if let Stop::Duration(d) = stop
+            && d + self.warmup > MAX_RUN
+        {
             return Err(CliError::BadInput(format!(
-                "--io-memory-kib {}: between 64 and 1048576",
-                self.io_memory_kib
+                "--warmup {} plus {} of sending: at most {} together",
+                human(self.warmup),
+                human(d),
+                human(MAX_RUN)
             )));
         }
         let cfg = RunConfig {
@@ -384,7 +579,7 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
     }
     let cfg = args
         .load
-        .config(&args.target, plan.meta.authority.as_deref())?;
+        .config("--target", &args.target, &args.plan, &plan)?;
     let started = std::time::SystemTime::now() + cfg.warmup;
     let stats = engine_run(&plan, &cfg)?;
     let validity = ringload_engine::check_validity(&stats, &cfg);
@@ -430,15 +625,17 @@ mod tests {
         let s = parse_stages("30s:1000, 1m:0").unwrap();
         assert_eq!(s[1].duration, Duration::from_secs(60));
         assert!(parse_stages("30s").is_err());
-        let t = parse_target("http://127.0.0.1:8080/x").unwrap();
+        let t = parse_target("--target", "http://127.0.0.1:8080/x").unwrap();
         assert_eq!(t.addr.port(), 8080);
         assert_eq!(t.host_header, "127.0.0.1:8080");
         assert_eq!(
-            parse_target("http://127.0.0.1").unwrap().host_header,
+            parse_target("--target", "http://127.0.0.1")
+                .unwrap()
+                .host_header,
             "127.0.0.1"
         );
-        assert!(parse_target("https://127.0.0.1").is_err());
-        assert!(parse_target("127.0.0.1:80").is_err());
+        assert!(parse_target("--target", "https://127.0.0.1").is_err());
+        assert!(parse_target("--target", "127.0.0.1:80").is_err());
     }
 }
 
