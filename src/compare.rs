@@ -259,6 +259,10 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
             args.rounds
         )));
     }
+    crate::out::check_outputs([
+        ("--output", args.output.as_deref()),
+        ("--html", args.html.as_deref()),
+    ])?;
     let gates: Vec<OverheadGate> = args
         .fail_on
         .iter()

@@ -111,6 +111,10 @@ pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
             ringload_engine::MAX_RATE
         )));
     }
+    crate::out::check_outputs([
+        ("--output", args.output.as_deref()),
+        ("--html", args.html.as_deref()),
+    ])?;
     let plan = plan()?;
     let target = ringload_target::spawn(ringload_target::TargetConfig {
         listen: "127.0.0.1:0".parse().expect("literal address"),

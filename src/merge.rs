@@ -471,6 +471,10 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
 }
 
 pub fn execute(args: &MergeArgs) -> Result<u8, CliError> {
+    crate::out::check_outputs([
+        ("--output", args.output.as_deref()),
+        ("--html", args.html.as_deref()),
+    ])?;
     let mut results = Vec::with_capacity(args.results.len());
     for p in &args.results {
         let name = p.display().to_string();

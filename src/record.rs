@@ -117,6 +117,7 @@ pub struct Recorded {
 
 pub fn record(args: &RecordArgs) -> Result<Recorded, CliError> {
     let opts = args.options()?;
+    crate::out::check_writable("--output", &args.output)?;
     let mut captures = Vec::new();
     for p in &args.targets {
         captures.push(targets::read(p)?);

@@ -568,6 +568,10 @@ pub fn check_connected(
 
 /// `ringload run`: replay, print the table, write the JSON; exit 4 when the run is invalid.
 pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
+    crate::out::check_outputs([
+        ("--output", args.output.as_deref()),
+        ("--html", args.html.as_deref()),
+    ])?;
     let gates: Vec<Gate> = args
         .fail_on
         .iter()
