@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use regex::Regex;
 use ringload_formats::{
-    Expectation, Metadata, Plan, PlanBuilder, Request, Session, StatusRule, Step,
+    Expectation, MAX_OFFSET_US, Metadata, Plan, PlanBuilder, Request, Session, StatusRule, Step,
 };
 
 use crate::error::RecordError;
@@ -147,8 +147,11 @@ pub fn normalise(captures: Vec<Capture>, opts: &Options) -> Result<(Plan, Summar
     let mut kinds = Vec::new();
     let mut descriptions = Vec::new();
     let mut notes = Vec::new();
-    let mut kept: Vec<Exchange> = Vec::new();
+    // Each kept exchange with the index of its capture's file in `paths`.
+    let mut kept: Vec<(usize, Exchange)> = Vec::new();
+    let mut paths = Vec::new();
     for cap in captures {
+        paths.push(cap.path.clone());
         if !kinds.contains(&cap.kind) {
             kinds.push(cap.kind);
         }
@@ -167,17 +170,17 @@ pub fn normalise(captures: Vec<Capture>, opts: &Options) -> Result<(Plan, Summar
                 continue;
             }
             *summary.requests.entry(cap.kind.to_string()).or_default() += 1;
-            kept.push(ex);
+            kept.push((paths.len() - 1, ex));
         }
     }
-    let first_us = kept.iter().filter_map(|e| e.time_us).min().unwrap_or(0);
+    let first_us = kept.iter().filter_map(|e| e.1.time_us).min().unwrap_or(0);
     let mut meta = Metadata {
         tool_version: opts.tool_version.clone(),
         created_unix_ms: opts.created_unix_ms,
         source_kind: kinds.join("+"),
         source: descriptions.join(", "),
-        scheme: single(kept.iter().map(|e| e.scheme.as_deref())),
-        authority: single(kept.iter().map(|e| e.authority.as_deref())),
+        scheme: single(kept.iter().map(|e| e.1.scheme.as_deref())),
+        authority: single(kept.iter().map(|e| e.1.authority.as_deref())),
         tags: opts.tags.clone(),
         notes,
         holds_secrets: false,
@@ -188,7 +191,29 @@ pub fn normalise(captures: Vec<Capture>, opts: &Options) -> Result<(Plan, Summar
     let mut session_of: HashMap<String, usize> = HashMap::new();
     let mut sessions: Vec<Vec<Step>> = Vec::new();
     let mut secrets = false;
-    for ex in kept {
+    for (src, ex) in kept {
+        // A request the plan could not hold is the capture's fault: say where it is.
+        let fail = |message: String| match &ex.position {
+            Some(at) => RecordError::Malformed {
+                path: paths[src].clone(),
+                at: at.clone(),
+                message,
+            },
+            None => RecordError::Unsupported {
+                path: paths[src].clone(),
+                message,
+            },
+        };
+        let offset_us = ex
+            .time_us
+            .map_or(0, |t| t.saturating_sub(first_us).max(0) as u64);
+        if offset_us > MAX_OFFSET_US {
+            return Err(fail(format!(
+                "{:.1} days after the first request of the capture; a plan spans at most {} days",
+                offset_us as f64 / 86_400e6,
+                MAX_OFFSET_US / 86_400_000_000
+            )));
+        }
         let mut headers: Vec<(String, String)> = ex
             .headers
             .iter()
@@ -224,7 +249,7 @@ pub fn normalise(captures: Vec<Capture>, opts: &Options) -> Result<(Plan, Summar
             headers: vec![],
         });
         let key = session_key(&ex, &opts.session_by);
-        let request = b.request(Request {
+        let request = Request {
             method: ex.method.as_str().into(),
             target: target.into(),
             headers: headers
@@ -237,16 +262,18 @@ pub fn normalise(captures: Vec<Capture>, opts: &Options) -> Result<(Plan, Summar
             auth: None,
             expect,
             timeout_us: None,
-        });
+        };
+        request
+            .check()
+            .map_err(|why| fail(format!("the request {why}")))?;
+        let request = b.request(request);
         let idx = *session_of.entry(key).or_insert_with(|| {
             sessions.push(Vec::new());
             sessions.len() - 1
         });
         sessions[idx].push(Step {
             request,
-            offset_us: ex
-                .time_us
-                .map_or(0, |t| t.saturating_sub(first_us).max(0) as u64),
+            offset_us,
             connection: ex.connection.unwrap_or(0),
         });
     }
@@ -501,6 +528,7 @@ mod tests {
             ],
             skipped: vec![("non-http stream".into(), 2)],
             notes: vec![],
+            path: "unit.log".into(),
         };
         let opts = Options {
             segments: vec!["canary=x-user-segment:beta-testers".parse().unwrap()],

@@ -117,8 +117,9 @@ pub fn read(path: &Path) -> Result<Capture, RecordError> {
     parse(&bytes, path)
 }
 
-/// Parses HAR bytes; `path` is only used in errors and the description.
-pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<Capture, RecordError> {
+/// Parses HAR bytes; `path` is only used in errors and the description. Public for the fuzz
+/// targets, which feed it bytes without a file.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Capture, RecordError> {
     let malformed = |at: Position, message: String| RecordError::Malformed {
         path: path.to_path_buf(),
         at,
@@ -163,6 +164,7 @@ pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<Capture, RecordError> {
         .unwrap_or_default();
     let mut capture = Capture {
         kind: "har",
+        path: path.to_path_buf(),
         description: format!("{} (HAR {version}{creator})", path.display()),
         ..Capture::default()
     };
@@ -387,7 +389,14 @@ pub(crate) fn civil_to_us(
     micros: u32,
     offset_s: i64,
 ) -> Option<i64> {
-    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60
+    // Years beyond four digits are no capture's (and would overflow the arithmetic below).
+    if !(1..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
+        || d == 0
+        || d > days_in_month(y, mo)
+        || h > 23
+        || mi > 59
+        || s > 60
     {
         return None;
     }

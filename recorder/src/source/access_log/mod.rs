@@ -124,6 +124,13 @@ pub fn read(path: &Path, opts: &AccessLogOptions) -> Result<Capture, RecordError
     )
 }
 
+/// Reads access-log bytes; `path` is only used in errors and the description. Public for the fuzz
+/// targets, which feed it bytes without a file.
+pub fn parse(bytes: &[u8], path: &Path, opts: &AccessLogOptions) -> Result<Capture, RecordError> {
+    let fields = resolve_fields(opts)?;
+    read_from(BufReader::new(bytes), path, opts.format, &fields)
+}
+
 /// The JSON field name for each key in [`JSON_KEYS`] order.
 fn resolve_fields(opts: &AccessLogOptions) -> Result<Vec<String>, RecordError> {
     if opts.format != LogFormat::NginxJson && !opts.fields.is_empty() {
@@ -165,6 +172,7 @@ fn read_from<R: Read>(
 ) -> Result<Capture, RecordError> {
     let mut capture = Capture {
         kind: "access-log",
+        path: path.to_path_buf(),
         description: format!("{} ({})", path.display(), format.as_str()),
         notes: vec![NOTE_NO_BODIES.to_string()],
         ..Capture::default()
@@ -330,7 +338,7 @@ fn parse_time_local(s: &str) -> Option<i64> {
         return None;
     }
     let zb = zone.as_bytes();
-    if zb.len() != 5 || !matches!(zb[0], b'+' | b'-') {
+    if zb.len() != 5 || !matches!(zb[0], b'+' | b'-') || !zone.is_ascii() {
         return None;
     }
     let oh: i64 = zone[1..3].parse().ok()?;
