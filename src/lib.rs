@@ -13,6 +13,7 @@
 pub mod compare;
 pub mod demo;
 pub mod error;
+pub mod fuzz;
 pub mod gate;
 pub mod html;
 pub mod inspect;
