@@ -75,8 +75,7 @@ impl RecordArgs {
             .exclude
             .iter()
             .map(|r| {
-                regex::Regex::new(r)
-                    .map_err(|e| CliError::BadInput(format!("--exclude {r:?}: {e}")))
+                ringload_recorder::normalise::compile_regex("--exclude", r).map_err(CliError::from)
             })
             .collect::<Result<_, _>>()?;
         Ok(Options {

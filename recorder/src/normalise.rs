@@ -59,13 +59,41 @@ impl std::str::FromStr for LabelRule {
         let (re, label) = s.rsplit_once('=').ok_or_else(|| {
             RecordError::Option(format!("--label-rule {s:?}: expected REGEX=LABEL"))
         })?;
-        let regex =
-            Regex::new(re).map_err(|e| RecordError::Option(format!("--label-rule {re:?}: {e}")))?;
+        let regex = compile_regex("--label-rule", re)?;
         Ok(LabelRule {
             regex,
             label: label.to_string(),
         })
     }
+}
+
+/// Compile a regular expression given to `flag`; an error is one line (the regex crate draws
+/// the expression and a caret on several): the problem and the character it is at.
+pub fn compile_regex(flag: &str, re: &str) -> Result<Regex, RecordError> {
+    Regex::new(re).map_err(|e| {
+        let why = match &e {
+            regex::Error::Syntax(text) => {
+                let problem = text
+                    .lines()
+                    .rev()
+                    .find_map(|l| l.strip_prefix("error: "))
+                    .unwrap_or("invalid syntax");
+                // The caret line: four spaces of indent, then spaces up to the caret.
+                let at = text
+                    .lines()
+                    .find(|l| l.trim_start().starts_with('^'))
+                    .and_then(|l| l.find('^'))
+                    .map(|i| format!(" at character {}", i.saturating_sub(4) + 1))
+                    .unwrap_or_default();
+                format!("{problem}{at}")
+            }
+            regex::Error::CompiledTooBig(n) => {
+                format!("the compiled expression would be larger than {n} bytes")
+            }
+            other => other.to_string().replace('\n', " "),
+        };
+        RecordError::Option(format!("{flag} {re:?}: {why}"))
+    })
 }
 
 /// `--session-by`: what groups requests into sessions.

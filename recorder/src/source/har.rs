@@ -131,9 +131,15 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Capture, RecordError> {
         } else {
             "not a HAR file"
         };
+        // serde_json ends its messages with " at line L column C": the line is the position,
+        // the column is said once.
+        let text = e.to_string();
+        let problem = text
+            .rsplit_once(" at line ")
+            .map_or(text.as_str(), |(w, _)| w);
         malformed(
             Position::Line(e.line() as u64),
-            format!("{what}: column {}: {e}", e.column()),
+            format!("{what}: column {}: {problem}", e.column()),
         )
     })?;
     let version = har.log.version.unwrap_or_default();
