@@ -473,10 +473,18 @@ impl Merger {
                 r.format
             ));
         }
-        if r.labels.len() + r.segments.len() > MAX_GROUPS || r.windows.len() > MAX_WINDOWS {
+        let groups = r.labels.len() + r.segments.len();
+        if groups > MAX_GROUPS {
             return Err(format!(
-                "{name}: more than {MAX_GROUPS} label and segment groups or {MAX_WINDOWS} \
-                 seconds (merge budget)"
+                "{name}: labels and segments: {groups} groups, more than the {MAX_GROUPS} a \
+                 result may hold (merge budget)"
+            ));
+        }
+        if r.windows.len() > MAX_WINDOWS {
+            return Err(format!(
+                "{name}: windows: {} seconds, more than the {MAX_WINDOWS} a result may hold \
+                 (merge budget)",
+                r.windows.len()
             ));
         }
         if r.summary.status.len() > MAX_STATUS {

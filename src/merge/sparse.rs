@@ -20,10 +20,17 @@ pub const MAX_HISTOGRAM_B64: usize = 4 << 20;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sparse(Vec<(u32, u64)>);
 
-/// The counts-array length of ringload's histograms with `digits` significant digits.
+/// The counts-array length of ringload's histograms with `digits` significant digits (worked
+/// out once per precision: it takes building a whole histogram).
 fn counts_len(digits: u8) -> usize {
-    Histogram::<u64>::new_with_bounds(1, ringload_engine::stats::MAX_LATENCY_US, digits)
-        .map_or(0, |h| h.distinct_values())
+    static LENS: [std::sync::OnceLock<usize>; 6] = [const { std::sync::OnceLock::new() }; 6];
+    let Some(cell) = LENS.get(usize::from(digits)) else {
+        return 0;
+    };
+    *cell.get_or_init(|| {
+        Histogram::<u64>::new_with_bounds(1, ringload_engine::stats::MAX_LATENCY_US, digits)
+            .map_or(0, |h| h.distinct_values())
+    })
 }
 
 /// LEB128-64b9B, as hdrhistogram writes it: 7 bits a byte for 8 bytes, then a whole byte.
