@@ -210,7 +210,7 @@ impl Budget {
             return Err(format!(
                 "{name}: the merged histograms would hold more than {MAX_BUCKETS} buckets \
                  ({} MiB, the merge budget)",
-                MAX_BUCKETS * 16 >> 20
+                (MAX_BUCKETS * 16) >> 20
             ));
         }
         Ok(())

@@ -147,6 +147,8 @@ where
     S: AsRef<std::ffi::OsStr>,
 {
     use std::io::Read;
+    // Reaped with wait4 below, which also gives its resource usage.
+    #[allow(clippy::zombie_processes)]
     let mut child = Command::new(env!("CARGO_BIN_EXE_ringload"))
         .args(args)
         .stdout(std::process::Stdio::piped())
