@@ -399,9 +399,7 @@ fn from_v2(w: PlanV2, flags: u16, budget: usize) -> Result<Plan, FormatError> {
                         let place = || format!("request {ri} expected header {hi}");
                         Ok((
                             t(*n, &place)?,
-                            vs.iter()
-                                .map(|&v| t(v, &place))
-                                .collect::<Result<_, _>>()?,
+                            vs.iter().map(|&v| t(v, &place)).collect::<Result<_, _>>()?,
                         ))
                     })
                     .collect::<Result<_, FormatError>>()?,
@@ -552,7 +550,9 @@ mod tests {
         w.requests[0].headers[0].1 = 46;
         assert_eq!(
             decode_v2(&w),
-            format!("invalid plan: request 0 header 0 refers to string 46, but the plan has {n} strings")
+            format!(
+                "invalid plan: request 0 header 0 refers to string 46, but the plan has {n} strings"
+            )
         );
         let mut w = plan_v2();
         w.requests[0].expect.as_mut().unwrap().status = vec![65535];
@@ -572,7 +572,11 @@ mod tests {
         w.strings.push("x".repeat(1 << 20));
         let big = (w.strings.len() - 1) as u32;
         w.labels = vec![big; 3];
-        assert!(decode_v2(&w).contains("copy more than"), "{}", decode_v2(&w));
+        assert!(
+            decode_v2(&w).contains("copy more than"),
+            "{}",
+            decode_v2(&w)
+        );
     }
 
     #[test]
@@ -592,7 +596,10 @@ mod tests {
         let e = decode(2, 0, &payload[..payload.len() - 1])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("the payload ends in the middle of a value"), "{e}");
+        assert!(
+            e.contains("the payload ends in the middle of a value"),
+            "{e}"
+        );
         let mut extra = payload.clone();
         extra.push(0);
         let e = decode(2, 0, &extra).unwrap_err().to_string();
@@ -603,7 +610,10 @@ mod tests {
             p[i] = b.wrapping_add(2);
             if let Err(e) = decode(2, 0, &p) {
                 let e = e.to_string();
-                assert!(!e.contains(" { ") && !e.contains("Utf8Error"), "Debug text: {e}");
+                assert!(
+                    !e.contains(" { ") && !e.contains("Utf8Error"),
+                    "Debug text: {e}"
+                );
                 assert!(!e.contains('\n'), "{e}");
             }
         }
