@@ -170,16 +170,28 @@ impl AuthProfile {
             }
             _ => {}
         }
-        let place_ok = match &self.send_as {
-            TokenPlace::Header { name, prefix } => {
-                !name.is_empty() && !bad(name) && !bad(prefix) && !name.contains(':')
+        match &self.send_as {
+            TokenPlace::Header { name, prefix }
+                if name.is_empty() || bad(name) || bad(prefix) || name.contains(':') =>
+            {
+                return Err(format!(
+                    "the token's header {name:?} (prefix {prefix:?}) is empty, holds a line \
+                     break or a ':'"
+                ));
             }
-            TokenPlace::Cookie(n) | TokenPlace::Query(n) => {
-                !n.is_empty() && !bad(n) && !n.contains(['=', ';', '&', ' '])
+            TokenPlace::Cookie(n) | TokenPlace::Query(n)
+                if n.is_empty() || bad(n) || n.contains(['=', ';', '&', ' ']) =>
+            {
+                let what = match &self.send_as {
+                    TokenPlace::Cookie(_) => "cookie",
+                    _ => "query parameter",
+                };
+                return Err(format!(
+                    "the token's {what} name {n:?} is empty or holds a line break, '=', ';', \
+                     '&' or a space"
+                ));
             }
-        };
-        if !place_ok {
-            return Err(format!("invalid token place {:?}", self.send_as));
+            _ => {}
         }
         if let Some(p) = &self.expires_at
             && !pointer_ok(p)

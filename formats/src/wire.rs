@@ -580,6 +580,35 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_token_place_is_described_in_words() {
+        let mut plan = from_v2(plan_v2(), 0, usize::MAX).unwrap();
+        plan.auth_profiles.push(AuthProfile {
+            name: "login".into(),
+            login: 0,
+            token_at: TokenLocation::JsonPointer("/token".into()),
+            send_as: TokenPlace::Header {
+                name: "X:A".into(),
+                prefix: String::new(),
+            },
+            expires_at: None,
+            expires_in_s: None,
+            user_fields: vec![],
+        });
+        let e = plan.validate().unwrap_err();
+        assert_eq!(
+            e,
+            "auth profile 0 (\"login\"): the token's header \"X:A\" (prefix \"\") is empty, \
+             holds a line break or a ':'"
+        );
+        plan.auth_profiles[0].send_as = TokenPlace::Query("a&b".into());
+        let e = plan.validate().unwrap_err();
+        assert!(
+            e.contains("the token's query parameter name \"a&b\""),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn undecodable_payloads_say_where_and_why_in_words() {
         let payload = encode(&from_v2(plan_v2(), 0, usize::MAX).unwrap()).unwrap();
         let at = payload
