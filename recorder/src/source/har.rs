@@ -113,7 +113,13 @@ pub fn read(path: &Path) -> Result<Capture, RecordError> {
             message: format!("HAR file of {len} bytes is larger than the 2 GiB limit"),
         });
     }
-    let bytes = std::fs::read(path).map_err(io_err)?;
+    let bytes = crate::source::read_at_most(path, MAX_FILE).map_err(io_err)?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(RecordError::Unsupported {
+            path: path.to_path_buf(),
+            message: "HAR file larger than the 2 GiB limit".to_string(),
+        });
+    }
     parse(&bytes, path)
 }
 

@@ -40,7 +40,13 @@ pub fn read(path: &Path) -> Result<Capture, RecordError> {
             ),
         });
     }
-    let bytes = std::fs::read(path).map_err(io)?;
+    let bytes = crate::source::read_at_most(path, MAX_FILE).map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(RecordError::Unsupported {
+            path: path.to_path_buf(),
+            message: format!("larger than the {MAX_FILE}-byte limit"),
+        });
+    }
     let base = path.parent().unwrap_or(Path::new("."));
     parse_bytes(&bytes, path, &mut |file| read_body(base, file))
 }
