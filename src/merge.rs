@@ -158,7 +158,12 @@ const FORMAT: &str = "ringload-result/1";
 fn parse_json<T: DeserializeOwned>(name: &str, bytes: &[u8]) -> Result<T, CliError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
+        // Keys are the file's: control characters escaped (one line), at most 100 characters.
+        let raw = e.path().to_string();
+        let mut path: String = raw.chars().take(100).flat_map(char::escape_debug).collect();
+        if raw.chars().nth(100).is_some() {
+            path.push_str("...");
+        }
         let inner = e.into_inner();
         // serde_json ends its messages with " at line L column C": said once, below.
         let text = inner.to_string();
@@ -240,7 +245,7 @@ fn add_histogram(
 ) -> Result<(), String> {
     let h = Sparse::decode(b64, digits).map_err(|e| format!("{name}: {what}: {e}"))?;
     let before = dst.len();
-    dst.add(&h);
+    dst.add(&h).map_err(|e| format!("{name}: {what}: {e}"))?;
     budget.buckets(before, dst.len(), name)
 }
 
@@ -853,6 +858,31 @@ mod tests {
         assert_eq!(merged.windows.len(), report_of(&both).windows.len());
         // Concurrent workers: rates add up.
         assert!((merged.summary.group.rps - 2.0 * report_of(&a).summary.group.rps).abs() < 0.2);
+    }
+
+    /// Found by fuzzing (`fuzz/regressions/result/json-key-with-line-break.json`): the JSON
+    /// path of an error holds the file's keys, line breaks included.
+    #[test]
+    fn a_json_key_with_a_line_break_stays_on_one_line() {
+        let json = br#"{"format": "ringload-result/1",
+                        "summary": {"duration_s": 1, "status": {"a\nb": -1}}, "run": {}}"#;
+        let e = merge(&[("k.json", json.to_vec())]).unwrap_err();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(
+            e.starts_with("k.json: summary.status.a\\nb: invalid value: integer `-1`"),
+            "{e}"
+        );
+        let long = format!(
+            r#"{{"format": "ringload-result/1",
+                "summary": {{"duration_s": 1, "status": {{"{}": -1}}}}, "run": {{}}}}"#,
+            "k".repeat(500)
+        );
+        let e = merge(&[("k.json", long.into_bytes())]).unwrap_err();
+        let path = format!("summary.status.{}", "k".repeat(500));
+        assert!(
+            e.contains(&format!("k.json: {}...: invalid", &path[..100])),
+            "{e}"
+        );
     }
 
     #[test]

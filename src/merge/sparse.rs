@@ -4,7 +4,8 @@
 //! latency histograms, however few values it holds, so summing 10,000 groups took gigabytes.
 //! Here a histogram is read straight from its V2 encoding into `(index, count)` pairs, sums are
 //! merges of sorted pairs, and a whole `Histogram` exists only while one merged group is being
-//! written out. Counts saturate at `i64::MAX`, the most the V2 encoding can carry.
+//! written out. Counts are bounded (2^48 values a histogram read, 2^62 merged) so that no sum,
+//! here or in hdrhistogram, can overflow.
 
 use base64::Engine as _;
 use hdrhistogram::Histogram;
@@ -15,6 +16,11 @@ const V2_COOKIE: u32 = 0x1c84_9313;
 const HEADER: usize = 40;
 /// Largest base64 histogram accepted (ringload's own are a few KiB).
 pub const MAX_HISTOGRAM_B64: usize = 4 << 20;
+/// Most values one histogram may count (no run records 2^48 requests).
+pub const MAX_COUNT: u64 = 1 << 48;
+/// Most values a merged histogram may count: hdrhistogram sums counts in a `u64` without
+/// checking, so totals stay far below its range.
+pub const MAX_MERGED_COUNT: u64 = 1 << 62;
 
 /// A histogram's non-zero buckets, by index into its counts array, in index order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -102,6 +108,7 @@ impl Sparse {
         }
         let len = counts_len(digits);
         let payload = &bytes[HEADER..];
+        let mut total = 0u64;
         let (mut at, mut index) = (0usize, 0usize);
         let mut out = Vec::new();
         while at < payload.len() {
@@ -115,6 +122,12 @@ impl Sparse {
                 return Err("the histogram has counts beyond its range".into());
             }
             if n > 0 {
+                total = total.saturating_add(n as u64);
+                if total > MAX_COUNT {
+                    return Err(format!(
+                        "the histogram counts more than {MAX_COUNT} values, more than a run records"
+                    ));
+                }
                 out.push((index as u32, n as u64));
             }
             index += 1;
@@ -122,14 +135,21 @@ impl Sparse {
         Ok(Sparse(out))
     }
 
-    /// `self += other`, counts saturating at `i64::MAX`.
-    pub fn add(&mut self, other: &Sparse) {
+    /// `self += other`; an `Err` when the sum would count more than [`MAX_MERGED_COUNT`]
+    /// values (then `self` is left as it was).
+    pub fn add(&mut self, other: &Sparse) -> Result<(), String> {
+        let total = |s: &Sparse| s.0.iter().fold(0u64, |t, b| t.saturating_add(b.1));
+        if total(self).saturating_add(total(other)) > MAX_MERGED_COUNT {
+            return Err(format!(
+                "the merged histogram would count more than {MAX_MERGED_COUNT} values"
+            ));
+        }
         if other.0.is_empty() {
-            return;
+            return Ok(());
         }
         if self.0.is_empty() {
             self.0 = other.0.clone();
-            return;
+            return Ok(());
         }
         let (a, b) = (&self.0, &other.0);
         let mut out = Vec::with_capacity(a.len() + b.len());
@@ -137,7 +157,7 @@ impl Sparse {
         while i < a.len() || j < b.len() {
             match (a.get(i), b.get(j)) {
                 (Some(x), Some(y)) if x.0 == y.0 => {
-                    out.push((x.0, x.1.saturating_add(y.1).min(i64::MAX as u64)));
+                    out.push((x.0, x.1 + y.1));
                     i += 1;
                     j += 1;
                 }
@@ -157,6 +177,7 @@ impl Sparse {
             }
         }
         self.0 = out;
+        Ok(())
     }
 
     /// The whole histogram (`digits` significant digits), for percentiles and encoding.
@@ -176,6 +197,7 @@ impl Sparse {
                 let zeros = -i64::from(gap);
                 put_varint(&mut bytes, ((zeros << 1) ^ (zeros >> 63)) as u64);
             }
+            // Below i64::MAX: counts are bounded by MAX_MERGED_COUNT.
             let c = count.min(i64::MAX as u64) as i64;
             put_varint(&mut bytes, ((c << 1) ^ (c >> 63)) as u64);
             next = index + 1;
@@ -216,13 +238,34 @@ mod tests {
             );
             assert_eq!(encode(&sa.histogram(digits)), encode(&a));
             let mut sum = sa.clone();
-            sum.add(&sb);
+            sum.add(&sb).unwrap();
             let mut whole = a.clone();
             whole.add(&b).unwrap();
             assert_eq!(encode(&sum.histogram(digits)), encode(&whole));
             assert_eq!(sum.histogram(digits).len(), whole.len());
             assert_eq!(Sparse::decode(&encode(&new()), digits).unwrap().len(), 0);
         }
+    }
+
+    /// Found by fuzzing (`fuzz/regressions/result/histogram-count-overflow.json`): counts near
+    /// `i64::MAX` made hdrhistogram's own percentile sum overflow.
+    #[test]
+    fn counts_beyond_what_a_run_records_are_refused_before_any_sum_overflows() {
+        let mut h = ringload_engine::stats::new_histogram();
+        h.record_n(1000, 1 << 60).unwrap();
+        let e = Sparse::decode(&encode(&h), 3).unwrap_err();
+        assert!(e.contains("counts more than"), "{e}");
+        let mut h = ringload_engine::stats::new_histogram();
+        h.record_n(1000, MAX_COUNT).unwrap();
+        let one = Sparse::decode(&encode(&h), 3).unwrap();
+        let mut sum = Sparse::default();
+        for _ in 0..(MAX_MERGED_COUNT / MAX_COUNT) {
+            sum.add(&one).unwrap();
+        }
+        assert!(sum.add(&one).unwrap_err().contains("more than"));
+        let whole = sum.histogram(3);
+        assert_eq!(whole.len(), MAX_MERGED_COUNT);
+        assert_eq!(whole.value_at_quantile(0.99), 1000);
     }
 
     #[test]
