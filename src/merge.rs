@@ -464,8 +464,19 @@ struct Merger {
     threads: usize,
     targets: Vec<String>,
     invalid: Vec<String>,
-    /// The first file's plan and run description.
-    first: Option<(String, usize, String, String, f64, f64)>,
+    /// What the merged result takes from the first file.
+    first: Option<First>,
+}
+
+/// The first file's plan and run description, which the merged result keeps.
+#[derive(Default)]
+struct First {
+    plan: String,
+    pipeline: usize,
+    load: String,
+    stop: String,
+    warmup_s: f64,
+    timeout_s: f64,
 }
 
 impl Merger {
@@ -614,21 +625,28 @@ impl Merger {
         }
         if self.first.is_none() {
             budget.name(r.plan.len() + r.run.load.len() + r.run.stop.len(), name)?;
-            self.first = Some((
-                r.plan,
-                r.run.pipeline,
-                r.run.load,
-                r.run.stop,
-                r.run.warmup_s,
-                r.run.timeout_s,
-            ));
+            self.first = Some(First {
+                plan: r.plan,
+                pipeline: r.run.pipeline,
+                load: r.run.load,
+                stop: r.run.stop,
+                warmup_s: r.run.warmup_s,
+                timeout_s: r.run.timeout_s,
+            });
         }
         self.files += 1;
         Ok(())
     }
 
     fn finish(self, timeline: Timeline) -> Report {
-        let (plan, pipeline, load, stop, warmup_s, timeout_s) = self.first.unwrap_or_default();
+        let First {
+            plan,
+            pipeline,
+            load,
+            stop,
+            warmup_s,
+            timeout_s,
+        } = self.first.unwrap_or_default();
         let mut invalid = self.invalid;
         if let Some(why) = timeline.invalid {
             invalid.insert(0, why);
