@@ -264,18 +264,23 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
             args.rounds
         )));
     }
+    crate::out::check_outputs([
+        ("--output", args.output.as_deref()),
+        ("--html", args.html.as_deref()),
+    ])?;
     let gates: Vec<OverheadGate> = args
         .fail_on
         .iter()
         .map(|g| g.parse())
         .collect::<Result<_, _>>()?;
     let plan = crate::plan_io::load(&args.plan)?;
-    let authority = plan.meta.authority.as_deref();
     let replay = args.replay.replay(&plan, &args.plan)?;
-    let mut base_cfg = args.load.config(&args.baseline, "--baseline", authority)?;
+    let mut base_cfg = args
+        .load
+        .config("--baseline", &args.baseline, &args.plan, &plan)?;
     let mut cand_cfg = args
         .load
-        .config(&args.candidate, "--candidate", authority)?;
+        .config("--candidate", &args.candidate, &args.plan, &plan)?;
     base_cfg.replay = replay.clone();
     cand_cfg.replay = replay;
     let interrupt = crate::lifecycle::Interrupt::install()?;
@@ -298,7 +303,7 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
             args.load.quiet,
         );
         let mut one = |cfg: &ringload_engine::RunConfig, url: &str| {
-            let s = engine_run(&plan, cfg)?;
+            let s = engine_run(&plan, &args.plan, cfg)?;
             check_connected(&s, url, cfg)?;
             if let Err(why) = ringload_engine::check_validity(&s, cfg) {
                 invalid.get_or_insert(format!("round {} against {url}: {why}", r + 1));

@@ -106,42 +106,16 @@ pub fn parse_url(url: &str, flag: &str) -> Result<Url, CliError> {
     let https = match scheme.to_ascii_lowercase().as_str() {
         "http" => false,
         "https" => true,
-        _ => return Err(bad("the scheme must be http or https")),
+        _ => {
+            return Err(bad(&format!(
+                "the scheme must be http or https, not {scheme:?}"
+            )));
+        }
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.contains('@') {
-        return Err(bad(
-            "user:password@ in the URL is not supported (use -H 'Authorization: ...')",
-        ));
-    }
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => {
-            let (h, after) = v6
-                .split_once(']')
-                .ok_or_else(|| bad("an IPv6 address needs its closing ']'"))?;
-            let port = match after {
-                "" => None,
-                p => Some(p.strip_prefix(':').ok_or_else(|| bad("junk after ']'"))?),
-            };
-            (h, port)
-        }
-        None => match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        },
-    };
-    if host.is_empty() {
-        return Err(bad("no host"));
-    }
+    let (host, port) = split_authority(authority).map_err(|why| bad(&why))?;
     let default = if https { 443 } else { 80 };
-    let port = match port {
-        None => default,
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| bad("the port must be a number 1..=65535"))?,
-    };
+    let port = port.unwrap_or(default);
     let shown = if authority.starts_with('[') {
         format!("[{host}]")
     } else {
@@ -157,6 +131,58 @@ pub fn parse_url(url: &str, flag: &str) -> Result<Url, CliError> {
             format!("{shown}:{port}")
         },
     })
+}
+
+/// Split an URL authority into host and port; `Err` says what is wrong with it.
+fn split_authority(authority: &str) -> Result<(&str, Option<u16>), String> {
+    if authority.contains('@') {
+        return Err("user info (user@host) is not supported: put credentials in the plan".into());
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6
+                .split_once(']')
+                .ok_or("an IPv6 address needs its closing ']'")?;
+            if host.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(format!("[{host}] is not an IPv6 address"));
+            }
+            let port = match after {
+                "" => None,
+                p => Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| format!("unexpected {p:?} after the address"))?,
+                ),
+            };
+            (host, port)
+        }
+        None if authority.matches(':').count() > 1 => {
+            return Err("an IPv6 address goes in brackets, e.g. http://[::1]:8080".into());
+        }
+        None => match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() {
+        return Err("no host".into());
+    }
+    if !authority.starts_with('[')
+        && !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    {
+        return Err(format!("{host:?} is not a host name or address"));
+    }
+    let port = match port {
+        None => None,
+        Some(p) => Some(
+            p.parse::<u16>()
+                .ok()
+                .filter(|&n| n > 0 && p.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| format!("port {p:?} is not a number from 1 to 65535"))?,
+        ),
+    };
+    Ok((host, port))
 }
 
 impl ConnectArgs {
@@ -305,9 +331,9 @@ mod tests {
         );
         for (bad, why) in [
             ("http://[::1", "closing ']'"),
-            ("http://u:p@host", "user:password@"),
+            ("http://u:p@host", "user info"),
             ("ftp://x", "http or https"),
-            ("http://h:99999", "1..=65535"),
+            ("http://h:99999", "from 1 to 65535"),
             ("http://", "no host"),
             ("host:80", "expected http"),
         ] {

@@ -97,6 +97,24 @@ fn plan() -> Result<ringload_formats::Plan, CliError> {
 }
 
 pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
+    if args.duration.is_zero() || args.duration > ringload_engine::MAX_RUN {
+        return Err(CliError::BadInput(format!(
+            "--duration {}: between 1s and {}",
+            humantime::format_duration(args.duration),
+            humantime::format_duration(ringload_engine::MAX_RUN)
+        )));
+    }
+    if !(args.rate.is_finite() && args.rate > 0.0 && args.rate <= ringload_engine::MAX_RATE) {
+        return Err(CliError::BadInput(format!(
+            "--rate {}: between 0 (excluded) and {} requests/s",
+            args.rate,
+            ringload_engine::MAX_RATE
+        )));
+    }
+    crate::out::check_outputs([
+        ("--output", args.output.as_deref()),
+        ("--html", args.html.as_deref()),
+    ])?;
     let plan = plan()?;
     let target = ringload_target::spawn(ringload_target::TargetConfig {
         listen: "127.0.0.1:0".parse().expect("literal address"),
@@ -122,7 +140,7 @@ pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
             rate: args.rate,
             arrival: ringload_engine::Arrival::Poisson,
         },
-        max_wall: args.duration + Duration::from_secs(15),
+        max_wall: (args.duration + Duration::from_secs(15)).min(ringload_engine::MAX_RUN),
         ..RunConfig::new(Target {
             addr,
             host_header: addr.to_string(),

@@ -4,7 +4,7 @@
 //! |-----:|---------|
 //! | 0 | ok |
 //! | 1 | runtime failure (the run could not be carried out: I/O ring, threads, output) |
-//! | 2 | usage or bad input (arguments, plan/capture files) |
+//! | 2 | usage or bad input (arguments, output paths, plan/capture/result files), before any load |
 //! | 3 | a threshold failed (`--fail-on` gates) |
 //! | 4 | the run was invalid: the generator could not keep its schedule (saturated) |
 //! | 130, 143 | interrupted by SIGINT / SIGTERM: sending stopped, in-flight requests drained, the report and output files written (marked interrupted); a second signal exits at once |

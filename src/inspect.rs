@@ -83,7 +83,8 @@ pub fn inspect(path: &Path) -> Result<Inspect, CliError> {
     Ok(i)
 }
 
-fn summarise(plan: &Plan, path: &Path, bytes: u64) -> Inspect {
+/// The summary of `plan`, read from `path` (`bytes` long).
+pub fn summarise(plan: &Plan, path: &Path, bytes: u64) -> Inspect {
     let mut per_label = vec![0u64; plan.labels.len()];
     let mut per_segment = vec![0u64; plan.segments.len()];
     let mut unsegmented = 0u64;

@@ -1,30 +1,13 @@
 //! The `ringload` command line: parse arguments, run one subcommand, map the outcome to an
 //! exit code. This is the only place that prints errors and exits; see `error.rs` for the codes.
 
-mod compare;
-mod connect_args;
-mod demo;
-mod error;
-mod gate;
-mod host;
-mod html;
-mod inspect;
-mod lifecycle;
-mod merge;
-mod out;
-mod plan_io;
-mod record;
-mod replay;
-mod report;
-mod run;
-mod target;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use error::{CliError, EXIT_BAD_INPUT, EXIT_CODES_HELP};
+use ringload::error::{self, CliError, EXIT_BAD_INPUT, EXIT_CODES_HELP};
+use ringload::{compare, demo, inspect, merge, out, record, run, target};
 
 #[derive(Debug, Parser)]
 #[command(name = "ringload", version, about = "Load generator and traffic replayer for service meshes and API gateways", after_help = EXIT_CODES_HELP)]

@@ -4,21 +4,35 @@
 //! percentiles), per label x segment, per segment, per second, for service time and lag.
 //!
 //! Rates add up (the workers sent at the same time); the duration is the longest worker's.
+//!
+//! Files are read one at a time, twice: first each one's start and duration (checked, so that
+//! the per-second windows can be lined up and a bad file named before any histogram is read),
+//! then everything else, added into accumulators that keep histograms as their non-zero
+//! buckets (`sparse`). Memory is bounded by budgets over all files together, refused with a
+//! message naming the budget (see `formats/RESULT.md`): file size, label groups, seconds,
+//! histogram buckets, names.
+
+mod sparse;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use base64::Engine as _;
 use clap::Args;
-use hdrhistogram::Histogram;
-use hdrhistogram::serialization::Deserializer;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::{CliError, EXIT_INVALID_RUN, EXIT_OK};
 use crate::report::{
     Errors, Group, Percentiles, Report, RunInfo, SplitShares, Summary, TlsSummary, WindowRow,
     encode,
 };
+use ringload_engine::stats::{MAX_OFFENDING, MAX_SPLIT_VALUES};
+
+/// Most split headers a group may hold.
+const MAX_SPLIT_HEADERS: usize = 64;
+/// Widest window a result may use (a power of two, seconds).
+const MAX_WINDOW_S: u32 = 1 << 20;
+use sparse::Sparse;
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -117,8 +131,6 @@ struct WindowIn {
 #[derive(Debug, Deserialize)]
 struct RunIn {
     target: String,
-    #[serde(default)]
-    started_at_unix_ms: Option<u64>,
     connections: usize,
     pipeline: usize,
     threads: usize,
@@ -140,8 +152,6 @@ struct ResultIn {
     summary: SummaryIn,
     labels: Vec<GroupIn>,
     segments: Vec<GroupIn>,
-    #[serde(default = "one_second")]
-    window_s: u32,
     windows: Vec<WindowIn>,
 }
 
@@ -149,57 +159,151 @@ fn one_second() -> u32 {
     1
 }
 
-/// Largest base64 histogram accepted (ringload's own are a few KiB).
-const MAX_HISTOGRAM_B64: usize = 4 << 20;
-/// Most label x segment groups and seconds one result may hold (bounds memory: each decoded
-/// histogram takes up to ~200 KiB, a per-second one ~25 KiB).
-const MAX_GROUPS: usize = 10_000;
-const MAX_WINDOWS: usize = 7 * 86_400;
-
-/// The histograms in results are ringload's: V2 encoding, values 1 us ..= MAX_LATENCY_US, with
-/// `digits` significant digits. The header is checked before decoding, so a forged one cannot
-/// make the decoder allocate what its payload does not hold.
-fn decode(b64: &str, digits: u32, what: &str) -> Result<Histogram<u64>, String> {
-    if b64.len() > MAX_HISTOGRAM_B64 {
-        return Err(format!(
-            "{what}: a histogram of {} bytes is too large",
-            b64.len()
-        ));
-    }
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|e| format!("{what}: histogram is not base64 ({e})"))?;
-    let field = |at: usize, n: usize| -> u64 {
-        bytes[at..at + n]
-            .iter()
-            .fold(0u64, |v, &b| (v << 8) | u64::from(b))
-    };
-    // hdrhistogram V2 without compression: the base cookie with the word-size flag 0x10.
-    const V2_COOKIE: u64 = 0x1c84_9313;
-    if bytes.len() < 40
-        || field(0, 4) != V2_COOKIE
-        || field(4, 4) > (bytes.len() - 40) as u64
-        || field(12, 4) != u64::from(digits)
-        || field(16, 8) != 1
-        || field(24, 8) != ringload_engine::stats::MAX_LATENCY_US
-    {
-        return Err(format!(
-            "{what}: a histogram is not one of ringload's (V2, 1 us..1 h, {digits} digits)"
-        ));
-    }
-    Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .map_err(|e| format!("{what}: histogram does not decode ({e:?})"))
+/// What the first pass reads of a file: its kind, start, duration and window width.
+#[derive(Debug, Deserialize)]
+struct HeadIn {
+    format: String,
+    run: HeadRunIn,
+    summary: HeadSummaryIn,
+    #[serde(default = "one_second")]
+    window_s: u32,
 }
 
-/// `a += b` (same bounds: `decode` checked them).
-fn add(a: &mut Histogram<u64>, b: &Histogram<u64>, what: &str) -> Result<(), String> {
-    a.add(b)
-        .map_err(|e| format!("{what}: histograms cannot be merged ({e:?})"))
+#[derive(Debug, Deserialize)]
+struct HeadRunIn {
+    #[serde(default)]
+    started_at_unix_ms: Option<u64>,
 }
 
-fn window_histogram() -> Histogram<u64> {
-    ringload_engine::stats::new_window_histogram()
+#[derive(Debug, Deserialize)]
+struct HeadSummaryIn {
+    duration_s: f64,
+}
+
+/// Largest result file read (a day-long run with per-second windows is some 40 MB).
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+/// Most label x segment and segment groups one result may hold.
+pub const MAX_GROUPS: usize = 10_000;
+/// Most distinct groups over all files together (each holds a merged histogram).
+pub const MAX_TOTAL_GROUPS: usize = 20_000;
+/// Most seconds a result, or the merged one, may span (two days: a run lasts at most one,
+/// workers start apart by less than that when they ran together).
+pub const MAX_WINDOWS: usize = 2 * 86_400;
+/// Most non-zero histogram buckets held over all merged histograms (16 bytes each: 64 MiB).
+pub const MAX_BUCKETS: usize = 4 << 20;
+/// Most bytes of label, segment, target and plan names held over all files.
+pub const MAX_NAME_BYTES: usize = 16 << 20;
+/// Most status codes in one result.
+const MAX_STATUS: usize = 1000;
+/// A result's start before this (2020-01-01) or after 2100 is not a time a run took place.
+const EARLIEST_START_MS: u64 = 1_577_836_800_000;
+const LATEST_START_MS: u64 = 4_102_444_800_000;
+/// Longest duration a result may state (a day of sending and a day of drain, with room).
+const MAX_DURATION_S: f64 = 7.0 * 86_400.0;
+const FORMAT: &str = "ringload-result/1";
+
+/// Parse JSON, an error naming the file, the JSON path and the line and column.
+fn parse_json<T: DeserializeOwned>(name: &str, bytes: &[u8]) -> Result<T, CliError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        // Keys are the file's: control characters escaped (one line), at most 100 characters.
+        let raw = e.path().to_string();
+        let mut path: String = raw.chars().take(100).flat_map(char::escape_debug).collect();
+        if raw.chars().nth(100).is_some() {
+            path.push_str("...");
+        }
+        let inner = e.into_inner();
+        // serde_json ends its messages with " at line L column C": said once, below.
+        let text = inner.to_string();
+        let what = text
+            .rsplit_once(" at line ")
+            .map_or(text.as_str(), |(w, _)| w);
+        let place = if path == "." || path.is_empty() {
+            String::new()
+        } else {
+            format!("{path}: ")
+        };
+        CliError::BadInput(format!(
+            "{name}: {place}{what} (line {}, column {}); not a ringload run result ({FORMAT})",
+            inner.line(),
+            inner.column()
+        ))
+    })
+}
+
+/// A result file's bytes, at most `MAX_FILE_BYTES`.
+fn read_file(path: &std::path::Path) -> Result<Vec<u8>, CliError> {
+    use std::io::Read as _;
+    let name = path.display();
+    let f = std::fs::File::open(path).map_err(|e| CliError::BadInput(format!("{name}: {e}")))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::BadInput(format!("{name}: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(CliError::BadInput(format!(
+            "{name}: larger than the {} MiB a result file may be (merge budget)",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Budgets over all files, charged as accumulators grow.
+#[derive(Default)]
+struct Budget {
+    buckets: usize,
+    names: usize,
+}
+
+impl Budget {
+    fn buckets(&mut self, before: usize, after: usize, name: &str) -> Result<(), String> {
+        self.buckets = (self.buckets + after).saturating_sub(before);
+        if self.buckets > MAX_BUCKETS {
+            return Err(format!(
+                "{name}: the merged histograms would hold more than {MAX_BUCKETS} buckets \
+                 ({} MiB, the merge budget)",
+                (MAX_BUCKETS * 16) >> 20
+            ));
+        }
+        Ok(())
+    }
+
+    fn name(&mut self, bytes: usize, name: &str) -> Result<(), String> {
+        self.names = self.names.saturating_add(bytes);
+        if self.names > MAX_NAME_BYTES {
+            return Err(format!(
+                "{name}: label, segment, target and plan names over {} MiB in all files \
+                 (the merge budget)",
+                MAX_NAME_BYTES >> 20
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Add a histogram (`what`: its JSON path in `name`) into `dst`, charging the budget.
+fn add_histogram(
+    dst: &mut Sparse,
+    b64: &str,
+    digits: u8,
+    name: &str,
+    what: &str,
+    budget: &mut Budget,
+) -> Result<(), String> {
+    let h = Sparse::decode(b64, digits).map_err(|e| format!("{name}: {what}: {e}"))?;
+    let before = dst.len();
+    dst.add(&h).map_err(|e| format!("{name}: {what}: {e}"))?;
+    budget.buckets(before, dst.len(), name)
+}
+
+/// A number a result states must be finite and not negative.
+fn check_number(v: f64, name: &str, what: &str) -> Result<(), String> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(format!("{name}: {what}: {v} is not a finite number >= 0"))
+    }
 }
 
 #[derive(Default)]
@@ -214,11 +318,18 @@ struct Acc {
     reauth: u64,
     offending: Vec<String>,
     split: BTreeMap<String, SplitShares>,
-    hist: Option<Histogram<u64>>,
+    hist: Sparse,
 }
 
 impl Acc {
-    fn take(&mut self, g: &GroupIn, what: &str) -> Result<(), String> {
+    fn take(
+        &mut self,
+        g: &GroupIn,
+        name: &str,
+        what: &str,
+        budget: &mut Budget,
+    ) -> Result<(), String> {
+        check_number(g.rps, name, &format!("{what}.rps"))?;
         for (a, b) in [
             (&mut self.requests, g.requests),
             (&mut self.ok, g.ok),
@@ -228,9 +339,7 @@ impl Acc {
         ] {
             *a = a.saturating_add(b);
         }
-        if g.rps.is_finite() {
-            self.rps += g.rps;
-        }
+        self.rps += g.rps;
         let e = &g.errors;
         for (a, b) in self.errors.iter_mut().zip([
             e.connect,
@@ -243,45 +352,46 @@ impl Acc {
             *a = a.saturating_add(b);
         }
         self.reauth = self.reauth.saturating_add(g.reauth);
-        for o in g
-            .offending
-            .iter()
-            .take(ringload_engine::stats::MAX_OFFENDING)
-        {
-            if self.offending.len() < ringload_engine::stats::MAX_OFFENDING
-                && !self.offending.contains(o)
-            {
+        for o in g.offending.iter().take(MAX_OFFENDING) {
+            if self.offending.len() < MAX_OFFENDING && !self.offending.contains(o) {
+                budget.name(o.len(), name)?;
                 self.offending.push(o.clone());
             }
         }
-        if g.split.len() > 64 {
-            return Err(format!("{what}: more than 64 split headers"));
+        if g.split.len() > MAX_SPLIT_HEADERS {
+            return Err(format!(
+                "{name}: {what}.split: more than {MAX_SPLIT_HEADERS} headers"
+            ));
         }
         for (h, sp) in &g.split {
-            if sp.values.len() > ringload_engine::stats::MAX_SPLIT_VALUES {
-                return Err(format!("{what}: split {h:?} has more than 16 values"));
+            if sp.values.len() > MAX_SPLIT_VALUES {
+                return Err(format!(
+                    "{name}: {what}.split.{h}: more than {MAX_SPLIT_VALUES} values"
+                ));
             }
             let e = self.split.entry(h.clone()).or_default();
             for (v, n) in &sp.values {
+                if !e.values.contains_key(v) {
+                    budget.name(h.len() + v.len(), name)?;
+                }
                 let c = e.values.entry(v.clone()).or_default();
                 *c = c.saturating_add(*n);
             }
             e.other = e.other.saturating_add(sp.other);
             e.missing = e.missing.saturating_add(sp.missing);
         }
-        let h = decode(&g.histogram, 3, what)?;
-        add(
-            self.hist
-                .get_or_insert_with(ringload_engine::stats::new_histogram),
-            &h,
-            what,
+        add_histogram(
+            &mut self.hist,
+            &g.histogram,
+            3,
+            name,
+            &format!("{what}.histogram"),
+            budget,
         )
     }
 
     fn group(self, label: Option<String>, segment: Option<String>) -> Group {
-        let h = self
-            .hist
-            .unwrap_or_else(ringload_engine::stats::new_histogram);
+        let h = self.hist.histogram(3);
         let [connect, timeout, reset, protocol, validation, auth] = self.errors;
         Group {
             label,
@@ -312,7 +422,7 @@ impl Acc {
 
 /// One second of the run, summed over workers: requests, ok, errors (as `Acc`), latency.
 #[derive(Default)]
-struct WindowAcc(u64, u64, [u64; 6], Option<Histogram<u64>>);
+struct WindowAcc(u64, u64, [u64; 6], Sparse);
 
 /// Accumulators by key, in first-seen order.
 struct Ordered<K> {
@@ -330,97 +440,224 @@ impl<K> Default for Ordered<K> {
 }
 
 impl<K: std::hash::Hash + Eq + Clone> Ordered<K> {
-    fn entry(&mut self, key: K) -> &mut Acc {
-        let i = *self.index.entry(key.clone()).or_insert_with(|| {
-            self.items.push((key, Acc::default()));
-            self.items.len() - 1
-        });
-        &mut self.items[i].1
+    /// The accumulator of `key`; `None` when it is new and `room` says no more may be added.
+    fn entry(&mut self, key: K, room: bool) -> Option<&mut Acc> {
+        let i = match self.index.get(&key) {
+            Some(&i) => i,
+            None if !room => return None,
+            None => {
+                self.items.push((key.clone(), Acc::default()));
+                self.index.insert(key, self.items.len() - 1);
+                self.items.len() - 1
+            }
+        };
+        Some(&mut self.items[i].1)
     }
 }
 
-/// Merge parsed results (`names` for error messages).
-fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
-    // Workers start at slightly different times: their seconds are lined up by start time
-    // when every result has one, and they must have run at the same time for rates to add.
-    let starts: Option<Vec<u64>> = results.iter().map(|r| r.1.run.started_at_unix_ms).collect();
-    let first_start = starts.as_ref().and_then(|s| s.iter().min().copied());
-    let mut invalid: Vec<String> = Vec::new();
-    if let Some(starts) = &starts {
-        let ends: Vec<u64> = results
-            .iter()
-            .zip(starts)
-            .map(|(r, s)| s + (r.1.summary.duration_s.clamp(0.0, 1e9) * 1000.0) as u64)
-            .collect();
-        let (latest_start, earliest_end) = (
-            starts.iter().max().copied().unwrap_or(0),
-            ends.iter().min().copied().unwrap_or(0),
-        );
-        if latest_start >= earliest_end {
-            invalid.push(format!(
+/// How the files line up in time, from their starts and durations (first pass).
+struct Timeline {
+    /// Seconds to add to each file's windows.
+    shifts: Vec<usize>,
+    first_start: Option<u64>,
+    /// Why the merged result is invalid (workers that did not run together), if it is.
+    invalid: Option<String>,
+}
+
+fn timeline(heads: &[(String, HeadIn)]) -> Result<Timeline, CliError> {
+    for (name, h) in heads {
+        let bad = |why: String| CliError::BadInput(format!("{name}: {why}"));
+        if h.format != FORMAT {
+            return Err(bad(format!(
+                "format: {:?} is not a ringload run result ({FORMAT})",
+                h.format
+            )));
+        }
+        let d = h.summary.duration_s;
+        if !(d.is_finite() && (0.0..=MAX_DURATION_S).contains(&d)) {
+            return Err(bad(format!(
+                "summary.duration_s: {d} is not a duration from 0 to {MAX_DURATION_S} s"
+            )));
+        }
+        if !h.window_s.is_power_of_two() || h.window_s > MAX_WINDOW_S {
+            return Err(bad(format!(
+                "window_s: {} is not a power of two up to {MAX_WINDOW_S}",
+                h.window_s
+            )));
+        }
+        if let Some(s) = h.run.started_at_unix_ms
+            && !(EARLIEST_START_MS..=LATEST_START_MS).contains(&s)
+        {
+            return Err(bad(format!(
+                "run.started_at_unix_ms: {s} is not a time a run took place (Unix \
+                 milliseconds between 2020 and 2100)"
+            )));
+        }
+    }
+    let starts: Option<Vec<u64>> = heads.iter().map(|h| h.1.run.started_at_unix_ms).collect();
+    let Some(starts) = starts else {
+        return Ok(Timeline {
+            shifts: vec![0; heads.len()],
+            first_start: None,
+            invalid: None,
+        });
+    };
+    let first = starts.iter().min().copied().unwrap_or(0);
+    let ends: Vec<u64> = heads
+        .iter()
+        .zip(&starts)
+        .map(|(h, s)| s + (h.1.summary.duration_s * 1000.0) as u64)
+        .collect();
+    let latest_start = starts.iter().max().copied().unwrap_or(0);
+    let earliest_end = ends.iter().min().copied().unwrap_or(0);
+    if latest_start >= earliest_end {
+        // Their windows would not line up into one run: keep them as they are.
+        return Ok(Timeline {
+            shifts: vec![0; heads.len()],
+            first_start: Some(first),
+            invalid: Some(format!(
                 "the workers did not run at the same time (one started {:.1} s after another \
                  ended): their rates do not add up",
                 (latest_start - earliest_end) as f64 / 1e3
-            ));
-        }
+            )),
+        });
     }
-    // Windows of every worker in the widest width any of them used.
-    let mut window_s = 1u32;
-    for (name, r) in results {
-        if !r.window_s.is_power_of_two() || r.window_s > 1 << 20 {
+    Ok(Timeline {
+        shifts: starts
+            .iter()
+            .map(|s| ((s - first + 500) / 1000) as usize)
+            .collect(),
+        first_start: Some(first),
+        invalid: None,
+    })
+}
+
+/// Everything summed so far.
+#[derive(Default)]
+struct Merger {
+    budget: Budget,
+    files: usize,
+    summary: Acc,
+    /// In the order the first result lists them (then any new ones in their order).
+    labels: Ordered<(Option<String>, Option<String>, bool)>,
+    /// Width of the merged windows: the widest any file used (long runs widen theirs).
+    window_s: u32,
+    segments: Ordered<Option<String>>,
+    windows: BTreeMap<usize, WindowAcc>,
+    service: Sparse,
+    lag: Sparse,
+    status: BTreeMap<String, u64>,
+    resent: u64,
+    dropped: u64,
+    logins: u64,
+    send_rate: f64,
+    duration: f64,
+    interrupted: bool,
+    /// Connection and TLS costs, summed like the latencies.
+    connect: Sparse,
+    tls: Option<(u64, u64, Sparse, Vec<String>)>,
+    bytes_in: u64,
+    bytes_out: u64,
+    opened: u64,
+    closes: u64,
+    unsolicited: u64,
+    connections: usize,
+    threads: usize,
+    targets: Vec<String>,
+    invalid: Vec<String>,
+    /// What the merged result takes from the first file.
+    first: Option<First>,
+}
+
+/// The first file's plan and run description, which the merged result keeps.
+#[derive(Default)]
+struct First {
+    plan: String,
+    pipeline: usize,
+    load: String,
+    stop: String,
+    warmup_s: f64,
+    timeout_s: f64,
+}
+
+impl Merger {
+    /// Add one parsed file, whose windows start `shift` seconds after the first file's.
+    fn add(&mut self, name: &str, r: ResultIn, shift: usize) -> Result<(), String> {
+        let budget = &mut self.budget;
+        if r.format != FORMAT {
             return Err(format!(
-                "{name}: window_s {} is not a power of two up to 2^20",
-                r.window_s
-            ));
-        }
-        window_s = window_s.max(r.window_s);
-    }
-    let mut summary = Acc::default();
-    // In the order the first result lists them (then any new ones in their order).
-    let mut labels: Ordered<(Option<String>, Option<String>, bool)> = Ordered::default();
-    let mut segments: Ordered<Option<String>> = Ordered::default();
-    let mut windows: BTreeMap<usize, WindowAcc> = BTreeMap::new();
-    let mut service: Option<Histogram<u64>> = None;
-    let mut lag: Option<Histogram<u64>> = None;
-    let mut status: BTreeMap<String, u64> = BTreeMap::new();
-    let (mut resent, mut dropped, mut send_rate, mut duration) = (0u64, 0u64, 0.0f64, 0.0f64);
-    let mut logins = 0u64;
-    let (mut bytes_in, mut bytes_out, mut opened, mut closes, mut unsolicited) =
-        (0u64, 0u64, 0u64, 0u64, 0u64);
-    let (mut connections, mut threads) = (0usize, 0usize);
-    let mut targets: Vec<&str> = Vec::new();
-    for (name, r) in results {
-        if r.format != "ringload-result/1" {
-            return Err(format!(
-                "{name}: format {:?} is not a ringload run result (ringload-result/1)",
+                "{name}: format: {:?} is not a ringload run result ({FORMAT})",
                 r.format
             ));
         }
-        let s = &r.summary;
-        summary.take(&s.group, name)?;
-        if r.labels.len() + r.segments.len() > MAX_GROUPS || r.windows.len() > MAX_WINDOWS {
+        let groups = r.labels.len() + r.segments.len();
+        if groups > MAX_GROUPS {
             return Err(format!(
-                "{name}: more than {MAX_GROUPS} label groups or {MAX_WINDOWS} seconds"
+                "{name}: labels and segments: {groups} groups, more than the {MAX_GROUPS} a \
+                 result may hold (merge budget)"
             ));
         }
-        for g in &r.labels {
-            labels
-                .entry((g.label.clone(), g.segment.clone(), g.auth))
-                .take(g, name)?;
+        if r.windows.len() > MAX_WINDOWS {
+            return Err(format!(
+                "{name}: windows: {} seconds, more than the {MAX_WINDOWS} a result may hold \
+                 (merge budget)",
+                r.windows.len()
+            ));
         }
-        for g in &r.segments {
-            segments.entry(g.segment.clone()).take(g, name)?;
+        if r.summary.status.len() > MAX_STATUS {
+            return Err(format!(
+                "{name}: summary.status: more than {MAX_STATUS} codes"
+            ));
         }
-        let shift = match (r.run.started_at_unix_ms, first_start) {
-            (Some(s), Some(f)) => ((s - f + 500) / 1000) as usize,
-            _ => 0,
-        };
-        for w in &r.windows {
-            let second = w.second.saturating_add(shift) / window_s as usize * window_s as usize;
-            if second >= MAX_WINDOWS {
-                return Err(format!("{name}: second {} is out of range", w.second));
+        let s = &r.summary;
+        check_number(s.send_rate, name, "summary.send_rate")?;
+        check_number(r.run.warmup_s, name, "run.warmup_s")?;
+        check_number(r.run.timeout_s, name, "run.timeout_s")?;
+        self.summary.take(&s.group, name, "summary", budget)?;
+        for (i, g) in r.labels.iter().enumerate() {
+            let room = self.labels.items.len() + self.segments.items.len() < MAX_TOTAL_GROUPS;
+            let key = (g.label.clone(), g.segment.clone(), g.auth);
+            let new = !self.labels.index.contains_key(&key);
+            let Some(acc) = self.labels.entry(key, room) else {
+                return Err(too_many_groups(name));
+            };
+            acc.take(g, name, &format!("labels[{i}]"), budget)?;
+            if new {
+                let n = g.label.as_ref().map_or(0, String::len)
+                    + g.segment.as_ref().map_or(0, String::len);
+                budget.name(n, name)?;
             }
-            let e = windows.entry(second).or_default();
+        }
+        for (i, g) in r.segments.iter().enumerate() {
+            let room = self.labels.items.len() + self.segments.items.len() < MAX_TOTAL_GROUPS;
+            let new = !self.segments.index.contains_key(&g.segment);
+            let Some(acc) = self.segments.entry(g.segment.clone(), room) else {
+                return Err(too_many_groups(name));
+            };
+            acc.take(g, name, &format!("segments[{i}]"), budget)?;
+            if new {
+                budget.name(g.segment.as_ref().map_or(0, String::len), name)?;
+            }
+        }
+        let width = self.window_s as usize;
+        for (i, w) in r.windows.iter().enumerate() {
+            // Windows of every file in the widest width any of them used.
+            let second = w.second.saturating_add(shift) / width * width;
+            if w.second >= MAX_WINDOWS {
+                return Err(format!(
+                    "{name}: windows[{i}].second: {} is beyond the {MAX_WINDOWS} seconds a \
+                     result may span",
+                    w.second
+                ));
+            }
+            if second >= MAX_WINDOWS {
+                return Err(format!(
+                    "{name}: windows[{i}].second: {} is {second} s after the first worker \
+                     started, beyond the {MAX_WINDOWS} seconds a merged result may span",
+                    w.second
+                ));
+            }
+            let e = self.windows.entry(second).or_default();
             e.0 = e.0.saturating_add(w.requests);
             e.1 = e.1.saturating_add(w.ok);
             let we = &w.errors;
@@ -430,196 +667,279 @@ fn merge(results: &[(String, ResultIn)]) -> Result<Report, String> {
             {
                 *a = a.saturating_add(b);
             }
-            let h = decode(
+            add_histogram(
+                &mut e.3,
                 &w.histogram,
-                u32::from(ringload_engine::stats::WINDOW_DIGITS),
+                ringload_engine::stats::WINDOW_DIGITS,
                 name,
-            )?;
-            add(e.3.get_or_insert_with(window_histogram), &h, name)?;
-        }
-        for (dst, b64) in [
-            (&mut service, &s.service_histogram),
-            (&mut lag, &s.lag_histogram),
-        ] {
-            let h = decode(b64, 3, name)?;
-            add(
-                dst.get_or_insert_with(ringload_engine::stats::new_histogram),
-                &h,
-                name,
+                &format!("windows[{i}].histogram"),
+                budget,
             )?;
         }
-        if s.status.len() > 1000 {
-            return Err(format!("{name}: more than 1000 status codes"));
-        }
+        add_histogram(
+            &mut self.service,
+            &s.service_histogram,
+            3,
+            name,
+            "summary.service_histogram",
+            budget,
+        )?;
+        add_histogram(
+            &mut self.lag,
+            &s.lag_histogram,
+            3,
+            name,
+            "summary.lag_histogram",
+            budget,
+        )?;
         for (k, v) in &s.status {
-            let e = status.entry(k.clone()).or_default();
+            if !k.parse::<u16>().is_ok_and(|c| (100..=999).contains(&c)) {
+                return Err(format!(
+                    "{name}: summary.status: {k:?} is not an HTTP status code"
+                ));
+            }
+            let e = self.status.entry(k.clone()).or_default();
             *e = e.saturating_add(*v);
         }
-        for (a, b) in [
-            (&mut resent, s.resent),
-            (&mut dropped, s.dropped),
-            (&mut logins, s.logins),
-            (&mut bytes_in, s.bytes_in),
-            (&mut bytes_out, s.bytes_out),
-            (&mut opened, s.connections_opened),
-            (&mut closes, s.server_closes),
-            (&mut unsolicited, s.unsolicited_responses),
-        ] {
-            *a = a.saturating_add(b);
-        }
-        if s.send_rate.is_finite() {
-            send_rate += s.send_rate;
-        }
-        if s.duration_s.is_finite() {
-            duration = duration.max(s.duration_s);
-        }
-        connections = connections.saturating_add(r.run.connections);
-        threads = threads.saturating_add(r.run.threads);
-        if !targets.contains(&r.run.target.as_str()) {
-            targets.push(&r.run.target);
-        }
-        if !r.valid {
-            invalid.push(format!(
-                "{name}: {}",
-                r.invalid_reason.as_deref().unwrap_or("invalid")
-            ));
-        }
-    }
-    // Connection and TLS costs: whole histograms added up like the others.
-    let mut connect = ringload_engine::stats::new_histogram();
-    let mut tls: Option<(u64, u64, Histogram<u64>, Vec<String>)> = None;
-    for (name, r) in results {
-        let s = &r.summary;
         if !s.connect_histogram.is_empty() {
-            add(&mut connect, &decode(&s.connect_histogram, 3, name)?, name)?;
+            add_histogram(
+                &mut self.connect,
+                &s.connect_histogram,
+                3,
+                name,
+                "summary.connect_histogram",
+                budget,
+            )?;
         }
         if let Some(t) = &s.tls {
-            let acc = tls
-                .get_or_insert_with(|| (0, 0, ringload_engine::stats::new_histogram(), Vec::new()));
+            let acc = self
+                .tls
+                .get_or_insert_with(|| (0, 0, Sparse::default(), Vec::new()));
             acc.0 = acc.0.saturating_add(t.resumed);
             acc.1 = acc.1.saturating_add(t.errors);
-            add(&mut acc.2, &decode(&t.handshake_histogram, 3, name)?, name)?;
-            for reason in t.reasons.iter().take(ringload_engine::stats::MAX_OFFENDING) {
-                if acc.3.len() < ringload_engine::stats::MAX_OFFENDING && !acc.3.contains(reason) {
+            add_histogram(
+                &mut acc.2,
+                &t.handshake_histogram,
+                3,
+                name,
+                "summary.tls.handshake_histogram",
+                budget,
+            )?;
+            for reason in t.reasons.iter().take(MAX_OFFENDING) {
+                if acc.3.len() < MAX_OFFENDING && !acc.3.contains(reason) {
+                    budget.name(reason.len(), name)?;
                     acc.3.push(reason.clone());
                 }
             }
         }
+        self.interrupted |= r.interrupted;
+        for (a, b) in [
+            (&mut self.resent, s.resent),
+            (&mut self.dropped, s.dropped),
+            (&mut self.logins, s.logins),
+            (&mut self.bytes_in, s.bytes_in),
+            (&mut self.bytes_out, s.bytes_out),
+            (&mut self.opened, s.connections_opened),
+            (&mut self.closes, s.server_closes),
+            (&mut self.unsolicited, s.unsolicited_responses),
+        ] {
+            *a = a.saturating_add(b);
+        }
+        self.send_rate += s.send_rate;
+        self.duration = self.duration.max(s.duration_s);
+        self.connections = self.connections.saturating_add(r.run.connections);
+        self.threads = self.threads.saturating_add(r.run.threads);
+        if !self.targets.contains(&r.run.target) {
+            budget.name(r.run.target.len(), name)?;
+            self.targets.push(r.run.target.clone());
+        }
+        if !r.valid {
+            self.invalid.push(format!(
+                "{name}: {}",
+                r.invalid_reason.as_deref().unwrap_or("invalid")
+            ));
+        }
+        if self.first.is_none() {
+            budget.name(r.plan.len() + r.run.load.len() + r.run.stop.len(), name)?;
+            self.first = Some(First {
+                plan: r.plan,
+                pipeline: r.run.pipeline,
+                load: r.run.load,
+                stop: r.run.stop,
+                warmup_s: r.run.warmup_s,
+                timeout_s: r.run.timeout_s,
+            });
+        }
+        self.files += 1;
+        Ok(())
     }
-    let first = &results[0].1;
-    let service = service.unwrap_or_else(ringload_engine::stats::new_histogram);
-    let lag = lag.unwrap_or_else(ringload_engine::stats::new_histogram);
-    Ok(Report {
-        format: "ringload-result/1",
-        tool_version: env!("CARGO_PKG_VERSION"),
-        plan: first.plan.clone(),
-        run: RunInfo {
-            target: targets.join(" "),
-            started_at_unix_ms: first_start,
-            connections,
-            pipeline: first.run.pipeline,
-            threads,
-            load: format!("{} (x{} workers)", first.run.load, results.len()),
-            stop: first.run.stop.clone(),
-            warmup_s: first.run.warmup_s,
-            timeout_s: first.run.timeout_s,
-        },
-        valid: invalid.is_empty(),
-        invalid_reason: (!invalid.is_empty()).then(|| invalid.join("; ")),
-        interrupted: results.iter().any(|r| r.1.interrupted),
-        summary: Summary {
-            group: summary.group(None, None),
-            resent,
-            dropped,
-            logins,
-            duration_s: duration,
-            send_rate: (send_rate * 10.0).round() / 10.0,
-            service_us: Percentiles::of(&service),
-            lag_us: Percentiles::of(&lag),
-            service_histogram: encode(&service),
-            lag_histogram: encode(&lag),
-            status,
-            bytes_in,
-            bytes_out,
-            connections_opened: opened,
-            server_closes: closes,
-            unsolicited_responses: unsolicited,
-            connect_us: Percentiles::of(&connect),
-            connect_histogram: encode(&connect),
-            tls: tls.map(|(resumed, errors, h, reasons)| {
-                let n = h.len();
-                TlsSummary {
-                    handshakes: n,
-                    handshakes_per_s: crate::report::per_second(n, duration),
-                    resumed,
-                    resumed_share: if n == 0 {
-                        0.0
-                    } else {
-                        (resumed as f64 * 1000.0 / n as f64).round() / 1000.0
-                    },
-                    handshake_us: Percentiles::of(&h),
-                    handshake_histogram: encode(&h),
-                    errors,
-                    reasons,
-                }
-            }),
-        },
-        labels: labels
-            .items
-            .into_iter()
-            .map(|((l, s, auth), a)| Group {
-                auth,
-                ..a.group(l, s)
-            })
-            .collect(),
-        segments: segments
-            .items
-            .into_iter()
-            .map(|(s, a)| a.group(None, s))
-            .collect(),
-        window_s,
-        windows: windows
-            .into_iter()
-            .map(|(second, WindowAcc(requests, ok, e, h))| {
-                let h = h.unwrap_or_else(window_histogram);
-                let q = |x| {
-                    if h.is_empty() {
-                        0
-                    } else {
-                        h.value_at_quantile(x)
+
+    fn finish(self, timeline: Timeline) -> Report {
+        let First {
+            plan,
+            pipeline,
+            load,
+            stop,
+            warmup_s,
+            timeout_s,
+        } = self.first.unwrap_or_default();
+        let mut invalid = self.invalid;
+        if let Some(why) = timeline.invalid {
+            invalid.insert(0, why);
+        }
+        let service = self.service.histogram(3);
+        let lag = self.lag.histogram(3);
+        let connect = self.connect.histogram(3);
+        Report {
+            format: FORMAT,
+            tool_version: env!("CARGO_PKG_VERSION"),
+            plan,
+            run: RunInfo {
+                target: self.targets.join(" "),
+                started_at_unix_ms: timeline.first_start,
+                connections: self.connections,
+                pipeline,
+                threads: self.threads,
+                load: format!("{load} (x{} workers)", self.files),
+                stop,
+                warmup_s,
+                timeout_s,
+            },
+            valid: invalid.is_empty(),
+            invalid_reason: (!invalid.is_empty()).then(|| invalid.join("; ")),
+            interrupted: self.interrupted,
+            summary: Summary {
+                group: self.summary.group(None, None),
+                resent: self.resent,
+                dropped: self.dropped,
+                logins: self.logins,
+                duration_s: self.duration,
+                send_rate: (self.send_rate * 10.0).round() / 10.0,
+                service_us: Percentiles::of(&service),
+                lag_us: Percentiles::of(&lag),
+                service_histogram: encode(&service),
+                lag_histogram: encode(&lag),
+                status: self.status,
+                bytes_in: self.bytes_in,
+                bytes_out: self.bytes_out,
+                connections_opened: self.opened,
+                server_closes: self.closes,
+                unsolicited_responses: self.unsolicited,
+                connect_us: Percentiles::of(&connect),
+                connect_histogram: encode(&connect),
+                tls: self.tls.map(|(resumed, errors, h, reasons)| {
+                    let h = h.histogram(3);
+                    let n = h.len();
+                    TlsSummary {
+                        handshakes: n,
+                        handshakes_per_s: crate::report::per_second(n, self.duration),
+                        resumed,
+                        resumed_share: if n == 0 {
+                            0.0
+                        } else {
+                            (resumed as f64 * 1000.0 / n as f64).round() / 1000.0
+                        },
+                        handshake_us: Percentiles::of(&h),
+                        handshake_histogram: encode(&h),
+                        errors,
+                        reasons,
                     }
-                };
-                WindowRow {
-                    second,
-                    requests,
-                    ok,
-                    errors: Errors {
-                        connect: 0,
-                        timeout: e[1],
-                        reset: e[2],
-                        protocol: e[3],
-                        validation: e[4],
-                        auth: e[5],
-                    },
-                    p50_us: q(0.5),
-                    p99_us: q(0.99),
-                    histogram: encode(&h),
-                }
-            })
-            .collect(),
-    })
+                }),
+            },
+            labels: self
+                .labels
+                .items
+                .into_iter()
+                .map(|((l, s, auth), a)| Group {
+                    auth,
+                    ..a.group(l, s)
+                })
+                .collect(),
+            segments: self
+                .segments
+                .items
+                .into_iter()
+                .map(|(s, a)| a.group(None, s))
+                .collect(),
+            window_s: self.window_s,
+            windows: self
+                .windows
+                .into_iter()
+                .map(|(second, WindowAcc(requests, ok, e, h))| {
+                    let h = h.histogram(ringload_engine::stats::WINDOW_DIGITS);
+                    let q = |x| {
+                        if h.is_empty() {
+                            0
+                        } else {
+                            h.value_at_quantile(x)
+                        }
+                    };
+                    WindowRow {
+                        second,
+                        requests,
+                        ok,
+                        errors: Errors {
+                            connect: 0,
+                            timeout: e[1],
+                            reset: e[2],
+                            protocol: e[3],
+                            validation: e[4],
+                            auth: e[5],
+                        },
+                        p50_us: q(0.5),
+                        p99_us: q(0.99),
+                        histogram: encode(&h),
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+fn too_many_groups(name: &str) -> String {
+    format!(
+        "{name}: the files hold more than {MAX_TOTAL_GROUPS} distinct label and segment groups \
+         together (the merge budget)"
+    )
+}
+
+/// Merge the results named `names`, reading file `i`'s bytes with `read(i)` (twice: once for
+/// its start and duration, once for the rest), one file at a time. Public for the fuzz target.
+pub fn merge_with(
+    names: &[String],
+    mut read: impl FnMut(usize) -> Result<Vec<u8>, CliError>,
+) -> Result<Report, CliError> {
+    let mut heads = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let head: HeadIn = parse_json(name, &read(i)?)?;
+        heads.push((name.clone(), head));
+    }
+    let timeline = timeline(&heads)?;
+    let window_s = heads.iter().map(|h| h.1.window_s).max().unwrap_or(1);
+    drop(heads);
+    let mut m = Merger {
+        window_s,
+        ..Merger::default()
+    };
+    for (i, name) in names.iter().enumerate() {
+        let r: ResultIn = parse_json(name, &read(i)?)?;
+        m.add(name, r, timeline.shifts[i])
+            .map_err(CliError::BadInput)?;
+    }
+    Ok(m.finish(timeline))
 }
 
 pub fn execute(args: &MergeArgs) -> Result<u8, CliError> {
-    let mut results = Vec::with_capacity(args.results.len());
-    for p in &args.results {
-        let name = p.display().to_string();
-        let bytes = std::fs::read(p).map_err(|e| CliError::BadInput(format!("{name}: {e}")))?;
-        let r: ResultIn = serde_json::from_slice(&bytes)
-            .map_err(|e| CliError::BadInput(format!("{name}: not a ringload run result ({e})")))?;
-        results.push((name, r));
-    }
-    let merged = merge(&results).map_err(CliError::BadInput)?;
+    crate::out::check_outputs([
+        ("--output", args.output.as_deref()),
+        ("--html", args.html.as_deref()),
+    ])?;
+    let names: Vec<String> = args
+        .results
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let merged = merge_with(&names, |i| read_file(&args.results[i]))?;
     crate::out::emit(&crate::report::render_text(&merged))?;
     crate::run::write_report(&merged, args.output.as_deref(), args.html.as_deref())?;
     Ok(if merged.valid {
@@ -666,24 +986,27 @@ mod tests {
             host_header: "x".into(),
             tls: None,
         });
-        let labels = ["GET /a".to_string()];
-        let segments = ["canary".to_string()];
         let names = crate::report::Names {
-            labels: labels.to_vec(),
-            segments: segments.to_vec(),
+            labels: vec!["GET /a".to_string()],
+            segments: vec!["canary".to_string()],
             logins: Vec::new(),
         };
         crate::report::build(s, &cfg, &names, "p", "http://x", &Ok(()))
     }
 
-    fn result(s: &Stats) -> ResultIn {
-        serde_json::from_value(serde_json::to_value(report_of(s)).unwrap()).unwrap()
+    fn json(s: &Stats) -> Vec<u8> {
+        serde_json::to_vec(&report_of(s)).unwrap()
+    }
+
+    fn merge(files: &[(&str, Vec<u8>)]) -> Result<Report, String> {
+        let names: Vec<String> = files.iter().map(|f| f.0.to_string()).collect();
+        merge_with(&names, |i| Ok(files[i].1.clone())).map_err(|e| e.to_string())
     }
 
     #[test]
     fn merging_results_equals_the_result_of_the_merged_stats() {
         let (a, b) = (worker(1), worker(2));
-        let merged = merge(&[("a".into(), result(&a)), ("b".into(), result(&b))]).unwrap();
+        let merged = merge(&[("a", json(&a)), ("b", json(&b))]).unwrap();
         let mut both = a.clone();
         both += &b;
         let mut m = serde_json::to_value(&merged).unwrap();
@@ -724,49 +1047,42 @@ mod tests {
         }
         assert_eq!(merged.windows.len(), report_of(&both).windows.len());
         // Concurrent workers: rates add up.
-        assert!((merged.summary.group.rps - 2.0 * result(&a).summary.group.rps).abs() < 0.2);
+        assert!((merged.summary.group.rps - 2.0 * report_of(&a).summary.group.rps).abs() < 0.2);
     }
 
+    /// Found by fuzzing (`fuzz/regressions/result/json-key-with-line-break.json`): the JSON
+    /// path of an error holds the file's keys, line breaks included.
     #[test]
-    fn forged_histogram_headers_are_refused_before_decoding() {
-        let header = |len: u32, digits: u32, high: u64| {
-            let mut b = Vec::new();
-            b.extend_from_slice(&0x1c84_9313u32.to_be_bytes());
-            b.extend_from_slice(&len.to_be_bytes());
-            b.extend_from_slice(&0u32.to_be_bytes());
-            b.extend_from_slice(&digits.to_be_bytes());
-            b.extend_from_slice(&1u64.to_be_bytes());
-            b.extend_from_slice(&high.to_be_bytes());
-            b.extend_from_slice(&1.0f64.to_be_bytes());
-            base64::engine::general_purpose::STANDARD.encode(b)
-        };
-        let max = ringload_engine::stats::MAX_LATENCY_US;
-        // A 4 GiB payload claimed by a 40-byte header; a huge range; another precision.
-        for b64 in [
-            header(u32::MAX, 3, max),
-            header(0, 3, u64::MAX),
-            header(0, 5, max),
-        ] {
-            let e = decode(&b64, 3, "f.json").unwrap_err();
-            assert!(
-                e.contains("f.json") && e.contains("not one of ringload's"),
-                "{e}"
-            );
-        }
-        assert!(decode("@@", 3, "f").unwrap_err().contains("base64"));
-        assert!(decode(&"A".repeat(MAX_HISTOGRAM_B64 + 4), 3, "f").is_err());
-        // A real one decodes.
-        let h = ringload_engine::stats::new_histogram();
-        assert!(decode(&encode(&h), 3, "f").is_ok());
+    fn a_json_key_with_a_line_break_stays_on_one_line() {
+        let json = br#"{"format": "ringload-result/1",
+                        "summary": {"duration_s": 1, "status": {"a\nb": -1}}, "run": {}}"#;
+        let e = merge(&[("k.json", json.to_vec())]).unwrap_err();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(
+            e.starts_with("k.json: summary.status.a\\nb: invalid value: integer `-1`"),
+            "{e}"
+        );
+        let long = format!(
+            r#"{{"format": "ringload-result/1",
+                "summary": {{"duration_s": 1, "status": {{"{}": -1}}}}, "run": {{}}}}"#,
+            "k".repeat(500)
+        );
+        let e = merge(&[("k.json", long.into_bytes())]).unwrap_err();
+        let path = format!("summary.status.{}", "k".repeat(500));
+        assert!(
+            e.contains(&format!("k.json: {}...: invalid", &path[..100])),
+            "{e}"
+        );
     }
 
     #[test]
     fn a_file_that_is_not_a_run_result_is_refused() {
-        let mut r = result(&worker(1));
-        r.format = "ringload-compare/1".into();
-        let e = merge(&[("x.json".into(), r)]).unwrap_err();
+        let mut r = serde_json::to_value(report_of(&worker(1))).unwrap();
+        r["format"] = "ringload-compare/1".into();
+        let r = serde_json::to_vec(&r).unwrap();
+        let e = merge(&[("x.json", r.clone()), ("y.json", r)]).unwrap_err();
         assert!(
-            e.contains("x.json") && e.contains("ringload-result/1"),
+            e.contains("x.json: format:") && e.contains("ringload-result/1"),
             "{e}"
         );
     }

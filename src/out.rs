@@ -16,3 +16,54 @@ pub fn emit(text: &str) -> Result<(), CliError> {
         ))),
     }
 }
+
+/// Check, before any work, that an output file named with `flag` (`-o`, `--html`) can be
+/// written: an existing file must be a file that opens for writing (it is not truncated), a new
+/// one needs an existing directory that takes a new file (a probe file is created there and
+/// removed). Nothing is created or changed, so a run that fails later leaves no empty file.
+pub fn check_writable(flag: &str, path: &std::path::Path) -> Result<(), CliError> {
+    let bad = |why: String| CliError::BadInput(format!("{flag} {}: {why}", path.display()));
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => return Err(bad("is a directory".into())),
+        Ok(_) => {
+            return std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map(drop)
+                .map_err(|e| bad(format!("cannot be written: {e}")));
+        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(bad(format!("cannot be written: {e}")));
+        }
+        Err(_) => {}
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(bad(format!("{} is not a directory", dir.display()))),
+        Err(e) => return Err(bad(format!("directory {}: {e}", dir.display()))),
+    }
+    let probe = dir.join(format!(".ringload-probe-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| bad(format!("cannot create a file in {}: {e}", dir.display())))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// [`check_writable`] for each output that is set.
+pub fn check_outputs<'a>(
+    outputs: impl IntoIterator<Item = (&'a str, Option<&'a std::path::Path>)>,
+) -> Result<(), CliError> {
+    for (flag, path) in outputs {
+        if let Some(p) = path {
+            check_writable(flag, p)?;
+        }
+    }
+    Ok(())
+}

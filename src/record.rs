@@ -115,8 +115,7 @@ impl RecordArgs {
             .exclude
             .iter()
             .map(|r| {
-                regex::Regex::new(r)
-                    .map_err(|e| CliError::BadInput(format!("--exclude {r:?}: {e}")))
+                ringload_recorder::normalise::compile_regex("--exclude", r).map_err(CliError::from)
             })
             .collect::<Result<_, _>>()?;
         Ok(Options {
@@ -203,6 +202,7 @@ pub struct Recorded {
 
 pub fn record(args: &RecordArgs) -> Result<Recorded, CliError> {
     let opts = args.options()?;
+    crate::out::check_writable("--output", &args.output)?;
     let mut captures = Vec::new();
     for p in &args.targets {
         captures.push(targets::read(p)?);

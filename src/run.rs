@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use ringload_engine::{Arrival, LoadModel, RunConfig, Stage, Stop};
+use ringload_engine::{
+    Arrival, LoadModel, MAX_RATE, MAX_REQUESTS, MAX_RUN, MAX_SPIN, MAX_STAGES, MAX_WAIT, RunConfig,
+    Stage, Stop,
+};
 
 use crate::error::{CliError, EXIT_INVALID_RUN, EXIT_OK, EXIT_THRESHOLD};
 use crate::gate::Gate;
@@ -202,31 +205,156 @@ pub fn parse_cpus(s: &str) -> Result<Vec<usize>, CliError> {
     Ok(out)
 }
 
-/// Parse `30s:1000,60s:5000`.
+/// Parse `30s:1000,60s:5000`, each rate and duration within the engine's limits.
 pub fn parse_stages(s: &str) -> Result<Vec<Stage>, CliError> {
-    s.split(',')
+    let stages = s
+        .split(',')
         .map(|part| {
-            let bad = || CliError::BadInput(format!("--stages: {part:?} is not DURATION:RATE"));
-            let (d, l) = part.trim().split_once(':').ok_or_else(bad)?;
-            Ok(Stage {
-                duration: humantime::parse_duration(d.trim()).map_err(|_| bad())?,
-                level: l.trim().parse().map_err(|_| bad())?,
-            })
+            let bad = |why: &str| CliError::BadInput(format!("--stages: {part:?} {why}"));
+            let (d, l) = part
+                .trim()
+                .split_once(':')
+                .ok_or_else(|| bad("is not DURATION:RATE"))?;
+            let duration =
+                humantime::parse_duration(d.trim()).map_err(|_| bad("is not DURATION:RATE"))?;
+            let level: f64 = l.trim().parse().map_err(|_| bad("is not DURATION:RATE"))?;
+            if !(level.is_finite() && (0.0..=MAX_RATE).contains(&level)) {
+                return Err(bad(&format!(
+                    "has a rate outside 0..={} requests/s",
+                    number(MAX_RATE)
+                )));
+            }
+            if duration > MAX_RUN {
+                return Err(bad(&format!("is longer than {}", human(MAX_RUN))));
+            }
+            Ok(Stage { duration, level })
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    if stages.len() > MAX_STAGES {
+        return Err(CliError::BadInput(format!(
+            "--stages: {} stages, at most {MAX_STAGES}",
+            stages.len()
+        )));
+    }
+    let total: Duration = stages.iter().map(|s| s.duration).sum();
+    if total > MAX_RUN {
+        return Err(CliError::BadInput(format!(
+            "--stages: {} in total, at most {}",
+            human(total),
+            human(MAX_RUN)
+        )));
+    }
+    Ok(stages)
+}
+
+/// A rate for messages: `100000000`, `1e30`.
+fn number(x: f64) -> String {
+    if x.abs() >= 1e12 {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// `24h`, `90s`, `1h 30m`: whole hours as hours (humantime would say `1day`).
+fn human(d: Duration) -> String {
+    match d.as_secs() {
+        s if s >= 3600 && s % 3600 == 0 && d.subsec_nanos() == 0 => format!("{}h", s / 3600),
+        _ => humantime::format_duration(d).to_string(),
+    }
 }
 
 impl LoadArgs {
-    /// The engine's config for `target_url`; `plan_authority` serves `--keep-host`.
+    /// Refuse numbers no run can honour, naming the flag and the allowed range (the engine
+    /// checks the same limits; here the message names the option).
+    fn check_ranges(&self) -> Result<(), CliError> {
+        let bad = |m: String| Err(CliError::BadInput(m));
+        if let Some(rate) = self.rate
+            && !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE)
+        {
+            return bad(format!(
+                "--rate {}: between 0 (excluded) and {} requests/s (no machine sends more)",
+                number(rate),
+                number(MAX_RATE)
+            ));
+        }
+        if let Some(speed) = self.speed
+            && !(speed.is_finite() && speed > 0.0)
+        {
+            return bad(format!("--speed {}: must be more than 0", number(speed)));
+        }
+        if let Some(n) = self.requests
+            && !(1..=MAX_REQUESTS).contains(&n)
+        {
+            return bad(format!("--requests {n}: between 1 and {MAX_REQUESTS}"));
+        }
+        if !(1..=100_000).contains(&self.connections) {
+            return bad(format!(
+                "--connections {}: between 1 and 100000",
+                self.connections
+            ));
+        }
+        if !(1..=1024).contains(&self.pipeline) {
+            return bad(format!("--pipeline {}: between 1 and 1024", self.pipeline));
+        }
+        let at_most = |flag: &str, d: Duration, max: Duration| {
+            if d > max {
+                bad(format!("{flag} {}: at most {}", human(d), human(max)))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(d) = self.duration {
+            at_most("--duration", d, MAX_RUN)?;
+            if d.is_zero() {
+                return bad("--duration 0s: must be positive".into());
+            }
+        }
+        at_most("--warmup", self.warmup, MAX_RUN)?;
+        if let Some(d) = self.duration
+            && d + self.warmup > MAX_RUN
+        {
+            return bad(format!(
+                "--warmup {} plus --duration {}: at most {} together",
+                human(self.warmup),
+                human(d),
+                human(MAX_RUN)
+            ));
+        }
+        at_most("--timeout", self.timeout, MAX_WAIT)?;
+        at_most("--connect-timeout", self.connect_timeout, MAX_WAIT)?;
+        at_most("--drain", self.drain, MAX_WAIT)?;
+        at_most("--max-lag", self.max_lag, MAX_WAIT)?;
+        if let Some(g) = self.give_up_after.0 {
+            at_most("--give-up-after", g, MAX_WAIT)?;
+        }
+        at_most("--spin", self.spin, MAX_SPIN)?;
+        at_most("--precision", self.precision, MAX_SPIN)?;
+        if !(64..=1 << 20).contains(&self.io_memory_kib) {
+            return bad(format!(
+                "--io-memory-kib {}: between 64 and 1048576",
+                self.io_memory_kib
+            ));
+        }
+        Ok(())
+    }
+
+    /// The engine's config for `target_url` (given to `flag`, e.g. `--target`) and the plan
+    /// read from `plan_file` (its captured host serves `--keep-host`, its timing `--speed`).
     pub fn config(
         &self,
-        target_url: &str,
         flag: &str,
-        plan_authority: Option<&str>,
+        target_url: &str,
+        plan_file: &std::path::Path,
+        plan: &ringload_formats::Plan,
     ) -> Result<RunConfig, CliError> {
+        self.check_ranges()?;
         let mut target = self.connect.target(target_url, flag)?;
         if self.keep_host {
-            target.host_header = plan_authority
+            target.host_header = plan
+                .meta
+                .authority
+                .as_deref()
                 .ok_or_else(|| {
                     CliError::BadInput("--keep-host: the plan has no single captured host".into())
                 })?
@@ -278,7 +406,26 @@ impl LoadArgs {
         };
         let load = match (self.rate, self.speed, &self.stages) {
             (Some(rate), _, _) => LoadModel::Rate { rate, arrival },
-            (_, Some(speed), _) => LoadModel::Replay { speed },
+            (_, Some(speed), _) => {
+                let rate = ringload_engine::replay_rate(plan, speed).ok_or_else(|| {
+                    CliError::BadInput(format!(
+                        "{}: the plan has no captured timing to replay (every step at the same \
+                         offset): use --rate or the closed loop",
+                        plan_file.display()
+                    ))
+                })?;
+                if rate > MAX_RATE {
+                    return Err(CliError::BadInput(format!(
+                        "--speed {}: the plan would be sent at {} requests/s on average, \
+                         more than {} (choose a speed of at most {})",
+                        number(speed),
+                        number(rate.round()),
+                        number(MAX_RATE),
+                        number(speed * MAX_RATE / rate)
+                    )));
+                }
+                LoadModel::Replay { speed }
+            }
             (_, _, Some(s)) => LoadModel::Stages {
                 stages: parse_stages(s)?,
                 arrival,
@@ -295,10 +442,14 @@ impl LoadArgs {
                 _ => Stop::Duration(Duration::from_secs(10)),
             },
         };
-        if !(64..=1 << 20).contains(&self.io_memory_kib) {
+        if let Stop::Duration(d) = stop
+            && d + self.warmup > MAX_RUN
+        {
             return Err(CliError::BadInput(format!(
-                "--io-memory-kib {}: between 64 and 1048576",
-                self.io_memory_kib
+                "--warmup {} plus {} of sending: at most {} together",
+                human(self.warmup),
+                human(d),
+                human(MAX_RUN)
             )));
         }
         let cfg = RunConfig {
@@ -369,11 +520,15 @@ pub fn extent(cfg: &RunConfig) -> crate::lifecycle::Extent {
 /// Run the engine, its errors mapped to exit codes (bad configuration: 2, the rest: 1).
 pub fn engine_run(
     plan: &ringload_formats::Plan,
+    plan_file: &std::path::Path,
     cfg: &RunConfig,
 ) -> Result<ringload_engine::Stats, CliError> {
     crate::host::prepare(cfg)?;
     ringload_engine::run(plan, cfg).map_err(|e| match e {
         ringload_engine::EngineError::Config(m) => CliError::BadInput(m),
+        ringload_engine::EngineError::Plan(m) => {
+            CliError::BadInput(format!("{}: {m}", plan_file.display()))
+        }
         e => CliError::Runtime(e.to_string()),
     })
 }
@@ -414,6 +569,10 @@ pub fn check_connected(
 
 /// `ringload run`: replay, print the table, write the JSON; exit 4 when the run is invalid.
 pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
+    crate::out::check_outputs([
+        ("--output", args.output.as_deref()),
+        ("--html", args.html.as_deref()),
+    ])?;
     let gates: Vec<Gate> = args
         .fail_on
         .iter()
@@ -425,7 +584,7 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
     }
     let mut cfg = args
         .load
-        .config(&args.target, "--target", plan.meta.authority.as_deref())?;
+        .config("--target", &args.target, &args.plan, &plan)?;
     cfg.replay = args.replay.replay(&plan, &args.plan)?;
     let interrupt = crate::lifecycle::Interrupt::install()?;
     cfg.interrupt = Some(interrupt.flag());
@@ -434,7 +593,7 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
     let progress =
         crate::lifecycle::ProgressLine::start(live, extent(&cfg), "run".into(), args.load.quiet);
     let started = cfg.start_at.unwrap_or_else(std::time::SystemTime::now) + cfg.warmup;
-    let stats = engine_run(&plan, &cfg);
+    let stats = engine_run(&plan, &args.plan, &cfg);
     drop(progress);
     let stats = stats?;
     let validity = ringload_engine::check_validity(&stats, &cfg);

@@ -7,6 +7,22 @@ use std::time::Duration;
 
 use crate::EngineError;
 
+/// The largest open-loop rate, requests per second in total (a `--rate`, a stage's level, the
+/// mean rate of a replay): some hundred times what one machine sends over HTTP/1.1. Refusing
+/// more keeps every interval and count in range (an arrival every 10 ns at the most).
+pub const MAX_RATE: f64 = 1e8;
+/// The longest run: warm-up plus sending time (or the stages' total). Also the default
+/// `max_wall`, the hard cap on a run's wall time.
+pub const MAX_RUN: Duration = Duration::from_secs(24 * 3600);
+/// The longest timeout, drain, give-up time or lag limit.
+pub const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
+/// The longest spin before a due send (beyond that, spinning is just burning a core).
+pub const MAX_SPIN: Duration = Duration::from_secs(1);
+/// The largest request budget (`Stop::Requests`): three hours at `MAX_RATE`.
+pub const MAX_REQUESTS: u64 = 1_000_000_000_000;
+/// The most stages (each arrival looks through them).
+pub const MAX_STAGES: usize = 1000;
+
 /// Where requests go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -195,6 +211,10 @@ impl RunConfig {
 
     pub fn validate(&self) -> Result<(), EngineError> {
         let bad = |m: &str| Err(EngineError::Config(m.to_string()));
+        let secs = |d: Duration| match d.as_secs() {
+            s if s % 3600 == 0 => format!("{}h", s / 3600),
+            s => format!("{s}s"),
+        };
         if self.cpus.is_empty() {
             return bad("no CPU to run on");
         }
@@ -230,25 +250,68 @@ impl RunConfig {
         if self.give_up_after.is_some_and(|d| d.is_zero()) {
             return bad("give-up time must be positive (or none)");
         }
-        match self.stop {
+        let waits = [
+            ("timeout", Some(self.timeout)),
+            ("connect timeout", Some(self.connect_timeout)),
+            ("give-up time", self.give_up_after),
+            ("drain", Some(self.drain)),
+            ("lag limit", Some(self.max_lag)),
+        ];
+        for (what, d) in waits {
+            if d.is_some_and(|d| d > MAX_WAIT) {
+                return bad(&format!("{what} longer than {}", secs(MAX_WAIT)));
+            }
+        }
+        if self.spin > MAX_SPIN {
+            return bad(&format!("spin longer than {}", secs(MAX_SPIN)));
+        }
+        if self.max_wall > MAX_RUN {
+            return bad(&format!("wall-time cap longer than {}", secs(MAX_RUN)));
+        }
+        let sending = match self.stop {
             Stop::Duration(d) if d.is_zero() => return bad("duration must be positive"),
             Stop::Requests(0) => return bad("request count must be positive"),
-            _ => {}
+            Stop::Requests(n) if n > MAX_REQUESTS => {
+                return bad(&format!("request count {n}: at most {MAX_REQUESTS}"));
+            }
+            Stop::Duration(d) => d,
+            Stop::Requests(_) => Duration::ZERO,
+        };
+        if self.warmup.checked_add(sending).is_none_or(|t| t > MAX_RUN) {
+            return bad(&format!(
+                "warm-up plus duration longer than {}",
+                secs(MAX_RUN)
+            ));
         }
+        let rate_ok = |r: f64| r.is_finite() && r > 0.0 && r <= MAX_RATE;
         match &self.load {
-            LoadModel::Rate { rate, .. } if !(rate.is_finite() && *rate > 0.0) => {
-                return bad("rate must be a positive number");
+            LoadModel::Rate { rate, .. } if !rate_ok(*rate) => {
+                return bad(&format!(
+                    "rate {rate}: between 0 (excluded) and {MAX_RATE} requests/s"
+                ));
             }
             LoadModel::Replay { speed } if !(speed.is_finite() && *speed > 0.0) => {
                 return bad("speed must be a positive number");
             }
-            LoadModel::Stages { stages, .. }
-                if stages.is_empty()
-                    || stages
-                        .iter()
-                        .any(|s| !(s.level.is_finite() && s.level >= 0.0)) =>
-            {
-                return bad("stages need at least one DURATION:LEVEL with a level >= 0");
+            LoadModel::Stages { stages, .. } => {
+                if stages.is_empty() || stages.len() > MAX_STAGES {
+                    return bad(&format!("between 1 and {MAX_STAGES} stages"));
+                }
+                if let Some(s) = stages
+                    .iter()
+                    .find(|s| !(s.level.is_finite() && (0.0..=MAX_RATE).contains(&s.level)))
+                {
+                    return bad(&format!(
+                        "stage level {}: between 0 and {MAX_RATE} requests/s",
+                        s.level
+                    ));
+                }
+                let total = stages
+                    .iter()
+                    .try_fold(Duration::ZERO, |t, s| t.checked_add(s.duration));
+                if total.is_none_or(|t| t > MAX_RUN) {
+                    return bad(&format!("stages longer than {} in total", secs(MAX_RUN)));
+                }
             }
             _ => {}
         }

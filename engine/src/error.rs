@@ -7,6 +7,10 @@ pub enum EngineError {
     /// The configuration is inconsistent (the CLI validates first; this is the backstop).
     #[error("invalid run configuration: {0}")]
     Config(String),
+    /// The plan cannot be replayed as it is (a request beyond the wire budget, a login body
+    /// `--users` cannot fill...): the caller names the plan file.
+    #[error("{0}")]
+    Plan(String),
     /// The target cannot be resolved.
     #[error("cannot resolve target {target}: {source}")]
     Resolve {

@@ -27,12 +27,13 @@ pub mod stats;
 pub mod tls;
 
 pub use config::{
-    Arrival, ExpectRule, ExpectScope, LoadModel, Replay, RunConfig, Stage, Stop, Target, Users,
+    Arrival, ExpectRule, ExpectScope, LoadModel, MAX_RATE, MAX_REQUESTS, MAX_RUN, MAX_SPIN,
+    MAX_STAGES, MAX_WAIT, Replay, RunConfig, Stage, Stop, Target, Users,
 };
 pub use error::EngineError;
 pub use requests::{MAX_HEAD, MAX_HEADS_TOTAL};
 pub use ring::check as check_io_uring;
-pub use runtime::{allowed_cpus, check_validity, expected_wall, run};
+pub use runtime::{allowed_cpus, check_validity, expected_wall, replay_rate, run};
 pub use shard::MAX_ATTEMPTS;
 pub use stats::{
     Counts, ERROR_CLASSES, ErrorClass, KeyStats, N_ERROR_CLASSES, Split, Stats, Window,

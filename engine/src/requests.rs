@@ -177,8 +177,8 @@ impl WireRequests {
             let n = head_len(r, o);
             if n > MAX_HEAD {
                 return Err(format!(
-                    "request {i} ({} {}) encodes to a {n}-byte head, more than the {MAX_HEAD} bytes \
-                     a request head may take (servers refuse far less)",
+                    "request {i} ({} {}) encodes to a {n}-byte head, beyond the budget of \
+                     {MAX_HEAD} bytes a request head may take (servers refuse far less)",
                     r.method,
                     shorten(&r.target)
                 ));
@@ -187,7 +187,7 @@ impl WireRequests {
         }
         if total > MAX_HEADS_TOTAL {
             return Err(format!(
-                "the plan's requests encode to {total} bytes of heads, more than the {MAX_HEADS_TOTAL} allowed"
+                "the plan's requests encode to {total} bytes of heads, beyond the budget of {MAX_HEADS_TOTAL}"
             ));
         }
         w.heads.reserve(total);
@@ -808,5 +808,6 @@ mod tests {
         });
         let e = WireRequests::encode(&b.finish(), &opts("h")).unwrap_err();
         assert!(e.starts_with("request 0 (GET /) encodes to a 209"), "{e}");
+        assert!(e.contains("budget"), "{e}");
     }
 }

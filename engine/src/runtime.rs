@@ -198,7 +198,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
                 split: &r.split,
             },
         )
-        .map_err(EngineError::Config)?,
+        .map_err(EngineError::Plan)?,
     );
     // TLS settings are checked once here; each executor builds its own configuration (its own
     // session cache) from them.
@@ -227,6 +227,16 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
     } else {
         PlanTiming::default()
     };
+    if let LoadModel::Replay { speed } = cfg.load
+        && let Some(rate) = replay_rate(plan, speed)
+        && rate > crate::config::MAX_RATE
+    {
+        return Err(EngineError::Config(format!(
+            "replaying the plan at speed {speed} sends {rate:.0} requests/s on average, more \
+             than {} (a slower speed)",
+            crate::config::MAX_RATE
+        )));
+    }
     let warmup_ns = cfg.warmup.as_nanos() as u64;
     let (end_ns, budget) = match cfg.stop {
         Stop::Duration(d) => (warmup_ns + d.as_nanos() as u64, None),
@@ -362,6 +372,14 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
         Some(e) => Err(e),
         None => Ok(merged),
     }
+}
+
+/// The mean rate, requests per second, of replaying `plan`'s captured timing at `speed`: its
+/// steps per repeat period (`None` when it has no timing to replay).
+pub fn replay_rate(plan: &Plan, speed: f64) -> Option<f64> {
+    let offsets: Vec<u64> = plan.steps().map(|s| s.offset_us).collect();
+    let timing = PlanTiming::of(&offsets)?;
+    Some(offsets.len() as f64 / (timing.period_us as f64 / 1e6) * speed)
 }
 
 /// How long a run can take at most, for callers that bound it.

@@ -247,6 +247,158 @@ impl Schedule {
         !matches!(self.pace, Pace::Closed)
     }
 
+    /// The rate integrated over `[from_ns, to_ns)`: how many requests the stages (this shard's
+    /// share) describe in that time.
+    fn stages_area(&self, from_ns: u64, to_ns: u64) -> f64 {
+        let Pace::Stages { stages, share, .. } = &self.pace else {
+            return 0.0;
+        };
+        let (mut start, mut prev, mut area) = (0u64, 0.0, 0.0);
+        for st in stages {
+            let d = st.duration.as_nanos() as u64;
+            let end = start.saturating_add(d);
+            let (a, b) = (from_ns.max(start), to_ns.min(end));
+            if a < b && d > 0 {
+                let at = |t: u64| prev + (st.level - prev) * (t - start) as f64 / d as f64;
+                // Linear within the stage: the mean of the rates at both ends times the time.
+                area += (at(a) + at(b)) / 2.0 * share * (b - a) as f64 / 1e9;
+            }
+            start = end;
+            prev = st.level;
+        }
+        area
+    }
+
+    /// Skip every arrival due at `now_ns` or before without releasing it, as though `next`
+    /// had returned each one (cursor, warm-up, request budget and end of the schedule
+    /// accounted the same way), and return how many of them were measured: what a driver
+    /// whose queue is full counts as dropped.
+    ///
+    /// Cost: O(1) for a rate, O(stages) for stages, at most one period of this shard's steps
+    /// for replay (whole periods are skipped at once), however many arrivals are skipped, so a
+    /// schedule far behind (an absurd rate, a stalled target) cannot keep a loop busy. Uniform
+    /// arrivals are skipped exactly; Poisson ones by their expected count (the mean interval),
+    /// and the arrivals after them are drawn as usual. The closed loop has nothing due ahead
+    /// of time: 0.
+    pub fn skip_due(&mut self, now_ns: u64) -> u64 {
+        if !self.is_open() || self.finished(now_ns) || self.next_ns > now_ns {
+            return 0;
+        }
+        // The latest intended time an arrival may have: due now, and before the end.
+        let last = now_ns.min(self.end_ns.saturating_sub(1));
+        let next = self.next_ns;
+        if next > last {
+            return 0;
+        }
+        let left = self.budget.map(|b| b.saturating_sub(self.measured));
+        let mf = self.measure_from_ns;
+        // Of the arrivals from `next` on, `due` are at or before `last` and `early` of those
+        // before the warm-up ends.
+        let (due, early): (u64, u64) = match &self.pace {
+            Pace::Closed => return 0,
+            Pace::Replay { .. } => return self.skip_replay(last),
+            Pace::Rate {
+                interval_ns,
+                poisson: false,
+            } => {
+                let g = (*interval_ns as u64).max(1);
+                let early = if mf > next {
+                    (mf - next).div_ceil(g)
+                } else {
+                    0
+                };
+                ((last - next) / g + 1, early)
+            }
+            Pace::Rate {
+                interval_ns,
+                poisson: true,
+            } => {
+                let g = interval_ns.max(1.0);
+                let early = if mf > next {
+                    ((mf - next) as f64 / g).ceil() as u64
+                } else {
+                    0
+                };
+                (((last - next) as f64 / g) as u64 + 1, early)
+            }
+            Pace::Stages { .. } => {
+                let early = if mf > next {
+                    self.stages_area(next, mf).ceil() as u64
+                } else {
+                    0
+                };
+                (
+                    self.stages_area(next, last.saturating_add(1)) as u64 + 1,
+                    early,
+                )
+            }
+        };
+        let early = early.min(due);
+        let (mut n, mut measured) = (due, due - early);
+        if let Some(left) = left
+            && measured > left
+        {
+            (n, measured) = (early + left, left);
+        }
+        let len = self.steps.requests.len() as u64;
+        self.cursor = ((self.cursor as u64 + n % len) % len) as usize;
+        self.next_ns = match &self.pace {
+            Pace::Rate {
+                interval_ns,
+                poisson: false,
+            } => next.saturating_add(n.saturating_mul((*interval_ns as u64).max(1))),
+            Pace::Rate { interval_ns, .. } => {
+                next.saturating_add((n as f64 * interval_ns.max(1.0)).ceil() as u64)
+            }
+            _ => self.stages_reach(next, n as f64),
+        };
+        self.measured += measured;
+        measured
+    }
+
+    /// [`Schedule::skip_due`] for replay: whole periods of the plan at once, then step by step
+    /// (at most one period's steps, and those of the period the warm-up ends in).
+    fn skip_replay(&mut self, last: u64) -> u64 {
+        let len = self.steps.requests.len() as u64;
+        let mf = self.measure_from_ns;
+        let mut measured = 0;
+        while !self.finished(last) && self.next_ns <= last {
+            let Pace::Replay {
+                speed,
+                base_ns,
+                timing,
+            } = &mut self.pace
+            else {
+                break;
+            };
+            let period = (timing.period_us as f64 * 1000.0 / *speed) as u64;
+            if self.cursor == 0 && period > 0 {
+                // Periods entirely before the warm-up ends (none measured), or entirely after.
+                let before = self.next_ns < mf;
+                let until = if before { mf - 1 } else { last }.min(last);
+                let mut m = until.saturating_sub(self.next_ns) / period;
+                if !before && let Some(b) = self.budget {
+                    m = m.min(b.saturating_sub(self.measured) / len);
+                }
+                if m > 0 {
+                    *base_ns = base_ns.saturating_add(m * period);
+                    self.next_ns = self.next_ns.saturating_add(m * period);
+                    if !before {
+                        measured += m.saturating_mul(len);
+                        self.measured = self.measured.saturating_add(m.saturating_mul(len));
+                    }
+                    continue;
+                }
+            }
+            match self.next(last) {
+                Some(d) if d.measured => measured += 1,
+                Some(_) => {}
+                None => break,
+            }
+        }
+        measured
+    }
+
     /// No more requests will be due.
     pub fn finished(&self, now_ns: u64) -> bool {
         if self.budget.is_some_and(|b| self.measured >= b) || self.steps.requests.is_empty() {
@@ -527,5 +679,120 @@ mod tests {
             vec![1000, 3000, 5000, 7000]
         );
         assert_eq!(PlanTiming::of(&[5, 5, 5]), None, "no timing to replay");
+    }
+
+    /// Release everything due at `now` one by one: how many were measured.
+    fn release_all(s: &mut Schedule, now: u64) -> u64 {
+        let mut measured = 0;
+        while let Some(d) = s.next(now) {
+            measured += u64::from(d.measured);
+        }
+        measured
+    }
+
+    fn rate(r: f64, poisson: bool) -> LoadModel {
+        LoadModel::Rate {
+            rate: r,
+            arrival: if poisson {
+                Arrival::Poisson
+            } else {
+                Arrival::Uniform
+            },
+        }
+    }
+
+    #[test]
+    fn skipping_uniform_arrivals_equals_releasing_them_one_by_one() {
+        // Warm-up ends at 3 ms, the schedule at 50 ms; with and without a budget.
+        for budget in [None, Some(7), Some(1000)] {
+            let c = cfg(0.5, 3_000_000, 50_000_000, budget, 5);
+            let mut a = Schedule::new(&rate(3000.0, false), steps(7), &c);
+            let mut b = a.clone();
+            for now in [0, 1_000_000, 2_500_000, 9_999_999, 20_000_000, 60_000_000] {
+                assert_eq!(
+                    a.skip_due(now),
+                    release_all(&mut b, now),
+                    "at {now} ({budget:?})"
+                );
+                assert_eq!(a.next_due_at(), b.next_due_at(), "at {now} ({budget:?})");
+                assert_eq!(a.cursor, b.cursor);
+                assert_eq!(a.measured, b.measured);
+            }
+            assert!(a.finished(60_000_000));
+        }
+    }
+
+    #[test]
+    fn skipping_replay_equals_releasing_it_one_by_one() {
+        let st = steps(5);
+        let timing = PlanTiming::of(&st.offsets_us).unwrap();
+        for budget in [None, Some(23)] {
+            let c = ScheduleConfig {
+                timing,
+                ..cfg(1.0, 7_000_000, 400_000_000, budget, 1)
+            };
+            let mut a = Schedule::new(&LoadModel::Replay { speed: 3.0 }, st.clone(), &c);
+            let mut b = a.clone();
+            for now in [0, 1_000_000, 6_999_999, 7_000_000, 95_000_000, 500_000_000] {
+                assert_eq!(
+                    a.skip_due(now),
+                    release_all(&mut b, now),
+                    "at {now} ({budget:?})"
+                );
+                assert_eq!(a.next_due_at(), b.next_due_at(), "at {now} ({budget:?})");
+                assert_eq!((a.cursor, a.measured), (b.cursor, b.measured));
+            }
+        }
+    }
+
+    #[test]
+    fn skipping_poisson_and_stages_skips_the_expected_count() {
+        let mut p = Schedule::new(&rate(1e6, true), steps(3), &cfg(1.0, 0, u64::MAX, None, 7));
+        let n = p.skip_due(1_000_000_000) as f64;
+        assert!((n - 1e6).abs() < 10.0, "{n}");
+        assert!(p.next_due_at().unwrap() > 1_000_000_000);
+        // Ramp 0 -> 1000/s over 1 s, then 1000/s: 500 + 500 requests by 1.5 s.
+        let model = LoadModel::Stages {
+            stages: vec![
+                Stage {
+                    duration: Duration::from_secs(1),
+                    level: 1000.0,
+                },
+                Stage {
+                    duration: Duration::from_secs(1),
+                    level: 1000.0,
+                },
+            ],
+            arrival: Arrival::Uniform,
+        };
+        let mut s = Schedule::new(&model, steps(1), &cfg(1.0, 0, u64::MAX, None, 1));
+        let mut one_by_one = s.clone();
+        let skipped = s.skip_due(1_500_000_000) as i64;
+        assert!((skipped - 1000).abs() <= 2, "{skipped}");
+        assert!((release_all(&mut one_by_one, 1_500_000_000) as i64 - skipped).abs() <= 2);
+        // What is left of the second stage still comes, then the stages end.
+        let rest = release_all(&mut s, 3_000_000_000) as i64;
+        assert!((rest - 500).abs() <= 2, "{rest}");
+        assert!(s.finished(3_000_000_000));
+    }
+
+    #[test]
+    fn skipping_is_constant_time_and_the_closed_loop_has_nothing_to_skip() {
+        // A day of the largest rate the CLI allows, skipped in a few calls.
+        let mut s = Schedule::new(&rate(1e8, false), steps(3), &cfg(1.0, 0, u64::MAX, None, 1));
+        let started = std::time::Instant::now();
+        let mut total = 0;
+        for sec in 1..=86_400u64 {
+            total += s.skip_due(sec * 1_000_000_000);
+        }
+        assert_eq!(total, 86_400 * 100_000_000);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        let mut closed = Schedule::new(&LoadModel::Closed, steps(2), &cfg(1.0, 0, 10, None, 1));
+        assert_eq!(closed.skip_due(5), 0);
+        assert_eq!(closed.next(5).map(|x| x.req), Some(0));
     }
 }

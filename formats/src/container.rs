@@ -150,33 +150,102 @@ fn read_exact_or<R: Read>(
 /// 1 byte on disk and 24 in memory), so the limit must allow that expansion.
 const EXPANSION: u64 = 32;
 
+/// A slice reader that knows where it is, so a decoding error can say where it happened.
+struct Counting<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl bincode::de::read::Reader for Counting<'_> {
+    fn read(&mut self, out: &mut [u8]) -> Result<(), bincode::error::DecodeError> {
+        let left = self.bytes.len() - self.pos;
+        if out.len() > left {
+            self.pos = self.bytes.len();
+            return Err(bincode::error::DecodeError::UnexpectedEnd {
+                additional: out.len() - left,
+            });
+        }
+        out.copy_from_slice(&self.bytes[self.pos..self.pos + out.len()]);
+        self.pos += out.len();
+        Ok(())
+    }
+
+    fn peek_read(&mut self, n: usize) -> Option<&[u8]> {
+        self.bytes.get(self.pos..self.pos.checked_add(n)?)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = self.pos.saturating_add(n).min(self.bytes.len());
+    }
+}
+
+/// What a bincode decoding error means, in words (bincode's own `Display` is its `Debug`).
+fn describe(e: &bincode::error::DecodeError) -> String {
+    use bincode::error::DecodeError as E;
+    match e {
+        E::UnexpectedEnd { .. } => "the payload ends in the middle of a value".into(),
+        E::LimitExceeded => "a length claims more than the file can hold".into(),
+        E::InvalidIntegerType { .. } | E::NonZeroTypeIsZero { .. } => {
+            "an integer of the wrong kind".into()
+        }
+        E::UnexpectedVariant {
+            type_name, found, ..
+        } => format!("an unknown tag {found} for {}", short_type(type_name)),
+        E::Utf8 { inner } => format!("a string is not valid UTF-8 ({inner})"),
+        E::InvalidCharEncoding(_) => "an invalid character".into(),
+        E::InvalidBooleanValue(b) => format!("a boolean of value {b} (0 or 1 expected)"),
+        E::ArrayLengthMismatch { required, found } => {
+            format!("an array of {found} items where {required} are expected")
+        }
+        E::OutsideUsizeRange(n) => format!("a length of {n}, more than this machine can address"),
+        E::Io { inner, .. } => inner.to_string(),
+        E::Other(m) => (*m).to_string(),
+        E::OtherString(m) => m.clone(),
+        _ => "a value of a kind ringload files do not hold".into(),
+    }
+}
+
+/// `core::option::Option<u32>` -> `Option`.
+fn short_type(name: &str) -> &str {
+    let base = name.split('<').next().unwrap_or(name);
+    base.rsplit("::").next().unwrap_or(base)
+}
+
 /// Decode a payload with a bincode byte limit of at most 64 times its length (see module docs).
+/// An error says at which byte of the file (header included) decoding stopped, and why.
 pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FormatError> {
     macro_rules! with_limits {
         ($($bits:literal)*) => {{
             let need = (payload.len() as u64).max(1).next_power_of_two() * EXPANSION;
             $(
                 if need <= (1u64 << $bits) {
-                    return finish(bincode::serde::decode_from_slice(
-                        payload,
+                    let mut reader = Counting { bytes: payload, pos: 0 };
+                    let r = bincode::serde::decode_from_reader(
+                        &mut reader,
                         config().with_limit::<{ 1usize << $bits }>(),
-                    ), payload.len());
+                    );
+                    return finish(r, reader.pos, payload.len());
                 }
             )*
             Err(FormatError::TooLarge(payload.len() as u64, MAX_PAYLOAD))
         }};
     }
     fn finish<T>(
-        r: Result<(T, usize), bincode::error::DecodeError>,
+        r: Result<T, bincode::error::DecodeError>,
+        used: usize,
         len: usize,
     ) -> Result<T, FormatError> {
+        let at = HEADER_LEN + used;
         match r {
-            Ok((v, used)) if used == len => Ok(v),
-            Ok((_, used)) => Err(FormatError::Decode(format!(
-                "{} bytes left over after the payload",
+            Ok(v) if used == len => Ok(v),
+            Ok(_) => Err(FormatError::Decode(format!(
+                "byte {at}: {} bytes left over after the payload",
                 len - used
             ))),
-            Err(e) => Err(FormatError::Decode(e.to_string())),
+            Err(e) => Err(FormatError::Decode(format!(
+                "byte {at}: the payload does not decode: {}",
+                describe(&e)
+            ))),
         }
     }
     with_limits!(10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36)

@@ -26,7 +26,8 @@ pub enum FormatError {
     Checksum { stored: u32, computed: u32 },
     #[error("trailing bytes after the checksum")]
     TrailingBytes,
-    #[error("payload does not decode: {0}")]
+    /// The payload does not decode: the message starts with the file byte where it stopped.
+    #[error("{0}")]
     Decode(String),
     #[error("payload does not encode: {0}")]
     Encode(String),

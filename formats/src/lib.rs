@@ -29,8 +29,9 @@ use std::io::{Read, Write};
 pub use container::{HEADER_LEN, Header, MAX_PAYLOAD};
 pub use error::FormatError;
 pub use plan::{
-    AuthProfile, AuthProfileId, AuthSlot, Expectation, LabelId, Metadata, Plan, PlanBuilder,
-    Request, RequestId, SegmentId, Session, StatusRule, Step, Text, TokenLocation, TokenPlace,
+    AuthProfile, AuthProfileId, AuthSlot, Expectation, LabelId, MAX_OFFSET_US, MAX_TIMEOUT_US,
+    Metadata, Plan, PlanBuilder, Request, RequestId, SegmentId, Session, StatusRule, Step, Text,
+    TokenLocation, TokenPlace,
 };
 
 /// The plan container kind.

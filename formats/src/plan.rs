@@ -71,6 +71,55 @@ pub struct Request {
     pub timeout_us: Option<u64>,
 }
 
+impl Request {
+    /// The rules of the request's own text, which the reader and the writer enforce: a method of
+    /// letters, an origin-form target (or `*`), header names that are not empty, and no line
+    /// break in the target or any header; a timeout within 1 us..=24 h. Recorders call it on
+    /// each captured request so that a bad one is reported where it was captured.
+    pub fn check(&self) -> Result<(), String> {
+        if self
+            .timeout_us
+            .is_some_and(|t| t == 0 || t > MAX_TIMEOUT_US)
+        {
+            return Err("has a timeout outside 1 us..=24 h".into());
+        }
+        if self.method.is_empty() || !self.method.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(format!(
+                "has an invalid method {:?} (letters only)",
+                self.method
+            ));
+        }
+        if !self.target.starts_with('/') && &*self.target != "*" {
+            return Err(format!("target {:?} does not start with '/'", self.target));
+        }
+        let bad = |s: &str| s.bytes().any(|b| b == b'\r' || b == b'\n');
+        if bad(&self.target) {
+            return Err("has a line break in its target".into());
+        }
+        if let Some((i, (n, _))) = self
+            .headers
+            .iter()
+            .enumerate()
+            .find(|(_, (n, v))| bad(n) || bad(v) || n.is_empty())
+        {
+            return Err(if n.is_empty() {
+                format!("header {i} has an empty name")
+            } else {
+                format!("header {i} ({:?}) has a line break", truncated(n))
+            });
+        }
+        Ok(())
+    }
+}
+
+/// At most 40 characters of `s`, for messages.
+fn truncated(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
 /// The request carries a credential minted at replay from an auth profile: the recorder took
 /// the captured token out of it, and the engine puts a fresh one where the profile's
 /// [`TokenPlace`] says.
@@ -121,16 +170,28 @@ impl AuthProfile {
             }
             _ => {}
         }
-        let place_ok = match &self.send_as {
-            TokenPlace::Header { name, prefix } => {
-                !name.is_empty() && !bad(name) && !bad(prefix) && !name.contains(':')
+        match &self.send_as {
+            TokenPlace::Header { name, prefix }
+                if name.is_empty() || bad(name) || bad(prefix) || name.contains(':') =>
+            {
+                return Err(format!(
+                    "the token's header {name:?} (prefix {prefix:?}) is empty, holds a line \
+                     break or a ':'"
+                ));
             }
-            TokenPlace::Cookie(n) | TokenPlace::Query(n) => {
-                !n.is_empty() && !bad(n) && !n.contains(['=', ';', '&', ' '])
+            TokenPlace::Cookie(n) | TokenPlace::Query(n)
+                if n.is_empty() || bad(n) || n.contains(['=', ';', '&', ' ']) =>
+            {
+                let what = match &self.send_as {
+                    TokenPlace::Cookie(_) => "cookie",
+                    _ => "query parameter",
+                };
+                return Err(format!(
+                    "the token's {what} name {n:?} is empty or holds a line break, '=', ';', \
+                     '&' or a space"
+                ));
             }
-        };
-        if !place_ok {
-            return Err(format!("invalid token place {:?}", self.send_as));
+            _ => {}
         }
         if let Some(p) = &self.expires_at
             && !pointer_ok(p)
@@ -253,28 +314,7 @@ impl Plan {
                     self.auth_profiles.len()
                 ));
             }
-            if r.timeout_us.is_some_and(|t| t == 0 || t > MAX_TIMEOUT_US) {
-                return Err(format!("request {i} has a timeout outside 1 us..=24 h"));
-            }
-            if r.method.is_empty() || !r.method.bytes().all(|b| b.is_ascii_alphabetic()) {
-                return Err(format!("request {i} has an invalid method {:?}", r.method));
-            }
-            if !r.target.starts_with('/') && &*r.target != "*" {
-                return Err(format!(
-                    "request {i} target {:?} does not start with '/'",
-                    r.target
-                ));
-            }
-            let bad = |s: &str| s.bytes().any(|b| b == b'\r' || b == b'\n');
-            if bad(&r.target)
-                || r.headers
-                    .iter()
-                    .any(|(n, v)| bad(n) || bad(v) || n.is_empty())
-            {
-                return Err(format!(
-                    "request {i} has a line break in its target or headers"
-                ));
-            }
+            r.check().map_err(|why| format!("request {i}: {why}"))?;
         }
         for (i, p) in self.auth_profiles.iter().enumerate() {
             p.validate(n_req)

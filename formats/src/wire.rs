@@ -310,10 +310,12 @@ pub fn decode(version: u16, flags: u16, payload: &[u8]) -> Result<Plan, FormatEr
 }
 
 /// The most bytes of strings a payload may expand to where a string is copied rather than
-/// shared (labels, segments, profile fields): a small file could otherwise ask for gigabytes.
-/// Request strings and bodies are shared, never copied.
+/// shared (labels, segments, profile fields): as many as the payload holds, plus 1 MiB. The
+/// writer interns every string, so a plan it wrote copies little more than its labels once; a
+/// file naming one long string many times could otherwise ask for gigabytes. Request strings
+/// and bodies are shared, never copied.
 fn decoded_budget(payload_len: usize) -> usize {
-    payload_len.saturating_mul(64).saturating_add(16 << 20)
+    payload_len.saturating_add(1 << 20)
 }
 
 fn from_v2(w: PlanV2, flags: u16, budget: usize) -> Result<Plan, FormatError> {
@@ -323,37 +325,56 @@ fn from_v2(w: PlanV2, flags: u16, budget: usize) -> Result<Plan, FormatError> {
         spent.set(spent.get().saturating_add(n));
         if spent.get() > budget {
             return Err(FormatError::Invalid(format!(
-                "the plan expands to more than {budget} bytes of strings"
+                "labels, segments and auth profiles copy more than {budget} bytes of strings \
+                 (the payload's size plus 1 MiB)"
             )));
         }
         Ok(())
     };
-    let s = |i: u32| -> Result<String, FormatError> {
-        let v = strings
-            .get(i as usize)
-            .ok_or_else(|| FormatError::Invalid(format!("string {i} of {}", strings.len())))?;
+    let n = strings.len();
+    let missing = |i: u32, place: &dyn Fn() -> String| {
+        FormatError::Invalid(format!(
+            "{} refers to string {i}, but the plan has {n} strings",
+            place()
+        ))
+    };
+    // A copied string (labels, segments, profile fields), charged against the budget.
+    let s = |i: u32, place: &dyn Fn() -> String| -> Result<String, FormatError> {
+        let v = strings.get(i as usize).ok_or_else(|| missing(i, place))?;
         charge(v.len())?;
         Ok(v.clone())
     };
     // Request strings are shared: one allocation per distinct string, however often used.
     let shared: Vec<Text> = strings.iter().map(|v| Text::from(v.as_str())).collect();
-    let t = |i: u32| -> Result<Text, FormatError> {
+    let t = |i: u32, place: &dyn Fn() -> String| -> Result<Text, FormatError> {
         shared
             .get(i as usize)
             .cloned()
-            .ok_or_else(|| FormatError::Invalid(format!("string {i} of {}", shared.len())))
+            .ok_or_else(|| missing(i, place))
     };
     let bodies: Vec<Arc<[u8]>> = w.bodies.iter().map(|b| Arc::from(b.as_slice())).collect();
-    let labels = w.labels.iter().map(|&i| s(i)).collect::<Result<_, _>>()?;
-    let segments = w.segments.iter().map(|&i| s(i)).collect::<Result<_, _>>()?;
+    let labels = w
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| s(i, &|| format!("label {k}")))
+        .collect::<Result<_, _>>()?;
+    let segments = w
+        .segments
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| s(i, &|| format!("segment {k}")))
+        .collect::<Result<_, _>>()?;
     let mut requests = Vec::with_capacity(w.requests.len());
-    for r in &w.requests {
+    for (ri, r) in w.requests.iter().enumerate() {
         let body = match r.body {
             None => Arc::from(&[][..]),
-            Some(b) => bodies
-                .get(b as usize)
-                .cloned()
-                .ok_or_else(|| FormatError::Invalid(format!("body {b} of {}", bodies.len())))?,
+            Some(b) => bodies.get(b as usize).cloned().ok_or_else(|| {
+                FormatError::Invalid(format!(
+                    "request {ri} refers to body {b}, but the plan has {} bodies",
+                    bodies.len()
+                ))
+            })?,
         };
         let expect = match &r.expect {
             None => None,
@@ -364,25 +385,37 @@ fn from_v2(w: PlanV2, flags: u16, budget: usize) -> Result<Plan, FormatError> {
                     .map(|&c| match c {
                         1..=5 => Ok(StatusRule::Class(c as u8)),
                         100..=599 => Ok(StatusRule::Exact(c)),
-                        _ => Err(FormatError::Invalid(format!("status rule {c}"))),
+                        _ => Err(FormatError::Invalid(format!(
+                            "request {ri} expects status rule {c}, neither a class (1..=5) \
+                             nor a status code (100..=599)"
+                        ))),
                     })
                     .collect::<Result<_, _>>()?,
                 headers: e
                     .headers
                     .iter()
-                    .map(|(n, vs)| {
-                        Ok((t(*n)?, vs.iter().map(|&v| t(v)).collect::<Result<_, _>>()?))
+                    .enumerate()
+                    .map(|(hi, (n, vs))| {
+                        let place = || format!("request {ri} expected header {hi}");
+                        Ok((
+                            t(*n, &place)?,
+                            vs.iter().map(|&v| t(v, &place)).collect::<Result<_, _>>()?,
+                        ))
                     })
                     .collect::<Result<_, FormatError>>()?,
             }),
         };
         requests.push(Request {
-            method: t(r.method)?,
-            target: t(r.target)?,
+            method: t(r.method, &|| format!("request {ri} method"))?,
+            target: t(r.target, &|| format!("request {ri} target"))?,
             headers: r
                 .headers
                 .iter()
-                .map(|&(n, v)| Ok((t(n)?, t(v)?)))
+                .enumerate()
+                .map(|(hi, &(n, v))| {
+                    let place = || format!("request {ri} header {hi}");
+                    Ok((t(n, &place)?, t(v, &place)?))
+                })
                 .collect::<Result<_, FormatError>>()?,
             body,
             label: r.label,
@@ -393,33 +426,42 @@ fn from_v2(w: PlanV2, flags: u16, budget: usize) -> Result<Plan, FormatError> {
         });
     }
     let mut auth_profiles = Vec::with_capacity(w.auth_profiles.len());
-    for p in &w.auth_profiles {
-        let at = s(p.token_at)?;
-        let place_name = s(p.place_name)?;
+    for (pi, p) in w.auth_profiles.iter().enumerate() {
+        let place = || format!("auth profile {pi}");
+        let at = s(p.token_at, &place)?;
+        let place_name = s(p.place_name, &place)?;
         auth_profiles.push(AuthProfile {
-            name: s(p.name)?,
+            name: s(p.name, &place)?,
             login: p.login,
             token_at: match p.token_kind {
                 0 => TokenLocation::JsonPointer(at),
                 1 => TokenLocation::Header(at),
                 2 => TokenLocation::Cookie(at),
-                k => return Err(FormatError::Invalid(format!("token location kind {k}"))),
+                k => {
+                    return Err(FormatError::Invalid(format!(
+                        "auth profile {pi} has token location kind {k} (0..=2)"
+                    )));
+                }
             },
             send_as: match p.place_kind {
                 0 => TokenPlace::Header {
                     name: place_name,
-                    prefix: s(p.place_prefix)?,
+                    prefix: s(p.place_prefix, &place)?,
                 },
                 1 => TokenPlace::Cookie(place_name),
                 2 => TokenPlace::Query(place_name),
-                k => return Err(FormatError::Invalid(format!("token place kind {k}"))),
+                k => {
+                    return Err(FormatError::Invalid(format!(
+                        "auth profile {pi} has token place kind {k} (0..=2)"
+                    )));
+                }
             },
-            expires_at: p.expires_at.map(s).transpose()?,
+            expires_at: p.expires_at.map(|e| s(e, &place)).transpose()?,
             expires_in_s: p.expires_in_s,
             user_fields: p
                 .user_fields
                 .iter()
-                .map(|&f| s(f))
+                .map(|&f| s(f, &place))
                 .collect::<Result<_, _>>()?,
         });
     }
@@ -428,9 +470,13 @@ fn from_v2(w: PlanV2, flags: u16, budget: usize) -> Result<Plan, FormatError> {
         let (mut t, mut c) = (0u64, 0u64);
         let mut out = Vec::with_capacity(steps.len());
         for st in steps {
-            t = t
-                .checked_add(st.delta_us)
-                .ok_or_else(|| FormatError::Invalid("step offset overflows".into()))?;
+            t = t.checked_add(st.delta_us).ok_or_else(|| {
+                FormatError::Invalid(format!(
+                    "session {} step {} is beyond any time a plan can hold",
+                    sessions.len(),
+                    out.len()
+                ))
+            })?;
             c = c.wrapping_add(st.connection_delta as u64);
             out.push(Step {
                 request: st.request,
@@ -460,4 +506,145 @@ fn from_v2(w: PlanV2, flags: u16, budget: usize) -> Result<Plan, FormatError> {
         auth_profiles,
         sessions,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Metadata, PlanBuilder};
+
+    fn plan_v2() -> PlanV2 {
+        let mut b = PlanBuilder::new(Metadata::default());
+        let label = b.label("GET /ab");
+        let id = b.request(Request {
+            method: "GET".into(),
+            target: "/ab".into(),
+            headers: vec![("x-a".into(), "1".into())],
+            label,
+            expect: Some(Expectation {
+                status: vec![StatusRule::Class(2)],
+                headers: vec![],
+            }),
+            ..Request::default()
+        });
+        b.session(Session {
+            steps: vec![Step {
+                request: id,
+                offset_us: 0,
+                connection: 0,
+            }],
+        });
+        let payload = encode(&b.finish()).unwrap();
+        crate::container::decode_payload(&payload).unwrap()
+    }
+
+    fn decode_v2(w: &PlanV2) -> String {
+        let payload = crate::container::encode_payload(w).unwrap();
+        decode(2, 0, &payload).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bad_references_name_the_request_and_field() {
+        let mut w = plan_v2();
+        let n = w.strings.len();
+        w.requests[0].headers[0].1 = 46;
+        assert_eq!(
+            decode_v2(&w),
+            format!(
+                "invalid plan: request 0 header 0 refers to string 46, but the plan has {n} strings"
+            )
+        );
+        let mut w = plan_v2();
+        w.requests[0].expect.as_mut().unwrap().status = vec![65535];
+        assert_eq!(
+            decode_v2(&w),
+            "invalid plan: request 0 expects status rule 65535, neither a class (1..=5) nor a \
+             status code (100..=599)"
+        );
+        let mut w = plan_v2();
+        w.labels[0] = 99;
+        assert!(decode_v2(&w).contains("label 0 refers to string 99"));
+        let mut w = plan_v2();
+        w.requests[0].body = Some(3);
+        assert!(decode_v2(&w).contains("request 0 refers to body 3, but the plan has 0 bodies"));
+        // One long string named by many labels: the copies are bounded by the payload.
+        let mut w = plan_v2();
+        w.strings.push("x".repeat(1 << 20));
+        let big = (w.strings.len() - 1) as u32;
+        w.labels = vec![big; 3];
+        assert!(
+            decode_v2(&w).contains("copy more than"),
+            "{}",
+            decode_v2(&w)
+        );
+    }
+
+    #[test]
+    fn a_bad_token_place_is_described_in_words() {
+        let mut plan = from_v2(plan_v2(), 0, usize::MAX).unwrap();
+        plan.auth_profiles.push(AuthProfile {
+            name: "login".into(),
+            login: 0,
+            token_at: TokenLocation::JsonPointer("/token".into()),
+            send_as: TokenPlace::Header {
+                name: "X:A".into(),
+                prefix: String::new(),
+            },
+            expires_at: None,
+            expires_in_s: None,
+            user_fields: vec![],
+        });
+        let e = plan.validate().unwrap_err();
+        assert_eq!(
+            e,
+            "auth profile 0 (\"login\"): the token's header \"X:A\" (prefix \"\") is empty, \
+             holds a line break or a ':'"
+        );
+        plan.auth_profiles[0].send_as = TokenPlace::Query("a&b".into());
+        let e = plan.validate().unwrap_err();
+        assert!(
+            e.contains("the token's query parameter name \"a&b\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn undecodable_payloads_say_where_and_why_in_words() {
+        let payload = encode(&from_v2(plan_v2(), 0, usize::MAX).unwrap()).unwrap();
+        let at = payload
+            .windows(3)
+            .position(|w| w == b"/ab")
+            .expect("the target is in the payload");
+        let mut bad_utf8 = payload.clone();
+        bad_utf8[at + 1] = 0xff;
+        let e = decode(2, 0, &bad_utf8).unwrap_err().to_string();
+        assert!(
+            e.starts_with("byte ") && e.contains("a string is not valid UTF-8"),
+            "{e}"
+        );
+        let e = decode(2, 0, &payload[..payload.len() - 1])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the payload ends in the middle of a value"),
+            "{e}"
+        );
+        let mut extra = payload.clone();
+        extra.push(0);
+        let e = decode(2, 0, &extra).unwrap_err().to_string();
+        assert!(e.contains("1 bytes left over"), "{e}");
+        // Each byte changed in turn: whatever error comes is one line, in words.
+        for (i, b) in payload.iter().enumerate() {
+            let mut p = payload.clone();
+            p[i] = b.wrapping_add(2);
+            if let Err(e) = decode(2, 0, &p) {
+                let e = e.to_string();
+                assert!(
+                    !e.contains(" { ") && !e.contains("Utf8Error"),
+                    "Debug text: {e}"
+                );
+                assert!(!e.contains('\n'), "{e}");
+            }
+        }
+    }
 }

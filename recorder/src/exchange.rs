@@ -147,6 +147,8 @@ pub struct Capture {
     pub kind: &'static str,
     /// Human description, e.g. the file name; stored in the plan's metadata.
     pub description: String,
+    /// The file read, named in errors about its requests (normalisation finds some).
+    pub path: std::path::PathBuf,
     pub exchanges: Vec<Exchange>,
     /// Items the source skipped, counted by reason (`("non-http stream", 3)`).
     pub skipped: Vec<(String, u64)>,

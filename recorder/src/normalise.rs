@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use regex::Regex;
 use ringload_formats::{
-    AuthProfile, AuthSlot, Expectation, Metadata, Plan, PlanBuilder, Request, Session, StatusRule,
-    Step, Text, TokenLocation, TokenPlace,
+    AuthProfile, AuthSlot, Expectation, MAX_OFFSET_US, Metadata, Plan, PlanBuilder, Request,
+    Session, StatusRule, Step, Text, TokenLocation, TokenPlace,
 };
 
 use crate::auth::{self, AuthOptions, FoundProfile};
@@ -67,13 +67,41 @@ impl std::str::FromStr for LabelRule {
         let (re, label) = s.rsplit_once('=').ok_or_else(|| {
             RecordError::Option(format!("--label-rule {s:?}: expected REGEX=LABEL"))
         })?;
-        let regex =
-            Regex::new(re).map_err(|e| RecordError::Option(format!("--label-rule {re:?}: {e}")))?;
+        let regex = compile_regex("--label-rule", re)?;
         Ok(LabelRule {
             regex,
             label: label.to_string(),
         })
     }
+}
+
+/// Compile a regular expression given to `flag`; an error is one line (the regex crate draws
+/// the expression and a caret on several): the problem and the character it is at.
+pub fn compile_regex(flag: &str, re: &str) -> Result<Regex, RecordError> {
+    Regex::new(re).map_err(|e| {
+        let why = match &e {
+            regex::Error::Syntax(text) => {
+                let problem = text
+                    .lines()
+                    .rev()
+                    .find_map(|l| l.strip_prefix("error: "))
+                    .unwrap_or("invalid syntax");
+                // The caret line: four spaces of indent, then spaces up to the caret.
+                let at = text
+                    .lines()
+                    .find(|l| l.trim_start().starts_with('^'))
+                    .and_then(|l| l.find('^'))
+                    .map(|i| format!(" at character {}", i.saturating_sub(4) + 1))
+                    .unwrap_or_default();
+                format!("{problem}{at}")
+            }
+            regex::Error::CompiledTooBig(n) => {
+                format!("the compiled expression would be larger than {n} bytes")
+            }
+            other => other.to_string().replace('\n', " "),
+        };
+        RecordError::Option(format!("{flag} {re:?}: {why}"))
+    })
 }
 
 /// `--session-by`: what groups requests into sessions.
@@ -240,7 +268,11 @@ pub fn normalise(captures: Vec<Capture>, opts: &Options) -> Result<(Plan, Summar
     let mut descriptions = Vec::new();
     let mut notes = Vec::new();
     let mut kept: Vec<Exchange> = Vec::new();
+    // The file each kept exchange came from (an index into `paths`), for errors about it.
+    let mut src: Vec<usize> = Vec::new();
+    let mut paths = Vec::new();
     for cap in captures {
+        paths.push(cap.path.clone());
         if !kinds.contains(&cap.kind) {
             kinds.push(cap.kind);
         }
@@ -260,6 +292,7 @@ pub fn normalise(captures: Vec<Capture>, opts: &Options) -> Result<(Plan, Summar
             }
             *summary.requests.entry(cap.kind.to_string()).or_default() += 1;
             kept.push(ex);
+            src.push(paths.len() - 1);
         }
     }
     let first_us = kept.iter().filter_map(|e| e.time_us).min().unwrap_or(0);
@@ -323,6 +356,28 @@ pub fn normalise(captures: Vec<Capture>, opts: &Options) -> Result<(Plan, Summar
         if det.logins[i] {
             continue;
         }
+        // A request the plan could not hold is the capture's fault: say where it is.
+        let fail = |message: String| match &ex.position {
+            Some(at) => RecordError::Malformed {
+                path: paths[src[i]].clone(),
+                at: at.clone(),
+                message,
+            },
+            None => RecordError::Unsupported {
+                path: paths[src[i]].clone(),
+                message,
+            },
+        };
+        let offset_us = ex
+            .time_us
+            .map_or(0, |t| t.saturating_sub(first_us).max(0) as u64);
+        if offset_us > MAX_OFFSET_US {
+            return Err(fail(format!(
+                "{:.1} days after the first request of the capture; a plan spans at most {} days",
+                offset_us as f64 / 86_400e6,
+                MAX_OFFSET_US / 86_400_000_000
+            )));
+        }
         let key = session_key(ex, &opts.session_by);
         let slot = det.slots[i];
         let mut removed: Vec<&TokenPlace> = det.strip[i].iter().collect();
@@ -346,7 +401,7 @@ pub fn normalise(captures: Vec<Capture>, opts: &Options) -> Result<(Plan, Summar
                 .push(StatusRule::Class((s / 100).clamp(1, 5) as u8));
         }
         expect.headers = expected.for_exchange(ex, segment_names[i]);
-        let request = b.request(Request {
+        let request = Request {
             method: ex.method.as_str().into(),
             target: target.into(),
             headers: texts(headers),
@@ -358,16 +413,18 @@ pub fn normalise(captures: Vec<Capture>, opts: &Options) -> Result<(Plan, Summar
             }),
             expect: (expect != Expectation::default()).then_some(expect),
             timeout_us: None,
-        });
+        };
+        request
+            .check()
+            .map_err(|why| fail(format!("the request {why}")))?;
+        let request = b.request(request);
         let idx = *session_of.entry(key).or_insert_with(|| {
             sessions.push(Vec::new());
             sessions.len() - 1
         });
         sessions[idx].push(Step {
             request,
-            offset_us: ex
-                .time_us
-                .map_or(0, |t| t.saturating_sub(first_us).max(0) as u64),
+            offset_us,
             connection: ex.connection.unwrap_or(0),
         });
     }
@@ -758,6 +815,7 @@ mod tests {
             ],
             skipped: vec![("non-http stream".into(), 2)],
             notes: vec![],
+            path: "unit.log".into(),
         };
         let opts = Options {
             segments: vec!["canary=x-user-segment:beta-testers".parse().unwrap()],

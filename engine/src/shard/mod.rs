@@ -397,6 +397,11 @@ impl Shard {
                 .min(RELEASE_PER_TURN)
         };
         for _ in 0..room {
+            if self.open_loop && self.queue.len() >= self.cfg.queue_limit {
+                // Full: everything else due is dropped, counted at once (not one by one).
+                self.stats.dropped += self.schedule.skip_due(now);
+                break;
+            }
             let Some(d) = self.schedule.next(now) else {
                 break;
             };
@@ -404,12 +409,6 @@ impl Shard {
                 self.stats
                     .lag
                     .saturating_record(((now - d.intended) / 1000).max(1));
-            }
-            if self.open_loop && self.queue.len() >= self.cfg.queue_limit {
-                if d.measured {
-                    self.stats.dropped += 1;
-                }
-                continue;
             }
             if d.measured {
                 let s = self.second(d.intended);

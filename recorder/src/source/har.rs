@@ -126,12 +126,19 @@ pub fn read(path: &Path) -> Result<Capture, RecordError> {
             message: format!("HAR file of {len} bytes is larger than the 2 GiB limit"),
         });
     }
-    let bytes = std::fs::read(path).map_err(io_err)?;
+    let bytes = crate::source::read_at_most(path, MAX_FILE).map_err(io_err)?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(RecordError::Unsupported {
+            path: path.to_path_buf(),
+            message: "HAR file larger than the 2 GiB limit".to_string(),
+        });
+    }
     parse(&bytes, path)
 }
 
-/// Parses HAR bytes; `path` is only used in errors and the description.
-pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<Capture, RecordError> {
+/// Parses HAR bytes; `path` is only used in errors and the description. Public for the fuzz
+/// targets, which feed it bytes without a file.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Capture, RecordError> {
     let malformed = |at: Position, message: String| RecordError::Malformed {
         path: path.to_path_buf(),
         at,
@@ -143,9 +150,15 @@ pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<Capture, RecordError> {
         } else {
             "not a HAR file"
         };
+        // serde_json ends its messages with " at line L column C": the line is the position,
+        // the column is said once.
+        let text = e.to_string();
+        let problem = text
+            .rsplit_once(" at line ")
+            .map_or(text.as_str(), |(w, _)| w);
         malformed(
             Position::Line(e.line() as u64),
-            format!("{what}: column {}: {e}", e.column()),
+            format!("{what}: column {}: {problem}", e.column()),
         )
     })?;
     let version = har.log.version.unwrap_or_default();
@@ -176,6 +189,7 @@ pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<Capture, RecordError> {
         .unwrap_or_default();
     let mut capture = Capture {
         kind: "har",
+        path: path.to_path_buf(),
         description: format!("{} (HAR {version}{creator})", path.display()),
         ..Capture::default()
     };
@@ -438,7 +452,14 @@ pub(crate) fn civil_to_us(
     micros: u32,
     offset_s: i64,
 ) -> Option<i64> {
-    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60
+    // Years beyond four digits are no capture's (and would overflow the arithmetic below).
+    if !(1..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
+        || d == 0
+        || d > days_in_month(y, mo)
+        || h > 23
+        || mi > 59
+        || s > 60
     {
         return None;
     }

@@ -40,16 +40,33 @@ pub fn read(path: &Path) -> Result<Capture, RecordError> {
             ),
         });
     }
-    let bytes = std::fs::read(path).map_err(io)?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+    let bytes = crate::source::read_at_most(path, MAX_FILE).map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(RecordError::Unsupported {
+            path: path.to_path_buf(),
+            message: format!("larger than the {MAX_FILE}-byte limit"),
+        });
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse_bytes(&bytes, path, &mut |file| read_body(base, file))
+}
+
+/// Parse the bytes of a targets file; `path` names the file in errors and `load_body` reads the
+/// file an `@body` line names (an `Err` says why it cannot). Public for the fuzz targets, which
+/// pass bytes and a loader that reads nothing from disk.
+pub fn parse_bytes(
+    bytes: &[u8],
+    path: &Path,
+    load_body: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
+) -> Result<Capture, RecordError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = 1 + bytes[..e.valid_up_to()]
             .iter()
             .filter(|&&b| b == b'\n')
             .count() as u64;
         malformed(path, line, "not valid UTF-8".into())
     })?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    parse(&text, path, base)
+    parse_with(text, path, load_body)
 }
 
 fn malformed(path: &Path, line: u64, message: String) -> RecordError {
@@ -62,8 +79,17 @@ fn malformed(path: &Path, line: u64, message: String) -> RecordError {
 
 /// Parse targets text; `path` names the file in errors, `base` resolves `@body` paths.
 pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Capture, RecordError> {
+    parse_with(text, path, &mut |file| read_body(base, file))
+}
+
+fn parse_with(
+    text: &str,
+    path: &Path,
+    load_body: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
+) -> Result<Capture, RecordError> {
     let mut cap = Capture {
         kind: "targets",
+        path: path.to_path_buf(),
         description: path.display().to_string(),
         ..Capture::default()
     };
@@ -91,7 +117,16 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Capture, RecordErro
                     if has_body {
                         return Err(malformed(path, n, "a target has at most one @body".into()));
                     }
-                    ex.body = read_body(base, file.trim(), path, n)?;
+                    let file = file.trim();
+                    if file.is_empty() {
+                        return Err(malformed(
+                            path,
+                            n,
+                            "`@` must be followed by a body file path".into(),
+                        ));
+                    }
+                    ex.body = load_body(file)
+                        .map_err(|why| malformed(path, n, format!("body file {why}")))?;
                     has_body = true;
                 } else if has_body {
                     return Err(malformed(path, n, "header after the @body line".into()));
@@ -209,24 +244,22 @@ fn valid_target(t: &str) -> bool {
     t.bytes().all(|b| b > b' ' && b != 0x7f)
 }
 
-fn read_body(base: &Path, file: &str, path: &Path, n: u64) -> Result<Vec<u8>, RecordError> {
-    if file.is_empty() {
-        return Err(malformed(
-            path,
-            n,
-            "`@` must be followed by a body file path".into(),
-        ));
-    }
+/// Read the body file `file` (relative to `base`), at most [`MAX_BODY`] bytes; an `Err` names
+/// the file and the problem.
+fn read_body(base: &Path, file: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
     let p: PathBuf = base.join(file);
-    let fail = |what: String| malformed(path, n, format!("body file {}: {what}", p.display()));
-    let meta = std::fs::metadata(&p).map_err(|e| fail(e.to_string()))?;
-    if meta.len() > MAX_BODY {
-        return Err(fail(format!(
-            "{} bytes is over the {MAX_BODY}-byte limit",
-            meta.len()
-        )));
+    let fail = |what: String| format!("{}: {what}", p.display());
+    let f = std::fs::File::open(&p).map_err(|e| fail(e.to_string()))?;
+    let mut body = Vec::new();
+    // Bounded even when the size is not known beforehand (a pipe, /dev/zero).
+    f.take(MAX_BODY + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| fail(e.to_string()))?;
+    if body.len() as u64 > MAX_BODY {
+        return Err(fail(format!("larger than the {MAX_BODY}-byte limit")));
     }
-    std::fs::read(&p).map_err(|e| fail(e.to_string()))
+    Ok(body)
 }
 
 #[cfg(test)]

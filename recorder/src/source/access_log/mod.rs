@@ -124,6 +124,13 @@ pub fn read(path: &Path, opts: &AccessLogOptions) -> Result<Capture, RecordError
     )
 }
 
+/// Reads access-log bytes; `path` is only used in errors and the description. Public for the fuzz
+/// targets, which feed it bytes without a file.
+pub fn parse(bytes: &[u8], path: &Path, opts: &AccessLogOptions) -> Result<Capture, RecordError> {
+    let fields = resolve_fields(opts)?;
+    read_from(BufReader::new(bytes), path, opts.format, &fields)
+}
+
 /// The JSON field name for each key in [`JSON_KEYS`] order.
 fn resolve_fields(opts: &AccessLogOptions) -> Result<Vec<String>, RecordError> {
     if opts.format != LogFormat::NginxJson && !opts.fields.is_empty() {
@@ -165,6 +172,7 @@ fn read_from<R: Read>(
 ) -> Result<Capture, RecordError> {
     let mut capture = Capture {
         kind: "access-log",
+        path: path.to_path_buf(),
         description: format!("{} ({})", path.display(), format.as_str()),
         notes: vec![NOTE_NO_BODIES.to_string()],
         ..Capture::default()
@@ -172,6 +180,8 @@ fn read_from<R: Read>(
     let mut line = Vec::new();
     let mut number = 0u64;
     let mut lines = 0u64;
+    // nginx-json: the first line without the request fields (its number and field names).
+    let mut unmapped: Option<(u64, Vec<String>)> = None;
     loop {
         line.clear();
         let n = (&mut input)
@@ -200,7 +210,14 @@ fn read_from<R: Read>(
         lines += 1;
         let parsed = match format {
             LogFormat::NginxCombined => parse_combined(text),
-            LogFormat::NginxJson => parse_json(text, fields),
+            LogFormat::NginxJson => parse_json(text, fields).map(|p| match p {
+                Json::Exchange(ex) => Some(*ex),
+                Json::NotRequest => None,
+                Json::NoRequestFields(names) => {
+                    unmapped.get_or_insert((number, names));
+                    None
+                }
+            }),
             LogFormat::Envoy => parse_envoy(text),
         };
         match parsed {
@@ -221,7 +238,18 @@ fn read_from<R: Read>(
     if capture.exchanges.is_empty() {
         return Err(RecordError::Empty {
             path: path.to_path_buf(),
-            reason: format!("{lines} non-blank log lines, none with an HTTP request"),
+            reason: match unmapped {
+                Some((n, names)) => format!(
+                    "{lines} non-blank log lines, none with an HTTP request: line {n} has no \
+                     field {:?}, {:?} or {:?} (its fields: {}); name yours with --log-field \
+                     method=FIELD --log-field path=FIELD, or --log-field request=FIELD",
+                    fields[0],
+                    fields[1],
+                    fields[2],
+                    names.join(", ")
+                ),
+                None => format!("{lines} non-blank log lines, none with an HTTP request"),
+            },
         });
     }
     capture
@@ -330,7 +358,7 @@ fn parse_time_local(s: &str) -> Option<i64> {
         return None;
     }
     let zb = zone.as_bytes();
-    if zb.len() != 5 || !matches!(zb[0], b'+' | b'-') {
+    if zb.len() != 5 || !matches!(zb[0], b'+' | b'-') || !zone.is_ascii() {
         return None;
     }
     let oh: i64 = zone[1..3].parse().ok()?;
@@ -443,15 +471,44 @@ fn json_str(obj: &serde_json::Map<String, Value>, field: &str) -> Option<String>
     (!s.is_empty() && s != "-").then_some(s)
 }
 
-fn parse_json(line: &str, f: &[String]) -> Result<Option<Exchange>, String> {
-    let v: Value = serde_json::from_str(line)
-        .map_err(|e| format!("invalid JSON at column {}: {e}", e.column()))?;
+/// What an nginx-json line holds.
+enum Json {
+    Exchange(Box<Exchange>),
+    /// The request fields are there, but hold no HTTP request line (`"-"`, garbage).
+    NotRequest,
+    /// None of the request fields is there: the line's field names (at most 20).
+    NoRequestFields(Vec<String>),
+}
+
+fn parse_json(line: &str, f: &[String]) -> Result<Json, String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| {
+        // serde_json ends its messages with " at line 1 column C": say the column once.
+        let text = e.to_string();
+        let what = text
+            .rsplit_once(" at line ")
+            .map_or(text.as_str(), |(w, _)| w);
+        format!("invalid JSON at column {}: {what}", e.column())
+    })?;
     let Value::Object(obj) = v else {
         return Err("a JSON value that is not an object".into());
     };
+    let has = |i: usize| !f[i].is_empty() && obj.contains_key(&f[i]);
+    if !(has(0) || has(1) || has(2)) {
+        return Ok(Json::NoRequestFields(
+            obj.keys().take(20).cloned().collect(),
+        ));
+    }
+    let parsed = parse_json_object(&obj, f)?;
+    Ok(parsed.map_or(Json::NotRequest, |ex| Json::Exchange(Box::new(ex))))
+}
+
+fn parse_json_object(
+    obj: &serde_json::Map<String, Value>,
+    f: &[String],
+) -> Result<Option<Exchange>, String> {
     let get = |key: &str| {
         let i = JSON_KEYS.iter().position(|(k, _)| *k == key).unwrap_or(0);
-        json_str(&obj, &f[i])
+        json_str(obj, &f[i])
     };
     let (method, path, url_authority) = match (get("method"), get("path")) {
         (Some(m), Some(p)) => {

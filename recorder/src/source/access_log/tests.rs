@@ -77,6 +77,22 @@ fn malformed_line_is_an_error_with_its_number() {
     assert!(e.to_string().contains("line 1"), "{e}");
 }
 
+/// Found by fuzzing (`fuzz/regressions/access_log_combined/`): a year of 14 digits overflowed
+/// the day arithmetic, and a multi-byte character in the zone was sliced through, instead of
+/// being bad times.
+#[test]
+fn a_year_beyond_four_digits_is_a_bad_time_not_an_overflow() {
+    let log = "127.0.0.1 - - [26/Nov/20264294967296:20:43:48 +0000] \"GET / HTTP/1.1\" 200 2 \"-\" \"c\"\n";
+    let e = run(LogFormat::NginxCombined, &[], log)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("x.log: line 1") && e.contains("bad time"), "{e}");
+    assert_eq!(parse_time_local("1/Jan/10000:00:00:00 +0000"), None);
+    // Also found by fuzzing: a multi-byte character in the zone was sliced through.
+    assert_eq!(parse_time_local("26/Nov/2026:20:43:48 +\u{fffd}0"), None);
+    assert!(parse_time_local("31/Dec/9999:23:59:59 +0000").is_some());
+}
+
 #[test]
 fn json_defaults_and_overrides() {
     let log = r#"{"msec":"1795725755.539","request_time":0.039,"remote_addr":"10.1.2.3","request_method":"PUT","request_uri":"/x?y=1","status":204,"http_host":"shop","http_user_agent":"ua","connection":"17"}

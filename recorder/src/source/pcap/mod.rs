@@ -68,6 +68,12 @@ pub fn read(path: &Path, opts: &PcapOptions) -> Result<Capture, RecordError> {
     read_from(reader, path, opts)
 }
 
+/// Reads pcap or pcapng bytes; `path` is only used in errors and the description. Public for the
+/// fuzz targets, which feed it bytes without a file.
+pub fn parse(bytes: &[u8], path: &Path, opts: &PcapOptions) -> Result<Capture, RecordError> {
+    read_from(bytes, path, opts)
+}
+
 fn map_file_error(path: &Path, e: FileError) -> RecordError {
     match e {
         FileError::Io(source) => RecordError::Io {
@@ -405,6 +411,7 @@ fn read_from<R: std::io::Read>(
     let mut out = Capture {
         kind: "pcap",
         description,
+        path: path.to_path_buf(),
         exchanges,
         skipped: Vec::new(),
         notes: budget.note().into_iter().collect(),
