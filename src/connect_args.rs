@@ -99,21 +99,19 @@ pub struct Url {
 
 /// Split `http[s]://host[:port][/...]`; `flag` names the option in errors.
 pub fn parse_url(url: &str, flag: &str) -> Result<Url, CliError> {
+    use ringload_http1::url;
     let bad = |why: &str| CliError::BadInput(format!("{flag} {url:?}: {why}"));
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| bad("expected http://host[:port] or https://host[:port]"))?;
-    let https = match scheme.to_ascii_lowercase().as_str() {
-        "http" => false,
-        "https" => true,
-        _ => {
-            return Err(bad(&format!(
-                "the scheme must be http or https, not {scheme:?}"
-            )));
-        }
+    let parts = url::split(url).map_err(|why| bad(&why))?;
+    let (Some(scheme), Some(authority)) = (parts.scheme, parts.authority) else {
+        return Err(bad("expected http://host[:port] or https://host[:port]"));
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let (host, port) = split_authority(authority).map_err(|why| bad(&why))?;
+    if parts.had_userinfo {
+        return Err(bad(
+            "user info (user@host) is not supported: put credentials in the plan or -H",
+        ));
+    }
+    let https = scheme == "https";
+    let (host, port) = url::split_authority(&authority).map_err(|why| bad(&why))?;
     let default = if https { 443 } else { 80 };
     let port = port.unwrap_or(default);
     let shown = if authority.starts_with('[') {
@@ -131,58 +129,6 @@ pub fn parse_url(url: &str, flag: &str) -> Result<Url, CliError> {
             format!("{shown}:{port}")
         },
     })
-}
-
-/// Split an URL authority into host and port; `Err` says what is wrong with it.
-fn split_authority(authority: &str) -> Result<(&str, Option<u16>), String> {
-    if authority.contains('@') {
-        return Err("user info (user@host) is not supported: put credentials in the plan".into());
-    }
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => {
-            let (host, after) = v6
-                .split_once(']')
-                .ok_or("an IPv6 address needs its closing ']'")?;
-            if host.parse::<std::net::Ipv6Addr>().is_err() {
-                return Err(format!("[{host}] is not an IPv6 address"));
-            }
-            let port = match after {
-                "" => None,
-                p => Some(
-                    p.strip_prefix(':')
-                        .ok_or_else(|| format!("unexpected {p:?} after the address"))?,
-                ),
-            };
-            (host, port)
-        }
-        None if authority.matches(':').count() > 1 => {
-            return Err("an IPv6 address goes in brackets, e.g. http://[::1]:8080".into());
-        }
-        None => match authority.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        },
-    };
-    if host.is_empty() {
-        return Err("no host".into());
-    }
-    if !authority.starts_with('[')
-        && !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-    {
-        return Err(format!("{host:?} is not a host name or address"));
-    }
-    let port = match port {
-        None => None,
-        Some(p) => Some(
-            p.parse::<u16>()
-                .ok()
-                .filter(|&n| n > 0 && p.bytes().all(|b| b.is_ascii_digit()))
-                .ok_or_else(|| format!("port {p:?} is not a number from 1 to 65535"))?,
-        ),
-    };
-    Ok((host, port))
 }
 
 impl ConnectArgs {

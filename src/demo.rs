@@ -156,22 +156,22 @@ pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
     let stats = result.map_err(|e| CliError::Runtime(e.to_string()))?;
     let validity = ringload_engine::check_validity(&stats, &cfg);
     let url = format!("http://{addr}");
-    let report = crate::report::build(
+    let report = ringload_results::build(
         &stats,
         &cfg,
-        &crate::report::Names::of(&plan),
+        &ringload_results::Names::of(&plan),
         "(demo shop plan)",
         &url,
         &validity,
     );
-    crate::out::emit(&crate::report::render_text(&report))?;
+    crate::out::emit(&ringload_results::render::text::render_text(&report))?;
     crate::out::emit(&format!(
         "demo: the target served {} requests ({} answered 503 by design); ringload counted {} responses\n",
         served.requests,
         served.status_count(503),
         stats.counts.completed()
     ))?;
-    crate::run::write_report(&report, args.output.as_deref(), args.html.as_deref())?;
+    crate::out::write_result(&report, args.output.as_deref(), args.html.as_deref())?;
     Ok(if validity.is_ok() {
         EXIT_OK
     } else {

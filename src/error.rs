@@ -34,6 +34,9 @@ pub enum CliError {
         path: PathBuf,
         source: ringload_formats::FormatError,
     },
+    /// A result file that cannot be read or merged, or a bad `--fail-on`; exit 2.
+    #[error(transparent)]
+    Results(#[from] ringload_results::ResultsError),
     /// Could not carry out the work; exit 1.
     #[error("{0}")]
     Runtime(String),
@@ -46,7 +49,10 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             // Every problem with a plan file (missing, unreadable, corrupt) is bad input.
-            CliError::BadInput(_) | CliError::Record(_) | CliError::Plan { .. } => EXIT_BAD_INPUT,
+            CliError::BadInput(_)
+            | CliError::Record(_)
+            | CliError::Plan { .. }
+            | CliError::Results(_) => EXIT_BAD_INPUT,
             CliError::Runtime(_) => EXIT_RUNTIME,
             CliError::BrokenPipe => EXIT_OK,
         }

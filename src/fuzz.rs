@@ -210,10 +210,10 @@ fn plan_bytes(data: &[u8]) {
 /// The result reader (`merge`, reports): a result merged with itself renders everywhere.
 pub fn result(data: &[u8]) {
     let names = ["a.json".to_string(), "b.json".to_string()];
-    match crate::merge::merge_with(&names, |_| Ok(data.to_vec())) {
+    match ringload_results::merge::merge_with(&names, |_| Ok(data.to_vec())) {
         Ok(merged) => {
-            let _ = crate::report::render_text(&merged);
-            let _ = crate::html::run_page(&merged);
+            let _ = ringload_results::render::text::render_text(&merged);
+            let _ = ringload_results::render::html::run_page(&merged);
             let _ = serde_json::to_vec(&merged).expect("merged JSON");
         }
         Err(e) => check_message(&e.to_string(), ".json"),

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use ringload::error::{self, CliError, EXIT_BAD_INPUT, EXIT_CODES_HELP};
-use ringload::{compare, demo, inspect, merge, out, record, run, target};
+use ringload::{compare, demo, inspect, merge, out, record, report, run, target};
 
 #[derive(Debug, Parser)]
 #[command(name = "ringload", version, about = "Load generator and traffic replayer for service meshes and API gateways", after_help = EXIT_CODES_HELP)]
@@ -29,17 +29,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Replay a plan against a target and report latency and errors.
+    /// Replay a plan against a target, or load URLs directly (quick mode), and report latency
+    /// and errors.
     #[command(after_help = EXIT_CODES_HELP)]
     Run(Box<run::RunArgs>),
     /// Replay a plan against a baseline and a candidate target in interleaved rounds and report
     /// the overhead per percentile with its noise (e.g. without and with a sidecar).
     #[command(after_help = EXIT_CODES_HELP)]
     Compare(Box<compare::CompareArgs>),
-    /// Merge the results of workers that ran at the same time (e.g. `run --shard K/N` on
+    /// Merge the results of workers that ran at the same time (e.g. `run --worker K/N` on
     /// many machines) into one, losslessly (whole histograms).
     #[command(after_help = EXIT_CODES_HELP)]
     Merge(merge::MergeArgs),
+    /// Show a saved result again (text, JSON, CSV, HdrHistogram log, HTML) and gate it.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Report(report::ReportArgs),
     /// Start the built-in target, replay the bundled shop plan against it, print the report.
     #[command(after_help = EXIT_CODES_HELP)]
     Demo(demo::DemoArgs),
@@ -67,6 +71,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Run(args) => return run::execute(&args),
         Command::Compare(args) => return compare::execute(&args),
         Command::Merge(args) => return merge::execute(&args),
+        Command::Report(args) => return report::execute(&args),
         Command::Target(args) => return target::serve(&args),
         Command::Demo(args) => return demo::demo(&args),
     }

@@ -67,3 +67,46 @@ pub fn check_outputs<'a>(
     }
     Ok(())
 }
+
+/// Print every gate's verdict (failed ones first, each with its measured value) and return
+/// the exit code: 3 when any failed, else 0.
+pub fn gates_exit(verdicts: &[ringload_results::Verdict]) -> Result<u8, CliError> {
+    let mut text = String::new();
+    for v in verdicts.iter().filter(|v| v.failed) {
+        text.push_str(&format!("THRESHOLD FAILED: {}\n", v.description));
+    }
+    for v in verdicts.iter().filter(|v| !v.failed) {
+        text.push_str(&format!("threshold passed: {}\n", v.description));
+    }
+    emit(&text)?;
+    Ok(if verdicts.iter().any(|v| v.failed) {
+        crate::error::EXIT_THRESHOLD
+    } else {
+        crate::error::EXIT_OK
+    })
+}
+
+/// Write a run's (or merge's) result as JSON and/or HTML where asked.
+pub fn write_result(
+    report: &ringload_results::Report,
+    json: Option<&std::path::Path>,
+    html: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    if let Some(out) = json {
+        let text =
+            serde_json::to_vec_pretty(report).map_err(|e| CliError::Runtime(e.to_string()))?;
+        write_file(out, &text)?;
+    }
+    if let Some(out) = html {
+        write_file(
+            out,
+            ringload_results::render::html::run_page(report).as_bytes(),
+        )?;
+    }
+    Ok(())
+}
+
+/// Write an output file; a failure names the file.
+pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
+    std::fs::write(path, bytes).map_err(|e| CliError::Runtime(format!("{}: {e}", path.display())))
+}

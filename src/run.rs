@@ -1,48 +1,61 @@
-//! `ringload run`: arguments -> a validated `RunConfig` -> the engine -> a report.
+//! `ringload run`: a plan file (or URLs on the command line, quick mode) -> a validated
+//! `RunConfig` -> the engine -> a result, printed, written and gated.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
-use ringload_engine::{
-    Arrival, LoadModel, MAX_RATE, MAX_REQUESTS, MAX_RUN, MAX_SPIN, MAX_STAGES, MAX_WAIT, RunConfig,
-    Stage, Stop,
-};
+use ringload_formats::Plan;
+use ringload_recorder::source::urls::{QuickRequests, capture};
+use ringload_results::{Gate, Names};
 
-use crate::error::{CliError, EXIT_INVALID_RUN, EXIT_OK, EXIT_THRESHOLD};
-use crate::gate::Gate;
+use crate::error::{CliError, EXIT_INVALID_RUN};
+use crate::launch::{check_connected, engine_run, extent};
+use crate::load_args::LoadArgs;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Plan file to replay.
-    pub plan: PathBuf,
-    /// Target base URL, e.g. http://127.0.0.1:8080 (requests keep their plan paths).
+    /// A plan file (`ringload record`), replayed against --target; or one or more URLs of one
+    /// server, requested in turn (quick mode: `ringload run http://host:8080/ok -c 64 -d 30s`).
+    #[arg(required = true, value_name = "PLAN|URL")]
+    pub what: Vec<String>,
+    /// Target base URL for a plan, e.g. http://127.0.0.1:8080 (requests keep their plan paths).
     #[arg(long, value_name = "URL")]
-    pub target: String,
+    pub target: Option<String>,
+    /// Quick mode: the request method (default GET, or POST with --body).
+    #[arg(short, long, value_name = "METHOD")]
+    pub method: Option<String>,
+    /// Quick mode: the request body, as text or `@FILE`.
+    #[arg(long, value_name = "TEXT|@FILE")]
+    pub body: Option<String>,
+    /// Quick mode: the body's Content-Type.
+    #[arg(long, value_name = "TYPE")]
+    pub content_type: Option<String>,
     #[command(flatten)]
     pub load: LoadArgs,
     #[command(flatten)]
     pub replay: crate::replay::ReplayArgs,
-    /// Fail the run (exit 3) when a condition holds, e.g. `p99>250ms`, `error-rate>1%`,
-    /// `rps<1000`; repeatable.
+    /// Fail the run (exit 3) when a condition holds: `p99>250ms`, `error-rate>1%`, `rps<1000`,
+    /// scoped to a label or segment: `label=POST /api/v1/checkout:p95>400ms`,
+    /// `segment=canary:error-rate>0.5%`; repeatable. Every gate is printed with its measured
+    /// value.
     #[arg(long = "fail-on", value_name = "GATE")]
     pub fail_on: Vec<String>,
-    /// Write the full result (JSON with whole histograms) here.
+    /// Write the full result (JSON with whole histograms) here; `ringload report` re-renders it.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Write an HTML report (self-contained, charts inline) here.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    /// Replay only shard K of N (0-based) of the plan's sessions: every N-th session from the
-    /// K-th, for one of N workers (merge their results with `ringload merge`). Load options are
-    /// this worker's own (give each `--rate TOTAL/N`).
-    #[arg(long, value_name = "K/N")]
-    pub shard: Option<String>,
+    /// Replay only worker K's part of N (0-based) of the plan's sessions: every N-th session
+    /// from the K-th (merge the workers' results with `ringload merge`). Load options are this
+    /// worker's own (give each `--rate TOTAL/N`).
+    #[arg(long, value_name = "K/N", alias = "shard")]
+    pub worker: Option<String>,
 }
 
-/// Keep shard `k` of `n` of the plan's sessions (every n-th from the k-th).
-pub fn shard_plan(plan: &mut ringload_formats::Plan, spec: &str) -> Result<(), CliError> {
-    let bad = |why: &str| CliError::BadInput(format!("--shard {spec:?}: {why}"));
+/// Keep worker `k`'s part of `n` of the plan's sessions (every n-th from the k-th).
+pub fn worker_part(plan: &mut Plan, spec: &str) -> Result<(), CliError> {
+    let bad = |why: &str| CliError::BadInput(format!("--worker {spec:?}: {why}"));
     let (k, n) = spec
         .split_once('/')
         .ok_or_else(|| bad("expected K/N, e.g. 0/4"))?;
@@ -61,531 +74,118 @@ pub fn shard_plan(plan: &mut ringload_formats::Plan, spec: &str) -> Result<(), C
         .collect();
     if plan.sessions.is_empty() {
         return Err(bad(&format!(
-            "the plan has {total} sessions: shard {k} of {n} gets none"
+            "the plan has {total} sessions: worker {k} of {n} gets none"
         )));
     }
     Ok(())
 }
 
-/// How to load a target: connections, threads, load model, stop, timeouts (shared by `run` and
-/// `compare`).
-#[derive(Debug, Args)]
-pub struct LoadArgs {
-    /// Connections in total, spread over the executor threads.
-    #[arg(short, long, default_value_t = 64)]
-    pub connections: usize,
-    /// Requests in flight per connection (1 = keep-alive without pipelining).
-    #[arg(short, long, default_value_t = 1)]
-    pub pipeline: usize,
-    /// Executor threads, one per CPU (default: every CPU the process may use, at most one per
-    /// connection); with fewer
-    /// threads than CPUs, the highest-numbered CPUs are used.
-    #[arg(short, long)]
-    pub threads: Option<usize>,
-    /// CPUs to run on, e.g. `1` or `0,2-3` (default: the process's affinity, as taskset sets).
-    #[arg(long, value_name = "LIST")]
-    pub cpus: Option<String>,
-    /// How long to send (after warm-up), e.g. 30s, 2m.
-    #[arg(short, long, value_parser = humantime::parse_duration, conflicts_with = "requests")]
-    pub duration: Option<Duration>,
-    /// Send this many requests (after warm-up), then stop.
-    #[arg(short = 'n', long)]
-    pub requests: Option<u64>,
-    /// Open loop: requests per second in total.
-    #[arg(long, conflicts_with_all = ["speed", "stages"])]
-    pub rate: Option<f64>,
-    /// Open-loop arrivals: uniform or poisson.
-    #[arg(long, default_value = "uniform")]
-    pub arrival: String,
-    /// Replay the plan's captured timing, faster (2) or slower (0.5).
-    #[arg(long, conflicts_with = "stages")]
-    pub speed: Option<f64>,
-    /// Ramps of rate, e.g. `30s:1000,60s:5000,30s:0` (open loop).
-    #[arg(long, value_name = "DUR:RATE,...")]
-    pub stages: Option<String>,
-    /// Traffic sent before measuring starts, excluded from the results. With --stages the
-    /// warm-up is the first part of the first stage (the stage clock starts with the run).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
-    pub warmup: Duration,
-    /// Per-request timeout.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
-    pub timeout: Duration,
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
-    pub connect_timeout: Duration,
-    /// Stop the run (exit 1, report kept) when no connection to the target could be opened for
-    /// this long, every attempt failing; `never` keeps retrying until the run's end.
-    #[arg(long, value_name = "DURATION|never", value_parser = parse_give_up, default_value = "10s")]
-    pub give_up_after: GiveUp,
-    /// After the stop, how long to wait for responses in flight.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
-    pub drain: Duration,
-    /// Open loop: a p99 release lag (how late the schedule let requests go) beyond this makes
-    /// the run invalid (exit 4).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "50ms")]
-    pub max_lag: Duration,
-    /// Open loop: poll rather than sleep this long before each due send (timer precision for
-    /// CPU: every microsecond polled is spent).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "0us")]
-    pub spin: Duration,
-    /// Open loop: a due send may go out this much late so that sends close together share one
-    /// wake-up (CPU for send-time precision; the lag histogram shows what it cost); 0 wakes for
-    /// every send.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "500us")]
-    pub precision: Duration,
-    /// Send the plan's captured Host instead of the target's.
-    #[arg(long)]
-    pub keep_host: bool,
-    /// glommio io_memory per executor (KiB).
-    #[arg(long, default_value_t = 256, value_name = "KIB")]
-    pub io_memory_kib: usize,
-    /// Close each connection after this many requests (1: a new connection, and over https a
-    /// new handshake, per request; `--no-tls-resume` makes every one a full handshake).
-    #[arg(long, value_name = "N")]
-    pub requests_per_connection: Option<u32>,
-    #[command(flatten)]
-    pub connect: crate::connect_args::ConnectArgs,
-    /// Start measuring at this wall-clock time (RFC 3339, e.g. 2026-11-27T20:30:00Z), or
-    /// `+30s` after $RINGLOAD_START_REF (an RFC 3339 time shared by all workers; without it,
-    /// after now): workers started seconds apart begin together.
-    #[arg(long, value_name = "TIME|+DURATION")]
-    pub start_at: Option<String>,
-    /// No progress line (by default: every second on a terminal, every 10 s elsewhere).
-    #[arg(short, long)]
-    pub quiet: bool,
+/// What `run` replays: the plan, its name in messages and reports, and the target.
+struct Source {
+    plan: Plan,
+    /// The plan file, or `command line` in quick mode (errors name it).
+    file: PathBuf,
+    name: String,
+    target: String,
 }
 
-/// `--start-at`: an RFC 3339 time, or `+DURATION` after `reference` (or now).
-pub fn parse_start_at(s: &str, reference: Option<&str>) -> Result<std::time::SystemTime, CliError> {
-    let bad = |why: String| CliError::BadInput(format!("--start-at {s:?}: {why}"));
-    if let Some(d) = s.strip_prefix('+') {
-        let d = humantime::parse_duration(d.trim()).map_err(|e| bad(e.to_string()))?;
-        let base = match reference {
-            Some(r) => humantime::parse_rfc3339_weak(r.trim()).map_err(|e| {
-                CliError::BadInput(format!("RINGLOAD_START_REF {r:?}: {e} (RFC 3339 expected)"))
-            })?,
-            None => std::time::SystemTime::now(),
-        };
-        return Ok(base + d);
-    }
-    let t = humantime::parse_rfc3339_weak(s.trim()).map_err(|e| {
-        bad(format!(
-            "{e} (RFC 3339, e.g. 2026-11-27T20:30:00Z, or +30s)"
-        ))
-    })?;
-    if let Ok(ahead) = t.duration_since(std::time::SystemTime::now())
-        && ahead > Duration::from_secs(24 * 3600)
-    {
-        return Err(bad("more than a day ahead".into()));
-    }
-    Ok(t)
-}
-
-/// Parse `0,2-3` into CPU numbers.
-pub fn parse_cpus(s: &str) -> Result<Vec<usize>, CliError> {
-    let bad = || CliError::BadInput(format!("--cpus {s:?}: expected e.g. 1 or 0,2-3"));
-    let mut out = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (usize, usize) =
-                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-                if a > b || b > 4095 {
-                    return Err(bad());
-                }
-                out.extend(a..=b);
-            }
-            None => out.push(part.parse().map_err(|_| bad())?),
-        }
-    }
-    out.sort_unstable();
-    out.dedup();
-    if out.is_empty() {
-        return Err(bad());
-    }
-    Ok(out)
-}
-
-/// Parse `30s:1000,60s:5000`, each rate and duration within the engine's limits.
-pub fn parse_stages(s: &str) -> Result<Vec<Stage>, CliError> {
-    let stages = s
-        .split(',')
-        .map(|part| {
-            let bad = |why: &str| CliError::BadInput(format!("--stages: {part:?} {why}"));
-            let (d, l) = part
-                .trim()
-                .split_once(':')
-                .ok_or_else(|| bad("is not DURATION:RATE"))?;
-            let duration =
-                humantime::parse_duration(d.trim()).map_err(|_| bad("is not DURATION:RATE"))?;
-            let level: f64 = l.trim().parse().map_err(|_| bad("is not DURATION:RATE"))?;
-            if !(level.is_finite() && (0.0..=MAX_RATE).contains(&level)) {
-                return Err(bad(&format!(
-                    "has a rate outside 0..={} requests/s",
-                    number(MAX_RATE)
-                )));
-            }
-            if duration > MAX_RUN {
-                return Err(bad(&format!("is longer than {}", human(MAX_RUN))));
-            }
-            Ok(Stage { duration, level })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if stages.len() > MAX_STAGES {
-        return Err(CliError::BadInput(format!(
-            "--stages: {} stages, at most {MAX_STAGES}",
-            stages.len()
-        )));
-    }
-    let total: Duration = stages.iter().map(|s| s.duration).sum();
-    if total > MAX_RUN {
-        return Err(CliError::BadInput(format!(
-            "--stages: {} in total, at most {}",
-            human(total),
-            human(MAX_RUN)
-        )));
-    }
-    Ok(stages)
-}
-
-/// A rate for messages: `100000000`, `1e30`.
-fn number(x: f64) -> String {
-    if x.abs() >= 1e12 {
-        format!("{x:e}")
-    } else {
-        format!("{x}")
-    }
-}
-
-/// `24h`, `90s`, `1h 30m`: whole hours as hours (humantime would say `1day`).
-fn human(d: Duration) -> String {
-    match d.as_secs() {
-        s if s >= 3600 && s % 3600 == 0 && d.subsec_nanos() == 0 => format!("{}h", s / 3600),
-        _ => humantime::format_duration(d).to_string(),
-    }
-}
-
-impl LoadArgs {
-    /// Refuse numbers no run can honour, naming the flag and the allowed range (the engine
-    /// checks the same limits; here the message names the option).
-    fn check_ranges(&self) -> Result<(), CliError> {
-        let bad = |m: String| Err(CliError::BadInput(m));
-        if let Some(rate) = self.rate
-            && !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE)
-        {
-            return bad(format!(
-                "--rate {}: between 0 (excluded) and {} requests/s (no machine sends more)",
-                number(rate),
-                number(MAX_RATE)
-            ));
-        }
-        if let Some(speed) = self.speed
-            && !(speed.is_finite() && speed > 0.0)
-        {
-            return bad(format!("--speed {}: must be more than 0", number(speed)));
-        }
-        if let Some(n) = self.requests
-            && !(1..=MAX_REQUESTS).contains(&n)
-        {
-            return bad(format!("--requests {n}: between 1 and {MAX_REQUESTS}"));
-        }
-        if !(1..=100_000).contains(&self.connections) {
-            return bad(format!(
-                "--connections {}: between 1 and 100000",
-                self.connections
-            ));
-        }
-        if !(1..=1024).contains(&self.pipeline) {
-            return bad(format!("--pipeline {}: between 1 and 1024", self.pipeline));
-        }
-        let at_most = |flag: &str, d: Duration, max: Duration| {
-            if d > max {
-                bad(format!("{flag} {}: at most {}", human(d), human(max)))
-            } else {
-                Ok(())
-            }
-        };
-        if let Some(d) = self.duration {
-            at_most("--duration", d, MAX_RUN)?;
-            if d.is_zero() {
-                return bad("--duration 0s: must be positive".into());
-            }
-        }
-        at_most("--warmup", self.warmup, MAX_RUN)?;
-        if let Some(d) = self.duration
-            && d + self.warmup > MAX_RUN
-        {
-            return bad(format!(
-                "--warmup {} plus --duration {}: at most {} together",
-                human(self.warmup),
-                human(d),
-                human(MAX_RUN)
-            ));
-        }
-        at_most("--timeout", self.timeout, MAX_WAIT)?;
-        at_most("--connect-timeout", self.connect_timeout, MAX_WAIT)?;
-        at_most("--drain", self.drain, MAX_WAIT)?;
-        at_most("--max-lag", self.max_lag, MAX_WAIT)?;
-        if let Some(g) = self.give_up_after.0 {
-            at_most("--give-up-after", g, MAX_WAIT)?;
-        }
-        at_most("--spin", self.spin, MAX_SPIN)?;
-        at_most("--precision", self.precision, MAX_SPIN)?;
-        if !(64..=1 << 20).contains(&self.io_memory_kib) {
-            return bad(format!(
-                "--io-memory-kib {}: between 64 and 1048576",
-                self.io_memory_kib
-            ));
-        }
-        Ok(())
-    }
-
-    /// The engine's config for `target_url` (given to `flag`, e.g. `--target`) and the plan
-    /// read from `plan_file` (its captured host serves `--keep-host`, its timing `--speed`).
-    pub fn config(
-        &self,
-        flag: &str,
-        target_url: &str,
-        plan_file: &std::path::Path,
-        plan: &ringload_formats::Plan,
-    ) -> Result<RunConfig, CliError> {
-        self.check_ranges()?;
-        let mut target = self.connect.target(target_url, flag)?;
-        if self.keep_host {
-            target.host_header = plan
-                .meta
-                .authority
-                .as_deref()
-                .ok_or_else(|| {
-                    CliError::BadInput("--keep-host: the plan has no single captured host".into())
-                })?
-                .to_string();
-        }
-        let allowed = ringload_engine::allowed_cpus();
-        let mut cpus = match &self.cpus {
-            Some(list) => {
-                let cpus = parse_cpus(list)?;
-                if let Some(c) = cpus.iter().find(|c| !allowed.contains(c)) {
-                    return Err(CliError::BadInput(format!(
-                        "--cpus: CPU {c} is not available to this process (allowed: {allowed:?})"
-                    )));
-                }
-                cpus
-            }
-            None => allowed,
-        };
-        if let Some(t) = self.threads {
-            if t == 0 || t > cpus.len() {
-                return Err(CliError::BadInput(format!(
-                    "--threads {t}: between 1 and the {} CPUs available ({cpus:?})",
-                    cpus.len()
-                )));
-            }
-            // Take the highest-numbered CPUs: CPU 0 usually takes more interrupts and
-            // housekeeping, which shows as late wake-ups in open-loop timing.
-            cpus.drain(..cpus.len() - t);
-        }
-        let threads = cpus.len();
-        if self.connections < threads {
-            if self.threads.is_some() {
-                return Err(CliError::BadInput(format!(
-                    "--connections {} is fewer than the {threads} executor threads",
-                    self.connections
-                )));
-            }
-            // By default, no more executors than connections.
-            cpus.drain(..threads - self.connections.max(1));
-        }
-        let arrival = match self.arrival.as_str() {
-            "uniform" => Arrival::Uniform,
-            "poisson" => Arrival::Poisson,
-            a => {
-                return Err(CliError::BadInput(format!(
-                    "--arrival {a:?}: uniform or poisson"
-                )));
-            }
-        };
-        let load = match (self.rate, self.speed, &self.stages) {
-            (Some(rate), _, _) => LoadModel::Rate { rate, arrival },
-            (_, Some(speed), _) => {
-                let rate = ringload_engine::replay_rate(plan, speed).ok_or_else(|| {
-                    CliError::BadInput(format!(
-                        "{}: the plan has no captured timing to replay (every step at the same \
-                         offset): use --rate or the closed loop",
-                        plan_file.display()
-                    ))
-                })?;
-                if rate > MAX_RATE {
-                    return Err(CliError::BadInput(format!(
-                        "--speed {}: the plan would be sent at {} requests/s on average, \
-                         more than {} (choose a speed of at most {})",
-                        number(speed),
-                        number(rate.round()),
-                        number(MAX_RATE),
-                        number(speed * MAX_RATE / rate)
-                    )));
-                }
-                LoadModel::Replay { speed }
-            }
-            (_, _, Some(s)) => LoadModel::Stages {
-                stages: parse_stages(s)?,
-                arrival,
-            },
-            _ => LoadModel::Closed,
-        };
-        let stop = match (self.duration, self.requests) {
-            (_, Some(n)) => Stop::Requests(n),
-            (Some(d), None) => Stop::Duration(d),
-            (None, None) => match &load {
-                LoadModel::Stages { stages, .. } => {
-                    Stop::Duration(stages.iter().map(|s| s.duration).sum())
-                }
-                _ => Stop::Duration(Duration::from_secs(10)),
-            },
-        };
-        if let Stop::Duration(d) = stop
-            && d + self.warmup > MAX_RUN
-        {
-            return Err(CliError::BadInput(format!(
-                "--warmup {} plus {} of sending: at most {} together",
-                human(self.warmup),
-                human(d),
-                human(MAX_RUN)
-            )));
-        }
-        let cfg = RunConfig {
-            connections: self.connections,
-            pipeline: self.pipeline,
-            cpus,
-            stop,
-            load,
-            warmup: self.warmup,
-            timeout: self.timeout,
-            connect_timeout: self.connect_timeout,
-            give_up_after: self.give_up_after.0,
-            drain: self.drain,
-            max_lag: self.max_lag,
-            io_memory: self.io_memory_kib << 10,
-            spin: self.spin,
-            precision: self.precision,
-            requests_per_connection: self.requests_per_connection,
-            source_addrs: match &self.connect.source_ip {
-                Some(spec) => crate::connect_args::parse_sources(spec)?,
-                None => Vec::new(),
-            },
-            start_at: match &self.start_at {
-                Some(s) => Some(parse_start_at(
-                    s,
-                    std::env::var("RINGLOAD_START_REF").ok().as_deref(),
-                )?),
-                None => None,
-            },
-            ..RunConfig::new(target)
-        };
-        cfg.validate()
-            .map_err(|e| CliError::BadInput(e.to_string()))?;
-        Ok(cfg)
-    }
-}
-
-/// Write a run's result as JSON and/or HTML where asked.
-pub fn write_report(
-    report: &crate::report::Report,
-    json: Option<&std::path::Path>,
-    html: Option<&std::path::Path>,
-) -> Result<(), CliError> {
-    if let Some(out) = json {
-        let text =
-            serde_json::to_vec_pretty(report).map_err(|e| CliError::Runtime(e.to_string()))?;
-        write_file(out, &text)?;
-    }
-    if let Some(out) = html {
-        write_file(out, crate::html::run_page(report).as_bytes())?;
-    }
-    Ok(())
-}
-
-/// Write a result file; a failure names the file.
-pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
-    std::fs::write(path, bytes).map_err(|e| CliError::Runtime(format!("{}: {e}", path.display())))
-}
-
-/// How far a run goes, for its progress line.
-pub fn extent(cfg: &RunConfig) -> crate::lifecycle::Extent {
-    match cfg.stop {
-        Stop::Duration(d) => crate::lifecycle::Extent::Seconds(d.as_secs_f64()),
-        Stop::Requests(n) => crate::lifecycle::Extent::Requests(n),
-    }
-}
-
-/// Run the engine, its errors mapped to exit codes (bad configuration: 2, the rest: 1).
-pub fn engine_run(
-    plan: &ringload_formats::Plan,
-    plan_file: &std::path::Path,
-    cfg: &RunConfig,
-) -> Result<ringload_engine::Stats, CliError> {
-    crate::host::prepare(cfg)?;
-    ringload_engine::run(plan, cfg).map_err(|e| match e {
-        ringload_engine::EngineError::Config(m) => CliError::BadInput(m),
-        ringload_engine::EngineError::Plan(m) => {
-            CliError::BadInput(format!("{}: {m}", plan_file.display()))
-        }
-        e => CliError::Runtime(e.to_string()),
+fn is_url(s: &str) -> bool {
+    s.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+')
     })
 }
 
-/// A run that never reached `target`, or gave up on it, is a runtime failure (exit 1) naming
-/// the last connection error; its report has been printed already.
-pub fn check_connected(
-    stats: &ringload_engine::Stats,
-    target: &str,
-    cfg: &RunConfig,
-) -> Result<(), CliError> {
-    let last_error = stats
-        .last_connect_error
-        .map(|e| {
-            let hint = crate::host::connect_hint(e)
-                .map(|h| format!(": {h}"))
-                .unwrap_or_default();
-            format!(", last: {}{hint}", std::io::Error::from_raw_os_error(e))
-        })
-        .unwrap_or_default();
-    if stats.gave_up {
-        let after = cfg.give_up_after.unwrap_or_default();
-        return Err(CliError::Runtime(format!(
-            "stopped: no connection to {target} could be opened for {} ({} attempts failed{last_error}); \
-             --give-up-after sets how long to keep trying",
-            humantime::format_duration(after),
-            stats.connect_errors
+/// The plan file and --target, or quick mode's one-session plan built from the URLs.
+fn source(args: &RunArgs) -> Result<Source, CliError> {
+    let quick = args.method.is_some() || args.body.is_some() || args.content_type.is_some();
+    if !is_url(&args.what[0]) {
+        if args.what.len() > 1 {
+            return Err(CliError::BadInput(format!(
+                "one plan file at a time ({:?} given); URLs need http:// or https://",
+                args.what
+            )));
+        }
+        if quick {
+            return Err(CliError::BadInput(
+                "--method, --body and --content-type are for URLs (quick mode); a plan holds its \
+                 own requests (-H adds headers to them)"
+                    .into(),
+            ));
+        }
+        let file = PathBuf::from(&args.what[0]);
+        let target = args.target.clone().ok_or_else(|| {
+            CliError::BadInput(format!(
+                "{}: a plan needs --target URL (the server to replay it against)",
+                file.display()
+            ))
+        })?;
+        return Ok(Source {
+            plan: crate::plan_io::load(&file)?,
+            name: file.display().to_string(),
+            file,
+            target,
+        });
+    }
+    if let Some(p) = args.what.iter().find(|w| !is_url(w)) {
+        return Err(CliError::BadInput(format!(
+            "{p:?}: quick mode takes URLs only (a plan file is run on its own)"
         )));
     }
-    if stats.connects == 0 {
-        return Err(CliError::Runtime(format!(
-            "no connection to {target} could be opened ({} attempts failed{last_error}): is the target up?",
-            stats.connect_errors
-        )));
+    if args.target.is_some() {
+        return Err(CliError::BadInput(
+            "--target is for plan files; quick mode's URLs name their server".into(),
+        ));
     }
-    Ok(())
+    let q = QuickRequests {
+        urls: args.what.clone(),
+        method: args.method.clone().unwrap_or_default(),
+        body: args.body.clone(),
+        content_type: args.content_type.clone(),
+    };
+    let (cap, target) = capture(&q)?;
+    let opts = ringload_recorder::Options {
+        auth: ringload_recorder::AuthOptions {
+            mode: ringload_recorder::AuthMode::Keep,
+            ..Default::default()
+        },
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        ..Default::default()
+    };
+    let (plan, _) = ringload_recorder::normalise(vec![cap], &opts)?;
+    let name = match args.what.len() {
+        1 => args.what[0].clone(),
+        n => format!("{} (+{} URLs)", args.what[0], n - 1),
+    };
+    Ok(Source {
+        plan,
+        file: PathBuf::from("command line"),
+        name,
+        target,
+    })
 }
 
-/// `ringload run`: replay, print the table, write the JSON; exit 4 when the run is invalid.
+/// `ringload run`: replay, print the table, write the outputs; exit 4 when the run is invalid,
+/// 3 when a gate failed.
 pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
     crate::out::check_outputs([
         ("--output", args.output.as_deref()),
         ("--html", args.html.as_deref()),
     ])?;
-    let gates: Vec<Gate> = args
-        .fail_on
-        .iter()
-        .map(|g| g.parse())
-        .collect::<Result<_, _>>()?;
-    let mut plan = crate::plan_io::load(&args.plan)?;
-    if let Some(spec) = &args.shard {
-        shard_plan(&mut plan, spec)?;
+    let gates = Gate::for_results(&args.fail_on)?;
+    let Source {
+        mut plan,
+        file,
+        name,
+        target,
+    } = source(args)?;
+    if let Some(spec) = &args.worker {
+        worker_part(&mut plan, spec)?;
     }
-    let mut cfg = args
-        .load
-        .config("--target", &args.target, &args.plan, &plan)?;
-    cfg.replay = args.replay.replay(&plan, &args.plan)?;
+    let mut cfg = args.load.config("--target", &target, &file, &plan)?;
+    cfg.replay = args.replay.replay(&plan, &file)?;
     let interrupt = crate::lifecycle::Interrupt::install()?;
     cfg.interrupt = Some(interrupt.flag());
     let live = std::sync::Arc::new(ringload_engine::live::Live::new(cfg.cpus.len()));
@@ -593,68 +193,25 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
     let progress =
         crate::lifecycle::ProgressLine::start(live, extent(&cfg), "run".into(), args.load.quiet);
     let started = cfg.start_at.unwrap_or_else(std::time::SystemTime::now) + cfg.warmup;
-    let stats = engine_run(&plan, &args.plan, &cfg);
+    let stats = engine_run(&plan, &file, &cfg);
     drop(progress);
     let stats = stats?;
     let validity = ringload_engine::check_validity(&stats, &cfg);
-    let mut report = crate::report::build(
-        &stats,
-        &cfg,
-        &crate::report::Names::of(&plan),
-        &args.plan.display().to_string(),
-        &args.target,
-        &validity,
-    );
+    let mut report =
+        ringload_results::build(&stats, &cfg, &Names::of(&plan), &name, &target, &validity);
     report.run.started_at_unix_ms = started
         .duration_since(std::time::UNIX_EPOCH)
         .ok()
         .map(|d| d.as_millis() as u64);
-    crate::out::emit(&crate::report::render_text(&report))?;
-    write_report(&report, args.output.as_deref(), args.html.as_deref())?;
+    crate::out::emit(&ringload_results::render::text::render_text(&report))?;
+    crate::out::write_result(&report, args.output.as_deref(), args.html.as_deref())?;
     if let Some(code) = interrupt.exit_code() {
         return Ok(code);
     }
-    check_connected(&stats, &args.target, &cfg)?;
+    check_connected(&stats, &target, &cfg)?;
     if validity.is_err() {
         return Ok(EXIT_INVALID_RUN);
     }
-    let mut failed = false;
-    for g in &gates {
-        let (measured, fails) = g.check(&report);
-        if fails {
-            crate::out::emit(&format!("THRESHOLD FAILED: {}\n", g.describe(measured)))?;
-            failed = true;
-        }
-    }
-    Ok(if failed { EXIT_THRESHOLD } else { EXIT_OK })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cpu_lists_stages_and_targets() {
-        assert_eq!(parse_cpus("0,2-3,2").unwrap(), vec![0, 2, 3]);
-        assert!(parse_cpus("3-1").is_err());
-        assert!(parse_cpus("x").is_err());
-        let s = parse_stages("30s:1000, 1m:0").unwrap();
-        assert_eq!(s[1].duration, Duration::from_secs(60));
-        assert!(parse_stages("30s").is_err());
-    }
-}
-
-/// `--give-up-after`: a duration, or `never`.
-#[derive(Debug, Clone, Copy)]
-pub struct GiveUp(pub Option<Duration>);
-
-fn parse_give_up(s: &str) -> Result<GiveUp, String> {
-    if s.eq_ignore_ascii_case("never") {
-        return Ok(GiveUp(None));
-    }
-    match humantime::parse_duration(s) {
-        Ok(d) if d.is_zero() => Err("must be positive (or `never`)".into()),
-        Ok(d) => Ok(GiveUp(Some(d))),
-        Err(e) => Err(format!("{e} (a duration like 10s, or `never`)")),
-    }
+    let verdicts: Vec<_> = gates.iter().map(|g| g.check(&report)).collect();
+    crate::out::gates_exit(&verdicts)
 }

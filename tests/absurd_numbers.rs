@@ -165,7 +165,9 @@ fn malformed_target_urls_are_named_as_such() {
     run("--target", "http://127.0.0.1:99999")
         .assert_bad_input("port \"99999\" is not a number from 1 to 65535");
     run("--target", "http://127.0.0.1:+9").assert_bad_input("port \"+9\"");
-    run("--target", "http://bad host/").assert_bad_input("is not a host name or address");
+    run("--target", "http://bad host/").assert_bad_input(
+        "--target \"http://bad host/\": the host holds spaces or control characters",
+    );
     run("--candidate", "ftp://x")
         .assert_bad_input("--candidate \"ftp://x\": the scheme must be http or https, not \"ftp\"");
     run("--baseline", "http://[zz]")

@@ -87,8 +87,11 @@ fn a_proxy_adding_3ms_shows_as_3ms_of_consistent_overhead() {
     ]);
     assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
     assert!(
-        r.stdout.contains("THRESHOLD FAILED: p50-overhead>1ms")
-            && !r.stdout.contains("p99-overhead>10s"),
+        r.stdout
+            .contains("THRESHOLD FAILED: p50-overhead>1ms (measured +")
+            && r.stdout
+                .contains("threshold passed: p99-overhead>10s (measured +")
+            && !r.stdout.contains("FAILED: p99-overhead>10s"),
         "{}",
         r.stdout
     );
@@ -172,7 +175,8 @@ fn compare_refuses_bad_input_and_names_an_unreachable_side() {
         ringload(a)
     };
     with(&["--candidate", &url, "--rounds", "1"]).assert_bad_input("--rounds");
-    with(&["--candidate", &url, "--fail-on", "p99>2ms"]).assert_bad_input("p99-overhead");
+    with(&["--candidate", &url, "--fail-on", "p99-overhead<2ms"])
+        .assert_bad_input("an overhead gate is PNN-overhead>LIMIT");
     with(&["--candidate", "ftp://127.0.0.1:1"])
         .assert_bad_input("--candidate \"ftp://127.0.0.1:1\": the scheme must be http or https");
     let closed = TcpListener::bind("127.0.0.1:0")

@@ -448,13 +448,16 @@ fn fail_on_gates_exit_3() {
     let r = ringload(&failing);
     assert_eq!(r.code, 3, "{}", r.stdout);
     assert!(
-        r.stdout.contains("THRESHOLD FAILED: p50>1ms"),
+        r.stdout.contains("THRESHOLD FAILED: p50>1ms (measured "),
         "{}",
         r.stdout
     );
     assert!(
-        !r.stdout.contains("error-rate>5%"),
-        "only the failing gate is named"
+        r.stdout
+            .contains("threshold passed: error-rate>5% (measured 0.000%)")
+            && !r.stdout.contains("FAILED: error-rate"),
+        "each gate is listed with its verdict: {}",
+        r.stdout
     );
     let mut passing = base.to_vec();
     passing.extend(["--fail-on", "p50>1s", "--fail-on", "error-rate>5%"]);

@@ -36,5 +36,6 @@ pub use ring::check as check_io_uring;
 pub use runtime::{allowed_cpus, check_validity, expected_wall, replay_rate, run};
 pub use shard::MAX_ATTEMPTS;
 pub use stats::{
-    Counts, ERROR_CLASSES, ErrorClass, KeyStats, N_ERROR_CLASSES, Split, Stats, Window,
+    Counts, ERROR_CLASSES, ErrorClass, KeyLayout, KeyStats, N_ERROR_CLASSES, Row, Split, Stats,
+    Window,
 };

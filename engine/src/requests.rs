@@ -21,6 +21,7 @@ use std::sync::Arc;
 use ringload_formats::{Plan, Request, StatusRule, TokenLocation, TokenPlace};
 
 use crate::config::{ExpectRule, ExpectScope, Users};
+use crate::stats::{KeyLayout, Row};
 
 /// Largest head (request line and headers) one request may encode to: far above what servers
 /// accept (nginx 8-32 KiB, Envoy 60 KiB by default).
@@ -141,8 +142,8 @@ pub struct WireRequests {
     pub split_captures: Vec<usize>,
     /// The shortest per-request timeout override, microseconds.
     min_timeout_us: Option<u64>,
-    /// Stats keys of the steps (logins follow).
-    pub keys: usize,
+    /// How stats rows are numbered.
+    pub layout: KeyLayout,
     pub profiles: Vec<LoginProfile>,
 }
 
@@ -164,11 +165,18 @@ pub struct EncodeOptions<'a> {
 impl WireRequests {
     /// Encode every request of `plan`. Errors name the request and the problem.
     pub fn encode(plan: &Plan, o: &EncodeOptions) -> Result<WireRequests, String> {
-        let nseg = plan.segments.len() as u32;
-        let keys = plan.labels.len() * (plan.segments.len() + 1);
+        let layout = KeyLayout {
+            labels: plan.labels.len() as u32,
+            segments: plan.segments.len() as u32,
+            profiles: if o.auth_token.is_none() {
+                plan.auth_profiles.len() as u32
+            } else {
+                0
+            },
+        };
         let mut w = WireRequests {
             checks: vec![Check::default()],
-            keys,
+            layout,
             ..WireRequests::default()
         };
         // Sizes first: nothing is allocated for a plan that would not fit.
@@ -212,7 +220,10 @@ impl WireRequests {
                 at,
                 form,
             });
-            let key = r.label * (nseg + 1) + r.segment.unwrap_or(nseg);
+            let key = layout.key(Row::Step {
+                label: r.label,
+                segment: r.segment,
+            });
             let check = w.compile_check(plan, r, o.expect)?;
             if let Some(t) = r.timeout_us {
                 w.min_timeout_us = Some(w.min_timeout_us.map_or(t, |m| m.min(t)));
@@ -248,7 +259,7 @@ impl WireRequests {
                     logins.push(WireReq {
                         head,
                         body: r.body.clone(),
-                        key: (keys + pi) as StatsKey,
+                        key: layout.key(Row::Login { profile: pi as u32 }),
                         check: 0,
                         is_head: false,
                         timeout_us: login.timeout_us,
@@ -260,17 +271,12 @@ impl WireRequests {
                     place: p.send_as.clone(),
                     expires_at: p.expires_at.clone(),
                     expires_in_s: p.expires_in_s,
-                    key: (keys + pi) as StatsKey,
+                    key: layout.key(Row::Login { profile: pi as u32 }),
                     logins,
                 });
             }
         }
         Ok(w)
-    }
-
-    /// Stats keys in all: the steps' and one per auth profile.
-    pub fn all_keys(&self) -> usize {
-        self.keys + self.profiles.len()
     }
 
     fn capture(&mut self, name: &str) -> usize {
@@ -775,7 +781,7 @@ mod tests {
         assert!(
             text(&logins[1]).contains("Content-Length: 47\r\n\r\nusername=bob&password=x%26y&")
         );
-        assert_eq!(logins[0].key as usize, w.keys);
+        assert_eq!(w.layout.row(logins[0].key), Row::Login { profile: 0 });
         let bad = Users {
             columns: vec!["email".into()],
             rows: vec![vec!["a@b".into()]],

@@ -350,7 +350,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
         }
     });
     let mut merged =
-        Stats::new(wire.all_keys()).with_splits(plan.segments.len(), wire.split_captures.len());
+        Stats::with_layout(wire.layout).with_splits(plan.segments.len(), wire.split_captures.len());
     merged.split_names = wire
         .split_captures
         .iter()

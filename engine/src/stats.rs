@@ -75,6 +75,65 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("static bounds are valid")
 }
 
+/// What one stats row counts: the requests of a label in a segment (or in none), or the
+/// logins of an auth profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Row {
+    Step { label: u32, segment: Option<u32> },
+    Login { profile: u32 },
+}
+
+/// How rows are numbered: the steps' `label * (segments + 1) + segment` (the last slot for no
+/// segment), then one per auth profile. The engine indexes its rows by this number; readers
+/// ask [`KeyLayout::row`] what a number means instead of doing the arithmetic themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyLayout {
+    pub labels: u32,
+    pub segments: u32,
+    pub profiles: u32,
+}
+
+impl KeyLayout {
+    /// Rows in all.
+    pub fn len(&self) -> usize {
+        self.labels as usize * (self.segments as usize + 1) + self.profiles as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The number of `row`.
+    pub fn key(&self, row: Row) -> u32 {
+        match row {
+            Row::Step { label, segment } => {
+                label * (self.segments + 1) + segment.unwrap_or(self.segments)
+            }
+            Row::Login { profile } => self.labels * (self.segments + 1) + profile,
+        }
+    }
+
+    /// What row `key` is.
+    pub fn row(&self, key: u32) -> Row {
+        let steps = self.labels * (self.segments + 1);
+        if key >= steps {
+            return Row::Login {
+                profile: key - steps,
+            };
+        }
+        let (label, s) = (key / (self.segments + 1), key % (self.segments + 1));
+        Row::Step {
+            label,
+            segment: (s < self.segments).then_some(s),
+        }
+    }
+
+    /// The segment slot of a step row (`segments` for none), for per-segment counters.
+    pub fn segment_slot(&self, key: u32) -> usize {
+        (key % (self.segments + 1)) as usize
+    }
+}
+
 /// Outcome counts, for the whole run or one (label, segment).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -172,7 +231,7 @@ impl Split {
         }
     }
 
-    fn add(&mut self, o: &Split) {
+    pub fn add(&mut self, o: &Split) {
         for (v, n) in &o.values {
             if let Some(e) = self.values.iter_mut().find(|e| &e.0 == v) {
                 e.1 += n;
@@ -197,6 +256,8 @@ pub struct Window {
 /// Everything one executor measured.
 #[derive(Debug, Clone)]
 pub struct Stats {
+    /// What each row of `keys` counts.
+    pub layout: KeyLayout,
     pub counts: Counts,
     /// Re-transmissions after a connection closed under pipelined requests (not an outcome).
     pub resent: u64,
@@ -254,8 +315,21 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Stats of a run whose rows are laid out as `layout` says.
+    pub fn with_layout(layout: KeyLayout) -> Self {
+        let mut s = Stats::new(layout.len());
+        s.layout = layout;
+        s
+    }
+
+    /// Stats with `keys` rows of one label each and no segment (tests, merges of plain rows).
     pub fn new(keys: usize) -> Self {
         Stats {
+            layout: KeyLayout {
+                labels: keys as u32,
+                segments: 0,
+                profiles: 0,
+            },
             counts: Counts::default(),
             resent: 0,
             dropped: 0,
@@ -489,6 +563,7 @@ impl AddAssign<&Stats> for Stats {
         self.dropped += o.dropped;
         if self.keys.len() < o.keys.len() {
             self.keys.resize_with(o.keys.len(), || None);
+            self.layout = o.layout;
         }
         for (a, b) in self.keys.iter_mut().zip(&o.keys) {
             if let Some(b) = b {

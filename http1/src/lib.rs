@@ -70,6 +70,7 @@ mod limits;
 mod owned;
 mod request;
 mod response;
+pub mod url;
 
 pub use capture::{CAPTURE_VALUE_CAP, Captured};
 pub use error::{Error, ErrorKind};

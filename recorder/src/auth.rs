@@ -737,7 +737,7 @@ fn query_pairs(target: &str) -> impl Iterator<Item = (&str, &str)> {
 }
 
 fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+    form_urlencoded::parse(format!("x={s}").as_bytes())
         .next()
         .map_or_else(|| s.to_string(), |(_, v)| v.into_owned())
 }
@@ -767,7 +767,7 @@ pub fn body_fields(ex: &Exchange) -> Vec<String> {
     }
     if ct.starts_with("application/x-www-form-urlencoded") || ct.is_empty() {
         let mut out: Vec<String> = Vec::new();
-        for (k, _) in url::form_urlencoded::parse(body) {
+        for (k, _) in form_urlencoded::parse(body) {
             if !k.is_empty() && !out.iter().any(|o| *o == k) {
                 out.push(k.into_owned());
             }

@@ -138,7 +138,7 @@ pub fn fields(headers: &[(String, String)], body: &[u8], names: &[String]) -> Ve
 }
 
 fn form_key(k: &str) -> String {
-    url::form_urlencoded::parse(format!("{k}=").as_bytes())
+    form_urlencoded::parse(format!("{k}=").as_bytes())
         .next()
         .map_or_else(|| k.to_string(), |(k, _)| k.into_owned())
 }

@@ -189,7 +189,7 @@ impl Shard {
         let auth = Auth::new(cfg.sessions.len().max(1), wire.profiles.len());
         let splits = wire.split_captures.len();
         Shard {
-            stats: Stats::new(wire.all_keys()).with_splits(cfg.segments, splits),
+            stats: Stats::with_layout(wire.layout).with_splits(cfg.segments, splits),
             open_loop: schedule.is_open(),
             queue: VecDeque::with_capacity(cfg.queue_limit.min(1 << 16)),
             wake: Vec::with_capacity(cfg.connections),

@@ -213,7 +213,7 @@ impl Shard {
                 let decoder = &self.conns[i].decoder;
                 let captured = |idx: usize| decoder.captured(idx).map(|v| v.value);
                 let offence = check.offence(sum.status, captured);
-                let segment = key as usize % (self.cfg.segments + 1);
+                let segment = self.wire.layout.segment_slot(key);
                 for (h, &idx) in self.wire.split_captures.iter().enumerate() {
                     self.stats.split(segment, h, captured(idx));
                 }

@@ -229,7 +229,14 @@ fn exchange(
     budget: &mut BodyBudget,
 ) -> Result<Option<Exchange>, String> {
     let req = entry.request;
-    let Some((scheme, authority, path)) = split_url(&req.url) else {
+    // Not an http(s) URL (data:, blob:, ws:...): not replayable, skipped.
+    let Ok(ringload_http1::url::UrlParts {
+        scheme: Some(scheme),
+        authority: Some(authority),
+        target: path,
+        ..
+    }) = ringload_http1::url::split(&req.url)
+    else {
         return Ok(None);
     };
     if req.method.is_empty() || !req.method.bytes().all(|b| b.is_ascii_graphic()) {
@@ -328,30 +335,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// Splits an absolute http(s) URL into (scheme, authority, origin-form path+query).
-fn split_url(url: &str) -> Option<(String, String, String)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "http" && scheme != "https" {
-        return None;
-    }
-    let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
-    let cut = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(cut);
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if authority.is_empty() {
-        return None;
-    }
-    let path = if path.is_empty() {
-        "/".to_string()
-    } else if path.starts_with('?') {
-        format!("/{path}")
-    } else {
-        path.to_string()
-    };
-    Some((scheme, authority.to_string(), path))
-}
-
 fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
     headers
         .iter()
@@ -397,7 +380,7 @@ fn body_of(pd: PostData, headers: &[(String, String)]) -> Vec<u8> {
         out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
         return out;
     }
-    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    let mut ser = form_urlencoded::Serializer::new(String::new());
     for p in &params {
         ser.append_pair(&p.name, p.value.as_deref().unwrap_or(""));
     }
@@ -548,25 +531,6 @@ mod tests {
         ] {
             assert_eq!(parse_rfc3339_us(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn urls_split_byte_exact() {
-        assert_eq!(
-            split_url("https://user:pw@Shop.example:8443/a/../b%2F?x=1&y#frag"),
-            Some((
-                "https".into(),
-                "Shop.example:8443".into(),
-                "/a/../b%2F?x=1&y".into()
-            ))
-        );
-        assert_eq!(
-            split_url("http://h?q"),
-            Some(("http".into(), "h".into(), "/?q".into()))
-        );
-        assert_eq!(split_url("data:image/png;base64,AAAA"), None);
-        assert_eq!(split_url("wss://h/socket"), None);
-        assert_eq!(split_url("http:///nohost"), None);
     }
 
     fn har(entries: &str) -> Vec<u8> {
@@ -732,7 +696,7 @@ mod proptests {
         #[test]
         fn any_string_in_date_or_url_fields_never_panics(date in ".{0,40}", url in ".{0,60}") {
             let _ = parse_rfc3339_us(&date);
-            let _ = split_url(&url);
+            let _ = ringload_http1::url::split(&url);
         }
     }
 }

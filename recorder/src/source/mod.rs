@@ -7,6 +7,7 @@ pub mod access_log;
 pub mod har;
 pub mod pcap;
 pub mod targets;
+pub mod urls;
 
 /// Read a file, at most `limit + 1` bytes whatever its kind (a pipe or `/dev/zero` has no size
 /// to check first): more than `limit` means too large.

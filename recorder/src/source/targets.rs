@@ -198,55 +198,21 @@ fn request_line(line: &str, path: &Path, n: u64) -> Result<Exchange, RecordError
             format!("invalid method {method:?} (expected e.g. GET)"),
         ));
     }
-    let (scheme, authority, target) = split_url(url).ok_or_else(|| {
-        malformed(
-            path,
-            n,
-            format!("invalid URL {url:?} (expected http[s]://host/path or /path)"),
-        )
-    })?;
+    let parts = ringload_http1::url::split(url)
+        .map_err(|why| malformed(path, n, format!("invalid URL {url:?}: {why}")))?;
     Ok(Exchange {
         method: method.to_string(),
-        scheme,
-        authority,
-        path: target,
+        scheme: parts.scheme,
+        authority: parts.authority,
+        path: parts.target,
         position: Some(Position::Line(n)),
         ..Exchange::default()
     })
 }
 
-/// Split an absolute or origin-form URL into scheme, authority and origin-form target.
-pub fn split_url(url: &str) -> Option<(Option<String>, Option<String>, String)> {
-    if url.starts_with('/') {
-        return valid_target(url).then(|| (None, None, url.to_string()));
-    }
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "http" && scheme != "https" {
-        return None;
-    }
-    let split = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, target) = rest.split_at(split);
-    let authority = authority.rsplit('@').next().unwrap_or(authority); // drop userinfo
-    if authority.is_empty() || authority.bytes().any(|b| b.is_ascii_whitespace()) {
-        return None;
-    }
-    let target = match target {
-        "" => "/".to_string(),
-        t if t.starts_with('?') => format!("/{t}"),
-        t => t.to_string(),
-    };
-    let target = target.split('#').next().unwrap_or("/").to_string();
-    valid_target(&target).then(|| (Some(scheme), Some(authority.to_ascii_lowercase()), target))
-}
-
-fn valid_target(t: &str) -> bool {
-    t.bytes().all(|b| b > b' ' && b != 0x7f)
-}
-
 /// Read the body file `file` (relative to `base`), at most [`MAX_BODY`] bytes; an `Err` names
 /// the file and the problem.
-fn read_body(base: &Path, file: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn read_body(base: &Path, file: &str) -> Result<Vec<u8>, String> {
     use std::io::Read as _;
     let p: PathBuf = base.join(file);
     let fail = |what: String| format!("{}: {what}", p.display());
@@ -309,20 +275,5 @@ mod tests {
             p("# only a comment\n"),
             Err(RecordError::Empty { .. })
         ));
-    }
-
-    #[test]
-    fn url_forms() {
-        assert_eq!(
-            split_url("http://h"),
-            Some((Some("http".into()), Some("h".into()), "/".into()))
-        );
-        assert_eq!(split_url("http://u:p@h:1?q=1#f").unwrap().2, "/?q=1");
-        assert_eq!(
-            split_url("http://u:p@h:1?q=1").unwrap().1.as_deref(),
-            Some("h:1")
-        );
-        assert!(split_url("http:///x").is_none());
-        assert!(split_url("h/x").is_none());
     }
 }

@@ -424,31 +424,9 @@ impl HttpConn {
 /// Splits a request target into (authority, origin-form path). `None` for targets that
 /// are not a path (`*`, CONNECT's authority-form).
 fn split_target(target: &str) -> Option<(Option<String>, String)> {
-    if target.starts_with('/') {
-        return Some((None, target.to_string()));
-    }
-    // absolute-form (sent to proxies): scheme://authority/path?query
-    let lower = target
-        .get(..8)
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    let rest = if lower.starts_with("http://") {
-        &target[7..]
-    } else if lower.starts_with("https://") {
-        &target[8..]
-    } else {
-        return None;
-    };
-    let cut = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(cut);
-    let path = if path.starts_with('?') {
-        format!("/{path}")
-    } else if path.is_empty() {
-        "/".to_string()
-    } else {
-        path.to_string()
-    };
-    Some((Some(authority.to_string()), path))
+    // origin-form, or absolute-form (sent to proxies): scheme://authority/path?query
+    let parts = ringload_http1::url::split(target).ok()?;
+    Some((parts.authority, parts.target))
 }
 
 /// Headers a source applies itself (the body is re-framed at replay) and so drops.

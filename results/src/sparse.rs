@@ -216,7 +216,7 @@ impl Sparse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::encode;
+    use crate::histogram::encode;
 
     #[test]
     fn sums_of_sparse_histograms_equal_sums_of_whole_ones() {

@@ -8,7 +8,8 @@
 use std::fmt::Write as _;
 
 use crate::compare::Comparison;
-use crate::report::{Group, Percentiles, Report};
+use crate::model::{Group, Percentiles, Report, WindowRow};
+use crate::render::text::{error_text, split_text};
 
 /// Escape text for HTML content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -252,7 +253,7 @@ fn details(b: &mut String, r: &Report) {
                     "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
                     esc(name),
                     esc(header),
-                    esc(&crate::report::split_text(shares))
+                    esc(&split_text(shares))
                 );
             }
         }
@@ -331,7 +332,7 @@ fn group_rows(out: &mut String, groups: &[&Group]) {
             ms(l.p99 as f64),
             ms(l.p999 as f64),
             ms(l.max as f64),
-            esc(&crate::report::error_text(&g.errors))
+            esc(&error_text(&g.errors))
         );
     }
     out.push_str("</table>\n");
@@ -352,7 +353,7 @@ pub fn run_page(r: &Report) -> String {
         esc(&r.run.stop),
         r.run.warmup_s,
         r.run.timeout_s,
-        esc(r.tool_version)
+        esc(&r.tool_version)
     );
     if let Some(why) = &r.invalid_reason {
         let _ = writeln!(b, "<p class=\"bad\">INVALID RUN: {}</p>", esc(why));
@@ -395,7 +396,7 @@ pub fn run_page(r: &Report) -> String {
     );
     if !r.windows.is_empty() {
         let xs: Vec<String> = r.windows.iter().map(|w| format!("{}s", w.second)).collect();
-        let failed = |w: &crate::report::WindowRow| {
+        let failed = |w: &WindowRow| {
             let e = &w.errors;
             (e.timeout + e.reset + e.protocol + e.validation + e.auth) as f64
         };

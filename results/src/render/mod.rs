@@ -1,0 +1,8 @@
+//! A [`crate::Report`] or [`crate::Comparison`] shown: as a terminal table (`text`), a
+//! self-contained page (`html`), Locust-style CSV rows (`csv`) or an HdrHistogram interval log
+//! (`hdr`). JSON is the model itself (`serde_json`).
+
+pub mod csv;
+pub mod hdr;
+pub mod html;
+pub mod text;

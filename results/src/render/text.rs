@@ -1,0 +1,205 @@
+//! The terminal table of a run.
+
+use crate::model::{Errors, Group, Report, SplitShares};
+
+/// `stable 74.8% / canary-v2 25.2% of 5,012 with the header (120 without)`, largest first:
+/// shares among the responses that carried the header.
+pub fn split_text(s: &SplitShares) -> String {
+    let with = s.total() - s.missing;
+    let mut parts: Vec<(u64, String)> = s.values.iter().map(|(v, n)| (*n, v.clone())).collect();
+    parts.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    if s.other > 0 {
+        parts.push((s.other, "(other values)".into()));
+    }
+    let mut out = parts
+        .iter()
+        .map(|(n, v)| format!("{v} {:.1}%", *n as f64 * 100.0 / with.max(1) as f64))
+        .collect::<Vec<_>>()
+        .join(" / ");
+    out.push_str(&format!(" of {with} with the header"));
+    if s.missing > 0 {
+        out.push_str(&format!(" ({} without)", s.missing));
+    }
+    out
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.2}", us as f64 / 1000.0)
+}
+
+/// `reset=3 timeout=1`, or `-` when there is none.
+pub fn error_text(e: &Errors) -> String {
+    let parts: Vec<String> = [
+        ("connect", e.connect),
+        ("timeout", e.timeout),
+        ("reset", e.reset),
+        ("protocol", e.protocol),
+        ("validation", e.validation),
+        ("auth", e.auth),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(k, n)| format!("{k}={n}"))
+    .collect();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+fn row(out: &mut String, name: &str, g: &Group) {
+    let l = &g.latency_us;
+    out.push_str(&format!(
+        "{:<44} {:>9} {:>10.1} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {}\n",
+        truncate(name, 44),
+        g.requests,
+        g.rps,
+        format!("{:.2}", l.mean / 1000.0),
+        ms(l.p50),
+        ms(l.p90),
+        ms(l.p95),
+        ms(l.p99),
+        ms(l.p999),
+        ms(l.max),
+        g.failed + g.timed_out,
+        error_text(&g.errors)
+    ));
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+/// The terminal table.
+pub fn render_text(r: &Report) -> String {
+    let mut out = String::new();
+    let s = &r.summary;
+    out.push_str(&format!(
+        "ringload {} -> {}: {} conns x pipeline {}, {} threads, {}, {}\n",
+        r.plan,
+        r.run.target,
+        r.run.connections,
+        r.run.pipeline,
+        r.run.threads,
+        r.run.load,
+        r.run.stop
+    ));
+    out.push_str(&format!(
+        "{:<44} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  errors\n",
+        "label [segment]",
+        "count",
+        "rps",
+        "mean ms",
+        "p50",
+        "p90",
+        "p95",
+        "p99",
+        "p99.9",
+        "max",
+        "failed"
+    ));
+    for g in r.labels.iter().filter(|g| !g.auth) {
+        let mut name = g.label.clone().unwrap_or_default();
+        if let Some(seg) = &g.segment {
+            name = format!("{name} [{seg}]");
+        }
+        row(&mut out, &name, g);
+    }
+    for g in &r.segments {
+        row(
+            &mut out,
+            &format!("segment {}", g.segment.as_deref().unwrap_or("")),
+            g,
+        );
+    }
+    row(&mut out, "total", &s.group);
+    for g in r.labels.iter().filter(|g| g.auth) {
+        row(
+            &mut out,
+            &format!("(auth) {}", g.label.as_deref().unwrap_or("login")),
+            g,
+        );
+    }
+    if s.logins > 0 || s.group.reauth > 0 {
+        out.push_str(&format!(
+            "logins {} (rows marked auth, not in the total); re-logins after a 401: {}\n",
+            s.logins, s.group.reauth
+        ));
+    }
+    for g in r.labels.iter().filter(|g| !g.offending.is_empty()) {
+        let mut name = g.label.clone().unwrap_or_default();
+        if let Some(seg) = &g.segment {
+            name = format!("{name} [{seg}]");
+        }
+        if g.auth {
+            name = format!("(auth) {name}");
+        }
+        out.push_str(&format!(
+            "failed checks {name}: {}\n",
+            g.offending.join("; ")
+        ));
+    }
+    let groups = r
+        .segments
+        .iter()
+        .map(|g| (format!("segment {}", g.segment.as_deref().unwrap_or("")), g))
+        .chain(r.segments.is_empty().then(|| ("all".to_string(), &s.group)));
+    for (name, g) in groups {
+        for (header, shares) in &g.split {
+            out.push_str(&format!(
+                "split {name} by {header}: {}\n",
+                split_text(shares)
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "requests {} = ok {} + failed {} + timed out {} + in flight at end {}; resent {}; sent at {:.1}/s over {:.2} s\n",
+        s.group.requests, s.group.ok, s.group.failed, s.group.timed_out, s.group.in_flight_at_end, s.resent, s.send_rate, s.duration_s
+    ));
+    let status: Vec<String> = s.status.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    out.push_str(&format!(
+        "status {}; service time p50 {} ms p99 {} ms (from actual send); connections opened {}, closed by server {}\n",
+        if status.is_empty() { "-".into() } else { status.join(" ") },
+        ms(s.service_us.p50),
+        ms(s.service_us.p99),
+        s.connections_opened,
+        s.server_closes
+    ));
+    if let Some(t) = &s.tls {
+        out.push_str(&format!(
+            "tls: {} handshakes ({:.1}/s, {:.0}% resumed) p50 {} ms p99 {} ms after connect p50 {} ms; tls errors {}{}\n",
+            t.handshakes,
+            t.handshakes_per_s,
+            t.resumed_share * 100.0,
+            ms(t.handshake_us.p50),
+            ms(t.handshake_us.p99),
+            ms(s.connect_us.p50),
+            t.errors,
+            if t.reasons.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", t.reasons.join("; "))
+            }
+        ));
+    }
+    if s.lag_us.max > 0 {
+        out.push_str(&format!(
+            "schedule lag p50 {} ms p99 {} ms max {} ms\n",
+            ms(s.lag_us.p50),
+            ms(s.lag_us.p99),
+            ms(s.lag_us.max)
+        ));
+    }
+    if let Some(reason) = &r.invalid_reason {
+        out.push_str(&format!("INVALID RUN: {reason}\n"));
+    }
+    if r.interrupted {
+        out.push_str("INTERRUPTED: stopped early by a signal; the figures cover the time it ran\n");
+    }
+    out
+}
