@@ -20,7 +20,7 @@ impl Driver {
         let Some((config, name)) = &self.tls else {
             s.state = SockState::Open;
             self.arm_recv(i)?;
-            self.core.on_handshake(connect_us, None);
+            self.core.on_tcp_up(connect_us);
             self.core.on_connected(i as u32, now, true);
             return Ok(());
         };
@@ -32,7 +32,7 @@ impl Driver {
                 s.want_send = false;
                 s.plain_in_flight = 0;
                 s.state = SockState::Handshaking;
-                self.core.on_handshake(connect_us, None);
+                self.core.on_tcp_up(connect_us);
                 self.arm_recv(i)?;
                 self.tls_drive(i, now)
             }
@@ -78,7 +78,7 @@ impl Driver {
         if p.established && handshaking {
             s.state = SockState::Open;
             let us = now.saturating_sub(s.tcp_up) / 1000;
-            self.core.on_handshake(0, Some((us, resumed)));
+            self.core.on_handshake(us, resumed);
             self.core.on_connected(ci, now, false);
         }
         if !self.plain.is_empty() && self.socks[i].state == SockState::Open {
