@@ -357,6 +357,12 @@ pub fn reason(e: &rustls::Error) -> String {
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 "server certificate does not match the name".into()
             }
+            // What `openssl req -x509` makes unless told `-addext basicConstraints=CA:FALSE`.
+            CertificateError::Other(o) if o.to_string().contains("CaUsedAsEndEntity") => {
+                "server certificate is a CA certificate (basicConstraints CA:TRUE), not a \
+                 server's: issue a leaf from it, or make it with CA:FALSE"
+                    .into()
+            }
             other => format!("server certificate: {other:?}"),
         },
         Error::AlertReceived(a) => format!("the server sent alert {a:?}"),
