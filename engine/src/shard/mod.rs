@@ -677,6 +677,9 @@ impl Shard {
         if !self.conns[i].close(how != CloseAs::Graceful) {
             return;
         }
+        if how == CloseAs::Refused {
+            self.conns[i].refused();
+        }
         self.open_conns -= usize::from(was_open);
         // Popping from the back and pushing to the front keeps their order, ahead of new work.
         while let Some(mut r) = self.conns[i].take_back() {

@@ -66,6 +66,34 @@ pub fn server_config(
     Arc::new(cfg)
 }
 
+/// A TLS 1.3 server configuration that requires a client certificate from a CA nobody has:
+/// every client's handshake completes on its side, then the server refuses it with an alert.
+pub fn server_config_refusing_clients(c: &Certs) -> Arc<ServerConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let nobody = certs();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(nobody.ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let chain = CertificateDer::pem_slice_iter(c.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(c.key_pem.as_bytes()).unwrap();
+    let cfg = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .unwrap();
+    Arc::new(cfg)
+}
+
 /// Client options trusting `c`'s CA, for `localhost`.
 pub fn client_options(c: &Certs) -> TlsOptions {
     TlsOptions {
@@ -93,6 +121,8 @@ pub struct Behaviour {
 /// Counters of what the server did, across connections.
 #[derive(Debug, Default)]
 pub struct Seen {
+    /// Connections accepted (handshakes begun).
+    pub attempts: AtomicU64,
     pub handshakes: AtomicU64,
     pub resumed: AtomicU64,
     pub tls13: AtomicU64,
@@ -120,6 +150,7 @@ fn one_connection(
     let mut conn = ServerConnection::new(config).map_err(std::io::Error::other)?;
     // Whole pipelined batches of large answers are queued at once.
     conn.set_buffer_limit(None);
+    seen.attempts.fetch_add(1, Ordering::Relaxed);
     while conn.is_handshaking() {
         conn.complete_io(&mut sock)?;
     }
