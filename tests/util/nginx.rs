@@ -10,6 +10,8 @@ pub struct Nginx {
     child: Child,
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
+    /// Listening with `ssl` (see [`Nginx::start_tls`]).
+    https: bool,
 }
 
 impl Drop for Nginx {
@@ -40,6 +42,16 @@ impl Nginx {
     /// Start nginx with `server_body` inside `server { listen ...; <server_body> }` and
     /// `http_extra` at the http level.
     pub fn start(http_extra: &str, server_body: &str) -> Nginx {
+        Nginx::start_listening("", http_extra, server_body)
+    }
+
+    /// The same over TLS: `listen ... ssl`, `tls` holding `ssl_certificate` and the other
+    /// `ssl_*` directives of the server block.
+    pub fn start_tls(tls: &str, http_extra: &str, server_body: &str) -> Nginx {
+        Nginx::start_listening(" ssl", http_extra, &format!("{tls} {server_body}"))
+    }
+
+    fn start_listening(listen_opts: &str, http_extra: &str, server_body: &str) -> Nginx {
         let bin = nginx_binary();
         for _attempt in 0..5 {
             let dir = tempfile::tempdir().unwrap();
@@ -52,7 +64,7 @@ impl Nginx {
                  http {{ access_log off; client_body_temp_path {d}/cb; proxy_temp_path {d}/px;\n\
                    fastcgi_temp_path {d}/fc; uwsgi_temp_path {d}/uw; scgi_temp_path {d}/sc;\n\
                    tcp_nopush off; tcp_nodelay on; {http_extra}\n\
-                   server {{ listen 127.0.0.1:{port}; {server_body} }} }}\n"
+                   server {{ listen 127.0.0.1:{port}{listen_opts}; {server_body} }} }}\n"
             );
             let conf_path = dir.path().join("nginx.conf");
             std::fs::write(&conf_path, conf).unwrap();
@@ -72,7 +84,12 @@ impl Nginx {
                     break; // exited: port taken or bad config; try again
                 }
                 if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-                    return Nginx { child, addr, dir };
+                    return Nginx {
+                        child,
+                        addr,
+                        dir,
+                        https: !listen_opts.is_empty(),
+                    };
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -83,6 +100,12 @@ impl Nginx {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// nginx's error log so far (for assertion messages).
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
 }
