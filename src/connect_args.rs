@@ -207,7 +207,7 @@ impl ConnectArgs {
             resume: !self.no_tls_resume,
         };
         // Named files are checked now, with their names, rather than inside the engine.
-        if let Err(e) = ringload_engine::tls::client_config(&o) {
+        if let Err(e) = ringload_engine::tls::client_config(&o, 1) {
             let e = match (e.strip_prefix("--cacert file "), &self.cacert) {
                 (Some(rest), files) => {
                     let (n, why) = rest.split_once(": ").unwrap_or(("1", rest));

@@ -10,17 +10,23 @@
 //! it is in flight.
 //!
 //! Configuration ([`TlsOptions`] -> [`client_config`]) is built once per executor, so each has
-//! its own session cache (resumption without locks shared between cores). The crypto provider
+//! its own session store (resumption without locks shared between cores), sized by its
+//! connections: rustls's own in-memory cache keeps 8 single-use TLS 1.3 tickets per server,
+//! too few when many connections reconnect at once (`--requests-per-connection`). The crypto provider
 //! is aws-lc-rs: measured against ring on this project's machines, client-side handshakes cost
 //! the same or less (resumed: ~15% less), records the same (see README, TLS).
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
-use rustls::client::UnbufferedClientConnection;
+use rustls::client::{
+    ClientSessionStore, Tls12ClientSessionValue, Tls13ClientSessionValue,
+    UnbufferedClientConnection,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError};
-use rustls::{ClientConfig, HandshakeKind, RootCertStore};
+use rustls::{ClientConfig, HandshakeKind, NamedGroup, RootCertStore};
 
 /// TLS versions a run may negotiate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,8 +62,13 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-/// Build one executor's client configuration. Errors name the bad input.
-pub fn client_config(o: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
+/// TLS 1.3 tickets kept per connection: a server sends one or two per handshake and each is
+/// used once, so every reconnecting connection finds one.
+const TICKETS_PER_CONNECTION: usize = 2;
+
+/// Build the client configuration of an executor with `connections` connections. Errors name
+/// the bad input.
+pub fn client_config(o: &TlsOptions, connections: usize) -> Result<Arc<ClientConfig>, String> {
     let provider = provider();
     let versions: &[&'static rustls::SupportedProtocolVersion] = match o.versions {
         TlsVersions::Any => rustls::DEFAULT_VERSIONS,
@@ -110,10 +121,107 @@ pub fn client_config(o: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
         }
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    if !o.resume {
-        config.resumption = rustls::client::Resumption::disabled();
-    }
+    config.resumption = if o.resume {
+        let tickets = connections.max(1).saturating_mul(TICKETS_PER_CONNECTION);
+        rustls::client::Resumption::store(Arc::new(SessionStore::new(tickets)))
+    } else {
+        rustls::client::Resumption::disabled()
+    };
     Ok(Arc::new(config))
+}
+
+/// One executor's resumption state for the run's server: a TLS 1.2 session, and up to
+/// `max_tickets` TLS 1.3 tickets, oldest used first (as rustls's own cache, with room for all
+/// connections). Another server name (never, within a run) starts it afresh.
+struct SessionStore {
+    max_tickets: usize,
+    inner: Mutex<Sessions>,
+}
+
+#[derive(Default)]
+struct Sessions {
+    server: Option<ServerName<'static>>,
+    kx_hint: Option<NamedGroup>,
+    tls12: Option<Tls12ClientSessionValue>,
+    tls13: VecDeque<Tls13ClientSessionValue>,
+}
+
+impl SessionStore {
+    fn new(max_tickets: usize) -> SessionStore {
+        SessionStore {
+            max_tickets,
+            inner: Mutex::new(Sessions::default()),
+        }
+    }
+
+    /// The sessions of `name`, if it is the server they belong to.
+    fn with<T>(
+        &self,
+        name: &ServerName<'_>,
+        f: impl FnOnce(&mut Sessions) -> Option<T>,
+    ) -> Option<T> {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if !s.server.as_ref().is_some_and(|n| n == name) {
+            return None;
+        }
+        f(&mut s)
+    }
+
+    /// The sessions of `name`, started afresh if they belonged to another server.
+    fn edit(&self, name: ServerName<'static>, f: impl FnOnce(&mut Sessions)) {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if s.server.as_ref() != Some(&name) {
+            *s = Sessions {
+                server: Some(name),
+                ..Sessions::default()
+            };
+        }
+        f(&mut s);
+    }
+}
+
+impl std::fmt::Debug for SessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionStore")
+            .field("max_tickets", &self.max_tickets)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientSessionStore for SessionStore {
+    fn set_kx_hint(&self, name: ServerName<'static>, group: NamedGroup) {
+        self.edit(name, |s| s.kx_hint = Some(group));
+    }
+
+    fn kx_hint(&self, name: &ServerName<'_>) -> Option<NamedGroup> {
+        self.with(name, |s| s.kx_hint)
+    }
+
+    fn set_tls12_session(&self, name: ServerName<'static>, value: Tls12ClientSessionValue) {
+        self.edit(name, |s| s.tls12 = Some(value));
+    }
+
+    fn tls12_session(&self, name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
+        self.with(name, |s| s.tls12.clone())
+    }
+
+    fn remove_tls12_session(&self, name: &ServerName<'static>) {
+        self.with(name, |s| s.tls12.take());
+    }
+
+    fn insert_tls13_ticket(&self, name: ServerName<'static>, value: Tls13ClientSessionValue) {
+        let max = self.max_tickets;
+        self.edit(name, |s| {
+            if s.tls13.len() >= max {
+                s.tls13.pop_front();
+            }
+            s.tls13.push_back(value);
+        });
+    }
+
+    fn take_tls13_ticket(&self, name: &ServerName<'static>) -> Option<Tls13ClientSessionValue> {
+        self.with(name, |s| s.tls13.pop_front())
+    }
 }
 
 /// The name to present and verify.

@@ -251,7 +251,7 @@ fn rustls_allocations_per_record(certs: &common::tls::Certs) -> (f64, f64) {
         IGNORED.with(|c| c.set(false));
     };
     let client_cfg =
-        ringload_engine::tls::client_config(&common::tls::client_options(certs)).unwrap();
+        ringload_engine::tls::client_config(&common::tls::client_options(certs), 1).unwrap();
     let server_cfg = common::tls::server_config(certs, rustls::ALL_VERSIONS);
     let mut client =
         UnbufferedClientConnection::new(client_cfg, "localhost".try_into().unwrap()).unwrap();
