@@ -20,7 +20,6 @@ use std::time::Duration;
 use ringload_engine::{RunConfig, Stop, Target, run};
 use ringload_formats::{Metadata, PlanBuilder, Request, Session, Step};
 
-#[allow(dead_code)]
 mod common;
 
 struct Counting;

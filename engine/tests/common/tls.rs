@@ -193,7 +193,7 @@ fn one_connection(
                 return Ok(());
             }
             if b.key_update_every
-                .is_some_and(|n| answered > 0 && answered % n == 0)
+                .is_some_and(|n| answered > 0 && answered.is_multiple_of(n))
             {
                 conn.writer().write_all(&out)?;
                 out.clear();
