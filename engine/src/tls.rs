@@ -5,9 +5,11 @@
 //! process them (handshake messages, session tickets, application data, which it appends,
 //! decrypted, to the caller's `received`), encodes what rustls wants to send into `outgoing`,
 //! and, once traffic keys exist, encrypts a whole batch of pipelined requests into `outgoing`
-//! in as few records as rustls needs, so one send carries the batch. `outgoing` is sent by the
-//! shell and must not change while in the kernel: the shell calls `pump` only when no send of
-//! it is in flight.
+//! in as few records as rustls needs, so one send carries the batch. The shell sends from a
+//! second buffer, `in_flight`, which `outgoing` becomes when a send starts ([`TlsConn::
+//! start_send`]) and which nothing touches until the kernel is done with it: so rustls can be
+//! pumped whenever bytes arrive, even while a long send is under way (received answers, and a
+//! server's close, are never held up behind it).
 //!
 //! Configuration ([`TlsOptions`] -> [`client_config`]) is built once per executor, so each has
 //! its own session store (resumption without locks shared between cores), sized by its
@@ -295,8 +297,10 @@ pub struct TlsConn {
     conn: UnbufferedClientConnection,
     /// Received ciphertext not yet consumed by rustls.
     incoming: Vec<u8>,
-    /// Ciphertext to send (handshake records or encrypted requests).
+    /// Ciphertext to send next (handshake records or encrypted requests).
     outgoing: Vec<u8>,
+    /// Ciphertext being sent: the kernel reads it until the send completes.
+    in_flight: Vec<u8>,
     established: bool,
 }
 
@@ -312,6 +316,7 @@ impl TlsConn {
             conn: UnbufferedClientConnection::new(config, name)?,
             incoming: Vec::new(),
             outgoing: Vec::new(),
+            in_flight: Vec::new(),
             established: false,
         })
     }
@@ -321,14 +326,23 @@ impl TlsConn {
         self.incoming.extend_from_slice(data);
     }
 
-    /// Bytes waiting to be sent.
-    pub fn outgoing(&self) -> &[u8] {
-        &self.outgoing
+    /// If no send is under way and ciphertext waits, make it the send's (the buffers swap:
+    /// nothing is copied or allocated); true when there is a send to make.
+    pub fn start_send(&mut self) -> bool {
+        if self.in_flight.is_empty() && !self.outgoing.is_empty() {
+            std::mem::swap(&mut self.in_flight, &mut self.outgoing);
+        }
+        !self.in_flight.is_empty()
     }
 
-    /// `outgoing` was sent: forget it.
+    /// The ciphertext of the send under way (empty: none). Unchanged until [`TlsConn::sent`].
+    pub fn in_flight(&self) -> &[u8] {
+        &self.in_flight
+    }
+
+    /// The send under way is complete: forget its bytes.
     pub fn sent(&mut self) {
-        self.outgoing.clear();
+        self.in_flight.clear();
     }
 
     pub fn is_established(&self) -> bool {
@@ -342,8 +356,8 @@ impl TlsConn {
 
     /// Let rustls process what was received, encode what it wants to send, append decrypted
     /// application data to `received`, and encrypt `plaintext` (all of it, or none: see
-    /// [`Pumped::encrypted`]) once the handshake allows. Call only when `outgoing` is not in
-    /// the kernel.
+    /// [`Pumped::encrypted`]) once the handshake allows. Ciphertext goes to `outgoing`, never
+    /// to the buffer in the kernel.
     pub fn pump(
         &mut self,
         mut plaintext: Option<&[u8]>,
@@ -381,7 +395,7 @@ impl TlsConn {
                         plaintext = None;
                         out.encrypted = true;
                     }
-                    // The caller sends everything in `outgoing` before the next pump.
+                    // The caller sends `outgoing`, after any send under way.
                     s.done();
                 }
                 ConnectionState::BlockedHandshake => stop = true,

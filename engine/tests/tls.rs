@@ -233,3 +233,73 @@ fn many_connections_reconnecting_at_once_still_resume() {
     // The first 32 are full handshakes; nearly every later one resumes.
     assert!(resumed * 100 >= (hs - 32) * 95, "{resumed} of {hs} resumed");
 }
+
+/// Caught: an answer and the server's close (close_notify, FIN) arriving while a large
+/// request was still being sent: the received records waited, undecrypted, for the send to
+/// finish, but the end of stream was handled at once, so the answered request was taken as
+/// cut off and sent again (three times, then failed as `reset`).
+#[test]
+fn an_answer_and_a_close_arriving_during_a_long_send_are_read_first() {
+    use std::io::{Read, Write};
+    let c = certs();
+    let config = server_config(&c, rustls::ALL_VERSIONS);
+    let addr = serve(move |mut sock, _| {
+        let mut conn = rustls::ServerConnection::new(config.clone()).unwrap();
+        while conn.is_handshaking() {
+            if conn.complete_io(&mut sock).is_err() {
+                return;
+            }
+        }
+        // Read the request head only: the body stays unread, so the client's send blocks.
+        let mut head = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match conn.reader().read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if conn.read_tls(&mut sock).map_or(true, |n| n == 0)
+                        || conn.process_new_packets().is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+        let _ = conn
+            .writer()
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        conn.send_close_notify();
+        while conn.wants_write() {
+            if conn.write_tls(&mut sock).is_err() {
+                return;
+            }
+        }
+        let _ = sock.flush();
+        let _ = sock.shutdown(std::net::Shutdown::Write);
+        std::thread::sleep(Duration::from_secs(3));
+    });
+    let mut b = ringload_formats::PlanBuilder::new(ringload_formats::Metadata::default());
+    let label = b.label("POST /upload");
+    let id = b.request(ringload_formats::Request {
+        method: "POST".into(),
+        target: "/upload".into(),
+        body: vec![b'x'; 32 << 20].into(),
+        label,
+        ..ringload_formats::Request::default()
+    });
+    b.session(ringload_formats::Session {
+        steps: vec![ringload_formats::Step {
+            request: id,
+            offset_us: 0,
+            connection: 0,
+        }],
+    });
+    let mut cfg = tls_config(addr, &c, 1, 1, 3);
+    cfg.max_wall = Duration::from_secs(30);
+    let s = run(&b.finish(), &cfg).unwrap();
+    assert_accounted(&s);
+    assert_eq!(s.counts.ok, 3, "{:?} resent {}", s.counts, s.resent);
+    assert_eq!(s.resent, 0, "nothing sent twice");
+}
