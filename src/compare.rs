@@ -269,10 +269,20 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
     let plan = crate::plan_io::load(&args.plan)?;
     let authority = plan.meta.authority.as_deref();
     let replay = args.replay.replay(&plan, &args.plan)?;
-    let mut base_cfg = args.load.config(&args.baseline, "--baseline", authority)?;
-    let mut cand_cfg = args
-        .load
-        .config(&args.candidate, "--candidate", authority)?;
+    // TLS options serve the https side: "plain vs mTLS" is one command.
+    let connect = &args.load.connect;
+    let mut base_cfg = args.load.config_with(
+        &connect.for_compare_side(&args.baseline, &args.candidate),
+        &args.baseline,
+        "--baseline",
+        authority,
+    )?;
+    let mut cand_cfg = args.load.config_with(
+        &connect.for_compare_side(&args.candidate, &args.baseline),
+        &args.candidate,
+        "--candidate",
+        authority,
+    )?;
     base_cfg.replay = replay.clone();
     cand_cfg.replay = replay;
     let mut rounds: Vec<(Stats, Stats)> = Vec::with_capacity(args.rounds as usize);

@@ -183,7 +183,18 @@ impl LoadArgs {
         flag: &str,
         plan_authority: Option<&str>,
     ) -> Result<RunConfig, CliError> {
-        let mut target = self.connect.target(target_url, flag)?;
+        self.config_with(&self.connect, target_url, flag, plan_authority)
+    }
+
+    /// The same with other connection options (`compare` gives each side its own).
+    pub fn config_with(
+        &self,
+        connect: &crate::connect_args::ConnectArgs,
+        target_url: &str,
+        flag: &str,
+        plan_authority: Option<&str>,
+    ) -> Result<RunConfig, CliError> {
+        let mut target = connect.target(target_url, flag)?;
         if self.keep_host {
             target.host_header = plan_authority
                 .ok_or_else(|| {

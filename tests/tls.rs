@@ -418,3 +418,67 @@ fn one_handshake_per_request_resumed_unless_told_not_to() {
         assert_eq!(v["summary"]["connections_opened"].as_u64().unwrap(), hs);
     }
 }
+
+/// Caught: `compare` gave both sides the same TLS options, so a plain baseline against an mTLS
+/// candidate stopped at "TLS options ... need an https:// target". The options now serve the
+/// https side: "plain vs mTLS" is one command.
+#[test]
+fn compare_a_plain_baseline_with_an_mtls_candidate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path(), "ca");
+    let clients = Ca::new(dir.path(), "clients");
+    let me = clients.client("me");
+    let plain = ringload_target::spawn(ringload_target::TargetConfig::default()).unwrap();
+    let mtls = target(&ca.server("srv", &["localhost"]), Some(&clients));
+    let plan = util::targets_plan(dir.path(), "GET http://x/ok");
+    let out = dir.path().join("c.json");
+    let baseline = format!("http://127.0.0.1:{}", plain.local_addr().port());
+    let candidate = format!("https://localhost:{}", mtls.local_addr().port());
+    let r = ringload([
+        "compare",
+        &plan,
+        "--baseline",
+        &baseline,
+        "--candidate",
+        &candidate,
+        "--rounds",
+        "2",
+        "-d",
+        "300ms",
+        "-c",
+        "2",
+        "--threads",
+        "1",
+        "--cacert",
+        ca.cert(),
+        "--cert",
+        me.cert(),
+        "--key",
+        me.key(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v = util::read_json(&out);
+    for side in ["baseline", "candidate"] {
+        let s = &v[side]["summary"];
+        assert_eq!(s["failed"], 0, "{side}: {s}");
+        assert!(s["ok"].as_u64().unwrap() > 0, "{side}: {s}");
+    }
+    assert!(mtls.stats().tls_client_certs >= 2, "{:?}", mtls.stats());
+    assert_eq!(plain.stats().tls_handshakes, 0);
+    // Neither side https: the TLS options are a mistake, said as such.
+    let r = ringload([
+        "compare",
+        &plan,
+        "--baseline",
+        &baseline,
+        "--candidate",
+        &baseline,
+        "--cert",
+        me.cert(),
+        "--key",
+        me.key(),
+    ]);
+    r.assert_bad_input("need an https:// target");
+}
