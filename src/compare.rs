@@ -73,12 +73,22 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
     let gates = Gate::for_compare(&args.fail_on)?;
     let plan = crate::plan_io::load(&args.plan)?;
     let replay = args.replay.replay(&plan, &args.plan)?;
-    let mut base_cfg = args
-        .load
-        .config("--baseline", &args.baseline, &args.plan, &plan)?;
-    let mut cand_cfg = args
-        .load
-        .config("--candidate", &args.candidate, &args.plan, &plan)?;
+    // TLS options serve the https side: "plain vs mTLS" is one command.
+    let connect = &args.load.connect;
+    let mut base_cfg = args.load.config_with(
+        &connect.for_compare_side(&args.baseline, &args.candidate),
+        "--baseline",
+        &args.baseline,
+        &args.plan,
+        &plan,
+    )?;
+    let mut cand_cfg = args.load.config_with(
+        &connect.for_compare_side(&args.candidate, &args.baseline),
+        "--candidate",
+        &args.candidate,
+        &args.plan,
+        &plan,
+    )?;
     base_cfg.replay = replay.clone();
     cand_cfg.replay = replay;
     let interrupt = crate::lifecycle::Interrupt::install()?;

@@ -154,6 +154,20 @@ impl ConnectArgs {
         })
     }
 
+    /// These options for the `compare` side at `url` (the other side at `other`): when only
+    /// the other side is https, the TLS options are its own and this side keeps `--resolve`
+    /// alone, so a plain baseline can face an (m)TLS candidate in one command.
+    pub fn for_compare_side(&self, url: &str, other: &str) -> ConnectArgs {
+        let https = |u: &str| parse_url(u, "").is_ok_and(|u| u.https);
+        if https(url) || !https(other) {
+            return self.clone();
+        }
+        ConnectArgs {
+            resolve: self.resolve.clone(),
+            ..ConnectArgs::default()
+        }
+    }
+
     fn address(&self, u: &Url, flag: &str, url: &str) -> Result<SocketAddr, CliError> {
         for r in &self.resolve {
             let bad = || {
@@ -225,7 +239,7 @@ impl ConnectArgs {
             resume: !self.no_tls_resume,
         };
         // Named files are checked now, with their names, rather than inside the engine.
-        if let Err(e) = ringload_engine::tls::client_config(&o) {
+        if let Err(e) = ringload_engine::tls::client_config(&o, 1) {
             let e = match (e.strip_prefix("--cacert file "), &self.cacert) {
                 (Some(rest), files) => {
                     let (n, why) = rest.split_once(": ").unwrap_or(("1", rest));

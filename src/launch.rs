@@ -37,28 +37,32 @@ pub fn check_connected(
     target: &str,
     cfg: &RunConfig,
 ) -> Result<(), CliError> {
-    let last_error = stats
-        .last_connect_error
-        .map(|e| {
+    // Connections refused in TLS count as failed attempts too, with the first reason given.
+    let last_error = match (stats.tls_errors, stats.last_connect_error) {
+        (0, Some(e)) => {
             let hint = crate::host::connect_hint(e)
                 .map(|h| format!(": {h}"))
                 .unwrap_or_default();
             format!(", last: {}{hint}", std::io::Error::from_raw_os_error(e))
-        })
-        .unwrap_or_default();
+        }
+        (0, None) => String::new(),
+        (n, _) => format!(
+            ", {n} in TLS: {}",
+            stats.tls_reasons.first().map_or("", String::as_str)
+        ),
+    };
+    let attempts = stats.connect_errors + stats.tls_errors;
     if stats.gave_up {
         let after = cfg.give_up_after.unwrap_or_default();
         return Err(CliError::Runtime(format!(
-            "stopped: no connection to {target} could be opened for {} ({} attempts failed{last_error}); \
+            "stopped: no connection to {target} could be opened for {} ({attempts} attempts failed{last_error}); \
              --give-up-after sets how long to keep trying",
             humantime::format_duration(after),
-            stats.connect_errors
         )));
     }
     if stats.connects == 0 {
         return Err(CliError::Runtime(format!(
-            "no connection to {target} could be opened ({} attempts failed{last_error}): is the target up?",
-            stats.connect_errors
+            "no connection to {target} could be opened ({attempts} attempts failed{last_error}): is the target up?",
         )));
     }
     Ok(())

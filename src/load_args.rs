@@ -108,8 +108,21 @@ impl LoadArgs {
         plan_file: &std::path::Path,
         plan: &ringload_formats::Plan,
     ) -> Result<RunConfig, CliError> {
+        self.config_with(&self.connect, flag, target_url, plan_file, plan)
+    }
+
+    /// The same with other connection options (`compare` gives each side its own: TLS
+    /// options serve the https side).
+    pub fn config_with(
+        &self,
+        connect: &crate::connect_args::ConnectArgs,
+        flag: &str,
+        target_url: &str,
+        plan_file: &std::path::Path,
+        plan: &ringload_formats::Plan,
+    ) -> Result<RunConfig, CliError> {
         crate::limits::check_ranges(self)?;
-        let mut target = self.connect.target(target_url, flag)?;
+        let mut target = connect.target(target_url, flag)?;
         if self.keep_host {
             target.host_header = plan
                 .meta
@@ -228,7 +241,7 @@ impl LoadArgs {
             spin: self.spin,
             precision: self.precision,
             requests_per_connection: self.requests_per_connection,
-            source_addrs: match &self.connect.source_ip {
+            source_addrs: match &connect.source_ip {
                 Some(spec) => crate::connect_args::parse_sources(spec)?,
                 None => Vec::new(),
             },

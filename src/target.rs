@@ -1,6 +1,7 @@
 //! `ringload target`: the built-in calibration server, in the foreground.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -42,9 +43,36 @@ pub struct TargetArgs {
         requires = "shop"
     )]
     pub canary_version: String,
+    /// Serve https: this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// With --tls-cert: require a client certificate issued by this CA (PEM), i.e. mTLS.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
 }
 
 impl TargetArgs {
+    fn tls_config(&self) -> Result<Option<ringload_target::TlsConfig>, CliError> {
+        let read = |p: &PathBuf, flag: &str| {
+            std::fs::read(p).map_err(|e| CliError::BadInput(format!("{flag} {}: {e}", p.display())))
+        };
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        Ok(Some(ringload_target::TlsConfig {
+            cert_pem: read(cert, "--tls-cert")?,
+            key_pem: read(key, "--tls-key")?,
+            client_ca_pem: self
+                .client_ca
+                .as_ref()
+                .map(|p| read(p, "--client-ca"))
+                .transpose()?,
+        }))
+    }
+
     fn shop_config(&self) -> Result<Option<ringload_target::ShopConfig>, CliError> {
         if !self.shop {
             return Ok(None);
@@ -72,18 +100,24 @@ pub fn serve(args: &TargetArgs) -> Result<u8, CliError> {
         stall_every: args.stall_every,
         stall_for: args.stall_for,
         shop: args.shop_config()?,
+        tls: args.tls_config()?,
         ..ringload_target::TargetConfig::default()
     };
     cfg.validate()
         .map_err(|e| CliError::BadInput(e.to_string()))?;
     let shop = cfg.shop.is_some();
+    let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+    let mtls = cfg.tls.as_ref().is_some_and(|t| t.client_ca_pem.is_some());
     let stats = ringload_target::run(cfg, |addr| {
         // Nowhere to report a failed write from inside the callback; the server runs anyway.
-        let _ = crate::out::emit(&format!("ringload target listening on http://{addr}\n"));
+        let _ = crate::out::emit(&format!(
+            "ringload target listening on {scheme}://{addr}{}\n",
+            if mtls { " (client certificates required)" } else { "" }
+        ));
         if shop {
             let _ = crate::out::emit(&format!(
-                "shop: login at POST http://{addr}/auth/realms/shop/protocol/openid-connect/token, \
-                 counters at http://{addr}/__shop/stats\n"
+                "shop: login at POST {scheme}://{addr}/auth/realms/shop/protocol/openid-connect/token, \
+                 counters at {scheme}://{addr}/__shop/stats\n"
             ));
         }
     })
@@ -92,5 +126,15 @@ pub fn serve(args: &TargetArgs) -> Result<u8, CliError> {
         "served {} requests on {} connections\n",
         stats.requests, stats.connections
     ))?;
+    if stats.tls_handshakes + stats.tls_failures > 0 {
+        crate::out::emit(&format!(
+            "tls: {} handshakes ({} TLS 1.3, {} resumed, {} with a client certificate), {} failed\n",
+            stats.tls_handshakes,
+            stats.tls13,
+            stats.tls_resumed,
+            stats.tls_client_certs,
+            stats.tls_failures
+        ))?;
+    }
     Ok(ringload_target::stopped_by_signal().map_or(crate::error::EXIT_OK, |s| (128 + s) as u8))
 }

@@ -204,7 +204,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
     // session cache) from them.
     let tls = match &cfg.target.tls {
         Some(o) => {
-            crate::tls::client_config(o).map_err(EngineError::Config)?;
+            crate::tls::client_config(o, 1).map_err(EngineError::Config)?;
             Some((
                 o.clone(),
                 crate::tls::server_name(&o.server_name).map_err(EngineError::Config)?,
@@ -314,7 +314,8 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
                 ex.run(async move {
                     let tls = match tls {
                         Some((o, name)) => Some((
-                            crate::tls::client_config(&o).map_err(EngineError::Config)?,
+                            crate::tls::client_config(&o, shard.connections)
+                                .map_err(EngineError::Config)?,
                             name,
                         )),
                         None => None,

@@ -5,22 +5,30 @@
 //! process them (handshake messages, session tickets, application data, which it appends,
 //! decrypted, to the caller's `received`), encodes what rustls wants to send into `outgoing`,
 //! and, once traffic keys exist, encrypts a whole batch of pipelined requests into `outgoing`
-//! in as few records as rustls needs, so one send carries the batch. `outgoing` is sent by the
-//! shell and must not change while in the kernel: the shell calls `pump` only when no send of
-//! it is in flight.
+//! in as few records as rustls needs, so one send carries the batch. The shell sends from a
+//! second buffer, `in_flight`, which `outgoing` becomes when a send starts ([`TlsConn::
+//! start_send`]) and which nothing touches until the kernel is done with it: so rustls can be
+//! pumped whenever bytes arrive, even while a long send is under way (received answers, and a
+//! server's close, are never held up behind it).
 //!
 //! Configuration ([`TlsOptions`] -> [`client_config`]) is built once per executor, so each has
-//! its own session cache (resumption without locks shared between cores). The crypto provider
+//! its own session store (resumption without locks shared between cores), sized by its
+//! connections: rustls's own in-memory cache keeps 8 single-use TLS 1.3 tickets per server,
+//! too few when many connections reconnect at once (`--requests-per-connection`). The crypto provider
 //! is aws-lc-rs: measured against ring on this project's machines, client-side handshakes cost
 //! the same or less (resumed: ~15% less), records the same (see README, TLS).
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
-use rustls::client::UnbufferedClientConnection;
+use rustls::client::{
+    ClientSessionStore, Tls12ClientSessionValue, Tls13ClientSessionValue,
+    UnbufferedClientConnection,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError};
-use rustls::{ClientConfig, HandshakeKind, RootCertStore};
+use rustls::{ClientConfig, HandshakeKind, NamedGroup, RootCertStore};
 
 /// TLS versions a run may negotiate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,8 +64,13 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-/// Build one executor's client configuration. Errors name the bad input.
-pub fn client_config(o: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
+/// TLS 1.3 tickets kept per connection: a server sends one or two per handshake and each is
+/// used once, so every reconnecting connection finds one.
+const TICKETS_PER_CONNECTION: usize = 2;
+
+/// Build the client configuration of an executor with `connections` connections. Errors name
+/// the bad input.
+pub fn client_config(o: &TlsOptions, connections: usize) -> Result<Arc<ClientConfig>, String> {
     let provider = provider();
     let versions: &[&'static rustls::SupportedProtocolVersion] = match o.versions {
         TlsVersions::Any => rustls::DEFAULT_VERSIONS,
@@ -110,10 +123,107 @@ pub fn client_config(o: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
         }
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    if !o.resume {
-        config.resumption = rustls::client::Resumption::disabled();
-    }
+    config.resumption = if o.resume {
+        let tickets = connections.max(1).saturating_mul(TICKETS_PER_CONNECTION);
+        rustls::client::Resumption::store(Arc::new(SessionStore::new(tickets)))
+    } else {
+        rustls::client::Resumption::disabled()
+    };
     Ok(Arc::new(config))
+}
+
+/// One executor's resumption state for the run's server: a TLS 1.2 session, and up to
+/// `max_tickets` TLS 1.3 tickets, oldest used first (as rustls's own cache, with room for all
+/// connections). Another server name (never, within a run) starts it afresh.
+struct SessionStore {
+    max_tickets: usize,
+    inner: Mutex<Sessions>,
+}
+
+#[derive(Default)]
+struct Sessions {
+    server: Option<ServerName<'static>>,
+    kx_hint: Option<NamedGroup>,
+    tls12: Option<Tls12ClientSessionValue>,
+    tls13: VecDeque<Tls13ClientSessionValue>,
+}
+
+impl SessionStore {
+    fn new(max_tickets: usize) -> SessionStore {
+        SessionStore {
+            max_tickets,
+            inner: Mutex::new(Sessions::default()),
+        }
+    }
+
+    /// The sessions of `name`, if it is the server they belong to.
+    fn with<T>(
+        &self,
+        name: &ServerName<'_>,
+        f: impl FnOnce(&mut Sessions) -> Option<T>,
+    ) -> Option<T> {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if !s.server.as_ref().is_some_and(|n| n == name) {
+            return None;
+        }
+        f(&mut s)
+    }
+
+    /// The sessions of `name`, started afresh if they belonged to another server.
+    fn edit(&self, name: ServerName<'static>, f: impl FnOnce(&mut Sessions)) {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if s.server.as_ref() != Some(&name) {
+            *s = Sessions {
+                server: Some(name),
+                ..Sessions::default()
+            };
+        }
+        f(&mut s);
+    }
+}
+
+impl std::fmt::Debug for SessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionStore")
+            .field("max_tickets", &self.max_tickets)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientSessionStore for SessionStore {
+    fn set_kx_hint(&self, name: ServerName<'static>, group: NamedGroup) {
+        self.edit(name, |s| s.kx_hint = Some(group));
+    }
+
+    fn kx_hint(&self, name: &ServerName<'_>) -> Option<NamedGroup> {
+        self.with(name, |s| s.kx_hint)
+    }
+
+    fn set_tls12_session(&self, name: ServerName<'static>, value: Tls12ClientSessionValue) {
+        self.edit(name, |s| s.tls12 = Some(value));
+    }
+
+    fn tls12_session(&self, name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
+        self.with(name, |s| s.tls12.clone())
+    }
+
+    fn remove_tls12_session(&self, name: &ServerName<'static>) {
+        self.with(name, |s| s.tls12.take());
+    }
+
+    fn insert_tls13_ticket(&self, name: ServerName<'static>, value: Tls13ClientSessionValue) {
+        let max = self.max_tickets;
+        self.edit(name, |s| {
+            if s.tls13.len() >= max {
+                s.tls13.pop_front();
+            }
+            s.tls13.push_back(value);
+        });
+    }
+
+    fn take_tls13_ticket(&self, name: &ServerName<'static>) -> Option<Tls13ClientSessionValue> {
+        self.with(name, |s| s.tls13.pop_front())
+    }
 }
 
 /// The name to present and verify.
@@ -187,8 +297,10 @@ pub struct TlsConn {
     conn: UnbufferedClientConnection,
     /// Received ciphertext not yet consumed by rustls.
     incoming: Vec<u8>,
-    /// Ciphertext to send (handshake records or encrypted requests).
+    /// Ciphertext to send next (handshake records or encrypted requests).
     outgoing: Vec<u8>,
+    /// Ciphertext being sent: the kernel reads it until the send completes.
+    in_flight: Vec<u8>,
     established: bool,
 }
 
@@ -204,6 +316,7 @@ impl TlsConn {
             conn: UnbufferedClientConnection::new(config, name)?,
             incoming: Vec::new(),
             outgoing: Vec::new(),
+            in_flight: Vec::new(),
             established: false,
         })
     }
@@ -213,14 +326,23 @@ impl TlsConn {
         self.incoming.extend_from_slice(data);
     }
 
-    /// Bytes waiting to be sent.
-    pub fn outgoing(&self) -> &[u8] {
-        &self.outgoing
+    /// If no send is under way and ciphertext waits, make it the send's (the buffers swap:
+    /// nothing is copied or allocated); true when there is a send to make.
+    pub fn start_send(&mut self) -> bool {
+        if self.in_flight.is_empty() && !self.outgoing.is_empty() {
+            std::mem::swap(&mut self.in_flight, &mut self.outgoing);
+        }
+        !self.in_flight.is_empty()
     }
 
-    /// `outgoing` was sent: forget it.
+    /// The ciphertext of the send under way (empty: none). Unchanged until [`TlsConn::sent`].
+    pub fn in_flight(&self) -> &[u8] {
+        &self.in_flight
+    }
+
+    /// The send under way is complete: forget its bytes.
     pub fn sent(&mut self) {
-        self.outgoing.clear();
+        self.in_flight.clear();
     }
 
     pub fn is_established(&self) -> bool {
@@ -234,8 +356,8 @@ impl TlsConn {
 
     /// Let rustls process what was received, encode what it wants to send, append decrypted
     /// application data to `received`, and encrypt `plaintext` (all of it, or none: see
-    /// [`Pumped::encrypted`]) once the handshake allows. Call only when `outgoing` is not in
-    /// the kernel.
+    /// [`Pumped::encrypted`]) once the handshake allows. Ciphertext goes to `outgoing`, never
+    /// to the buffer in the kernel.
     pub fn pump(
         &mut self,
         mut plaintext: Option<&[u8]>,
@@ -273,7 +395,7 @@ impl TlsConn {
                         plaintext = None;
                         out.encrypted = true;
                     }
-                    // The caller sends everything in `outgoing` before the next pump.
+                    // The caller sends `outgoing`, after any send under way.
                     s.done();
                 }
                 ConnectionState::BlockedHandshake => stop = true,
@@ -356,6 +478,12 @@ pub fn reason(e: &rustls::Error) -> String {
             }
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 "server certificate does not match the name".into()
+            }
+            // What `openssl req -x509` makes unless told `-addext basicConstraints=CA:FALSE`.
+            CertificateError::Other(o) if o.to_string().contains("CaUsedAsEndEntity") => {
+                "server certificate is a CA certificate (basicConstraints CA:TRUE), not a \
+                 server's: issue a leaf from it, or make it with CA:FALSE"
+                    .into()
             }
             other => format!("server certificate: {other:?}"),
         },

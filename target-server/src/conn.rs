@@ -15,11 +15,10 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::Shutdown;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, future};
 use glommio::net::TcpStream;
 
 use ringload_http1::{
@@ -90,10 +89,22 @@ enum Wake {
     Timer,
 }
 
-/// Serves one accepted connection until it closes or fails. Never panics on input.
-pub async fn serve(mut stream: TcpStream, ctx: Rc<ExecutorCtx>) {
+/// Serves one accepted connection, over TLS when the target has it, until it closes or fails.
+pub async fn accept(stream: TcpStream, ctx: Rc<ExecutorCtx>) {
     // Small pipelined answers must not wait for Nagle + delayed ACK (~40 ms).
     let _ = stream.set_nodelay(true);
+    match &ctx.tls {
+        None => serve(stream, &ctx).await,
+        Some(acceptor) => {
+            if let Some(tls) = crate::tls::accept(acceptor, stream, &ctx.counters).await {
+                serve(tls, &ctx).await;
+            }
+        }
+    }
+}
+
+/// Serves one connection's plaintext stream until it closes or fails. Never panics on input.
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: &ExecutorCtx) {
     let mut c = Conn {
         inbuf: vec![0; INBUF_INITIAL.min(ctx.max_head + INBUF_SLACK)],
         start: 0,
@@ -119,16 +130,16 @@ pub async fn serve(mut stream: TcpStream, ctx: Rc<ExecutorCtx>) {
     };
     loop {
         let now = Instant::now();
-        c.parse(now, &ctx);
-        if c.next_due(now, &ctx).is_some_and(|due| due <= now) {
-            match c.write_due(&mut stream, &ctx, now).await {
+        c.parse(now, ctx);
+        if c.next_due(now, ctx).is_some_and(|due| due <= now) {
+            match c.write_due(&mut stream, ctx, now).await {
                 Ok(false) => continue,
                 Ok(true) => return linger(&mut stream, &mut c.inbuf).await,
                 Err(_) => return,
             }
         }
         let can_read = !c.eof && !c.closing && c.pending.len() < MAX_PENDING;
-        let wake = match (can_read, c.next_due(now, &ctx)) {
+        let wake = match (can_read, c.next_due(now, ctx)) {
             (false, None) => return,
             (false, Some(due)) => {
                 sleep_until(due).await;
@@ -159,9 +170,11 @@ async fn sleep_until(t: Instant) {
     }
 }
 
-/// Half-closes, then drains what the client still sends for a bounded time and size.
-async fn linger(stream: &mut TcpStream, buf: &mut [u8]) {
-    if stream.shutdown(Shutdown::Write).await.is_err() {
+/// Half-closes (over TLS: close_notify first), then drains what the client still sends for a
+/// bounded time and size.
+async fn linger<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, buf: &mut [u8]) {
+    // glommio's `close` is `shutdown(Write)`; futures-rustls sends close_notify, then that.
+    if stream.close().await.is_err() {
         return;
     }
     let drain = async {
@@ -178,7 +191,7 @@ async fn linger(stream: &mut TcpStream, buf: &mut [u8]) {
 
 impl Conn {
     /// Reads more bytes into the buffer, compacting or growing it first.
-    async fn read(&mut self, stream: &mut TcpStream) -> io::Result<usize> {
+    async fn read<S: AsyncRead + Unpin>(&mut self, stream: &mut S) -> io::Result<usize> {
         if self.start == self.end {
             (self.start, self.end) = (0, 0);
         }
@@ -291,9 +304,9 @@ impl Conn {
 
     /// Encodes every due response (up to a batch) and writes them with as few writes as
     /// possible. Returns `true` if a closing response was written.
-    async fn write_due(
+    async fn write_due<S: AsyncWrite + Unpin>(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut S,
         ctx: &ExecutorCtx,
         now: Instant,
     ) -> io::Result<bool> {
@@ -335,6 +348,9 @@ impl Conn {
             stream.write_all(&self.out).await?;
             self.out.clear();
         }
+        // A TLS stream may keep records it could not write at once; they must go out now, not
+        // with the next answer (a no-op on a plain socket).
+        stream.flush().await?;
         Ok(close)
     }
 }

@@ -17,6 +17,9 @@
 //!   `response` (encoding), `stall` (schedule), `stats` (counters -> [`Stats`]), `shop`
 //!   (the e-commerce API with logins of [`TargetConfig::shop`]: routes, tokens, counters ->
 //!   [`ShopStats`]).
+//! - `tls`: with [`TargetConfig::tls`] ([`TlsConfig`], PEM), every accepted connection makes a
+//!   rustls handshake (TLS 1.2 or 1.3, ALPN `http/1.1`, mTLS with a client CA) and `conn`
+//!   serves the decrypted stream the same way (it is generic over the stream).
 //!
 //! # Resources
 //! Each executor sets up io_uring rings and registers `io_memory` bytes of buffers, which
@@ -44,6 +47,7 @@ mod server;
 mod shop;
 mod stall;
 mod stats;
+mod tls;
 
 use std::io;
 use std::net::SocketAddr;
@@ -129,6 +133,20 @@ pub struct TargetConfig {
     pub max_head_bytes: usize,
     /// Serve the shop API (logins, tokens, canary split) on its paths. Default `None`.
     pub shop: Option<ShopConfig>,
+    /// Serve over TLS (and require client certificates with a client CA). Default `None`.
+    pub tls: Option<TlsConfig>,
+}
+
+/// TLS for the target, as PEM bytes (the caller reads the files).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// The server's certificate chain, leaf first.
+    pub cert_pem: Vec<u8>,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_pem: Vec<u8>,
+    /// Require a client certificate issued by one of these CAs (mTLS): a client without
+    /// one, or with another, fails the handshake.
+    pub client_ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for TargetConfig {
@@ -142,13 +160,17 @@ impl Default for TargetConfig {
             io_memory: 512 * 1024,
             max_head_bytes: 16 * 1024,
             shop: None,
+            tls: None,
         }
     }
 }
 
 impl TargetConfig {
-    /// Checks ranges and the stall pair; the error names the offending field.
+    /// Checks ranges, the stall pair and the TLS files; the error names the offending field.
     pub fn validate(&self) -> Result<(), TargetError> {
+        if let Some(t) = &self.tls {
+            tls::server_config(t).map_err(TargetError::Tls)?;
+        }
         let bad = |msg| Err(TargetError::InvalidConfig(msg));
         if !(1..=64).contains(&self.threads) {
             return bad("threads must be within 1..=64");
@@ -180,6 +202,9 @@ impl TargetConfig {
 pub enum TargetError {
     #[error("invalid target config: {0}")]
     InvalidConfig(&'static str),
+    /// The TLS certificate, key or client CA cannot be used.
+    #[error("invalid target TLS config: {0}")]
+    Tls(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: io::Error },
     #[error(

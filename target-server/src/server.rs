@@ -41,6 +41,8 @@ pub(crate) struct ExecutorCtx {
     pub rng: RefCell<StdRng>,
     pub max_head: usize,
     pub shop: Option<Arc<Shop>>,
+    /// With TLS: the handshake every accepted connection makes first.
+    pub tls: Option<futures_rustls::TlsAcceptor>,
 }
 
 /// A running target server. Dropping it stops the server too (ignoring errors).
@@ -164,6 +166,12 @@ pub(crate) fn spawn(cfg: &TargetConfig) -> Result<TargetHandle, TargetError> {
         .shop
         .clone()
         .map(|c| Arc::new(Shop::new(c, &mut StdRng::from_entropy())));
+    let tls = match &cfg.tls {
+        Some(t) => Some(futures_rustls::TlsAcceptor::from(
+            crate::tls::server_config(t).map_err(TargetError::Tls)?,
+        )),
+        None => None,
+    };
     let stall = StallSchedule::new(Instant::now(), cfg.stall_every, cfg.stall_for);
     let cpus = allowed_cpus();
     let setup = |what| move |source| TargetError::Setup { what, source };
@@ -189,6 +197,7 @@ pub(crate) fn spawn(cfg: &TargetConfig) -> Result<TargetHandle, TargetError> {
         };
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
         let (counters, max_head, shop) = (counters.clone(), cfg.max_head_bytes, shop.clone());
+        let tls = tls.clone();
         let spawned = LocalExecutorBuilder::new(placement)
             .name("ringload-target")
             .io_memory(cfg.io_memory)
@@ -199,6 +208,7 @@ pub(crate) fn spawn(cfg: &TargetConfig) -> Result<TargetHandle, TargetError> {
                     rng: RefCell::new(StdRng::from_entropy()),
                     max_head,
                     shop,
+                    tls,
                 };
                 executor_main(fd, theirs, ctx, ready_tx).await;
             });
@@ -285,7 +295,7 @@ async fn executor_main(
                     // Errs (and so returns) once the executor closes the semaphore.
                     let _ = closing.acquire(1).await;
                 };
-                future::or(crate::conn::serve(stream, ctx.clone()), stopped).await;
+                future::or(crate::conn::accept(stream, ctx.clone()), stopped).await;
             });
             if let Ok(task) = task {
                 task.detach();

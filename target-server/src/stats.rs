@@ -22,6 +22,16 @@ pub struct Stats {
     pub bad_requests: u64,
     /// Responses by status code, ascending, only codes that occurred.
     pub by_status: Vec<(u16, u64)>,
+    /// TLS handshakes completed (with [`crate::TargetConfig::tls`]).
+    pub tls_handshakes: u64,
+    /// ... of which TLS 1.3 (the rest are TLS 1.2).
+    pub tls13: u64,
+    /// ... of which resumed an earlier session.
+    pub tls_resumed: u64,
+    /// ... of which presented a client certificate (verified against the client CA).
+    pub tls_client_certs: u64,
+    /// TLS handshakes that failed or stalled (bad certificate, wrong version, garbage).
+    pub tls_failures: u64,
 }
 
 impl Stats {
@@ -41,6 +51,11 @@ pub(crate) struct Counters {
     active: AtomicU64,
     bad_requests: AtomicU64,
     by_status: [AtomicU64; STATUS_SLOTS],
+    tls_handshakes: AtomicU64,
+    tls13: AtomicU64,
+    tls_resumed: AtomicU64,
+    tls_client_certs: AtomicU64,
+    tls_failures: AtomicU64,
 }
 
 impl Counters {
@@ -51,6 +66,11 @@ impl Counters {
             active: AtomicU64::new(0),
             bad_requests: AtomicU64::new(0),
             by_status: [const { AtomicU64::new(0) }; STATUS_SLOTS],
+            tls_handshakes: AtomicU64::new(0),
+            tls13: AtomicU64::new(0),
+            tls_resumed: AtomicU64::new(0),
+            tls_client_certs: AtomicU64::new(0),
+            tls_failures: AtomicU64::new(0),
         }
     }
 
@@ -66,6 +86,18 @@ impl Counters {
 
     pub fn bad_request(&self) {
         self.bad_requests.fetch_add(1, Relaxed);
+    }
+
+    pub fn tls_handshake(&self, tls13: bool, resumed: bool, client_cert: bool) {
+        self.tls_handshakes.fetch_add(1, Relaxed);
+        self.tls13.fetch_add(u64::from(tls13), Relaxed);
+        self.tls_resumed.fetch_add(u64::from(resumed), Relaxed);
+        self.tls_client_certs
+            .fetch_add(u64::from(client_cert), Relaxed);
+    }
+
+    pub fn tls_failed(&self) {
+        self.tls_failures.fetch_add(1, Relaxed);
     }
 
     pub fn connection_opened(&self) {
@@ -93,6 +125,11 @@ impl Counters {
             active_connections: self.active.load(Relaxed),
             bad_requests: self.bad_requests.load(Relaxed),
             by_status,
+            tls_handshakes: self.tls_handshakes.load(Relaxed),
+            tls13: self.tls13.load(Relaxed),
+            tls_resumed: self.tls_resumed.load(Relaxed),
+            tls_client_certs: self.tls_client_certs.load(Relaxed),
+            tls_failures: self.tls_failures.load(Relaxed),
         }
     }
 }

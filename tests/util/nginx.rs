@@ -10,6 +10,8 @@ pub struct Nginx {
     child: Child,
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
+    /// Listening with `ssl` (see [`Nginx::start_tls`]).
+    https: bool,
 }
 
 impl Drop for Nginx {
@@ -41,6 +43,12 @@ impl Nginx {
     /// `http_extra` at the http level.
     pub fn start(http_extra: &str, server_body: &str) -> Nginx {
         Nginx::start_sized(4096, "", http_extra, server_body)
+    }
+
+    /// The same over TLS: `listen ... ssl`, `tls` holding `ssl_certificate` and the other
+    /// `ssl_*` directives of the server block.
+    pub fn start_tls(tls: &str, http_extra: &str, server_body: &str) -> Nginx {
+        Nginx::start_sized(4096, "ssl", http_extra, &format!("{tls} {server_body}"))
     }
 
     /// [`Nginx::start`] with room for `connections` connections (`worker_connections`, its open
@@ -84,7 +92,12 @@ impl Nginx {
                     break; // exited: port taken or bad config; try again
                 }
                 if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-                    return Nginx { child, addr, dir };
+                    return Nginx {
+                        child,
+                        addr,
+                        dir,
+                        https: listen_extra.split_whitespace().any(|w| w == "ssl"),
+                    };
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -95,6 +108,12 @@ impl Nginx {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// nginx's error log so far (for assertion messages).
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
 }

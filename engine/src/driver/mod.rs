@@ -93,12 +93,15 @@ struct Sock {
     tcp_up: u64,
     /// `https://`: the TLS session, created when TCP comes up.
     tls: Option<Box<crate::tls::TlsConn>>,
-    /// Ciphertext of `tls.outgoing()` already sent; a send of the rest is in the kernel when
+    /// Ciphertext of `tls.in_flight()` already sent; a send of the rest is in the kernel when
     /// `tls_sending`.
     tls_off: usize,
     tls_sending: bool,
     /// The shard asked to send its batch (not encrypted yet).
     want_send: bool,
+    /// Plaintext bytes of the shard's batch encrypted into the session's `outgoing`, not yet
+    /// in a send.
+    plain_pending: usize,
     /// Plaintext bytes of the shard's batch inside the ciphertext being sent: reported to the
     /// shard as sent once all of it is out.
     plain_in_flight: usize,
@@ -178,6 +181,7 @@ impl Driver {
                 tls_off: 0,
                 tls_sending: false,
                 want_send: false,
+                plain_pending: 0,
                 plain_in_flight: 0,
             })
             .collect();
@@ -320,6 +324,7 @@ impl Driver {
         s.tls = None;
         s.tls_sending = false;
         s.want_send = false;
+        s.plain_pending = 0;
         s.plain_in_flight = 0;
         self.core.on_closed(i as u32, now);
     }

@@ -3,8 +3,10 @@
 //! an open connection whose bytes are plaintext: its batches are encrypted into one send each,
 //! and what multishot receives hand over is decrypted before `Shard::on_bytes`.
 //!
-//! One ciphertext send is in the kernel at most per connection (`tls_sending`): rustls is
-//! pumped only when none is, so the buffer the kernel reads never moves.
+//! One ciphertext send is in the kernel at most per connection (`tls_sending`), from the
+//! session's `in_flight` buffer, which the pump never touches: received records are decrypted
+//! as they arrive, whether or not a send is under way, and what the pump encodes meanwhile
+//! waits in `outgoing` for the next send.
 
 use io_uring::opcode;
 
@@ -20,7 +22,7 @@ impl Driver {
         let Some((config, name)) = &self.tls else {
             s.state = SockState::Open;
             self.arm_recv(i)?;
-            self.core.on_handshake(connect_us, None);
+            self.core.on_tcp_up(connect_us);
             self.core.on_connected(i as u32, now, true);
             return Ok(());
         };
@@ -30,9 +32,10 @@ impl Driver {
                 s.tls_off = 0;
                 s.tls_sending = false;
                 s.want_send = false;
+                s.plain_pending = 0;
                 s.plain_in_flight = 0;
                 s.state = SockState::Handshaking;
-                self.core.on_handshake(connect_us, None);
+                self.core.on_tcp_up(connect_us);
                 self.arm_recv(i)?;
                 self.tls_drive(i, now)
             }
@@ -44,14 +47,11 @@ impl Driver {
         }
     }
 
-    /// Let rustls work on connection `i` (unless a ciphertext send is in the kernel): finish
-    /// the handshake, decrypt what arrived for the shard, encrypt the shard's batch, send.
+    /// Let rustls work on connection `i`: finish the handshake, decrypt what arrived for the
+    /// shard, encrypt the shard's batch, send (after the send under way, if any).
     pub(super) fn tls_drive(&mut self, i: usize, now: u64) -> Result<(), EngineError> {
         let ci = i as u32;
         let s = &mut self.socks[i];
-        if s.tls_sending {
-            return Ok(());
-        }
         let Some(t) = s.tls.as_mut() else {
             return Ok(());
         };
@@ -73,12 +73,12 @@ impl Driver {
         };
         if p.encrypted {
             s.want_send = false;
-            s.plain_in_flight = plain_len;
+            s.plain_pending = plain_len;
         }
         if p.established && handshaking {
             s.state = SockState::Open;
             let us = now.saturating_sub(s.tcp_up) / 1000;
-            self.core.on_handshake(0, Some((us, resumed)));
+            self.core.on_handshake(us, resumed);
             self.core.on_connected(ci, now, false);
         }
         if !self.plain.is_empty() && self.socks[i].state == SockState::Open {
@@ -98,14 +98,25 @@ impl Driver {
         self.tls_send(i)
     }
 
-    /// Send what the TLS session has encoded, from `tls_off`.
+    /// Start sending what the TLS session has encoded, unless a send is under way (its
+    /// completion sends the rest); `tls_off` of it is sent already.
     fn tls_send(&mut self, i: usize) -> Result<(), EngineError> {
         let s = &mut self.socks[i];
-        let (Some(fd), Some(t)) = (s.fd(), s.tls.as_ref()) else {
+        if s.tls_sending || !matches!(s.state, SockState::Open | SockState::Handshaking) {
+            return Ok(());
+        }
+        let (Some(fd), Some(t)) = (s.fd(), s.tls.as_mut()) else {
             return Ok(());
         };
-        let rest = &t.outgoing()[s.tls_off.min(t.outgoing().len())..];
-        if rest.is_empty() || !matches!(s.state, SockState::Open | SockState::Handshaking) {
+        if s.tls_off == 0 && t.in_flight().is_empty() {
+            if !t.start_send() {
+                return Ok(());
+            }
+            // The batch encrypted into `outgoing` is in this send now.
+            s.plain_in_flight = std::mem::take(&mut s.plain_pending);
+        }
+        let rest = &t.in_flight()[s.tls_off.min(t.in_flight().len())..];
+        if rest.is_empty() {
             return Ok(());
         }
         s.tls_sending = true;
@@ -136,7 +147,7 @@ impl Driver {
         let Some(t) = s.tls.as_mut() else {
             return Ok(());
         };
-        if s.tls_off < t.outgoing().len() {
+        if s.tls_off < t.in_flight().len() {
             return self.tls_send(i);
         }
         t.sent();
@@ -145,6 +156,7 @@ impl Driver {
         if plain > 0 {
             self.core.on_sent(ci, plain as i32, now);
         }
-        self.tls_drive(i, now)
+        // What the pump encoded meanwhile goes next.
+        self.tls_send(i)
     }
 }

@@ -134,6 +134,7 @@ impl Conn {
         let r = self.inflight.pop_front()?;
         self.answered += 1;
         self.confirmed = true;
+        self.backoff_ms = 0;
         Some(r)
     }
 
@@ -219,7 +220,11 @@ impl Conn {
         self.state = State::Open;
         self.confirmed = confirmed;
         self.written = 0;
-        self.backoff_ms = 0;
+        // An unconfirmed (TLS) connection may still be refused: its back-off is kept until
+        // the target answers.
+        if confirmed {
+            self.backoff_ms = 0;
+        }
         self.decoder.reset();
         self.rbuf.clear();
         self.sbuf.clear();
@@ -234,6 +239,12 @@ impl Conn {
     pub(super) fn connect_failed(&mut self) {
         self.backoff_ms = (self.backoff_ms * 2).clamp(10, 1000);
         self.state = State::Closing;
+    }
+
+    /// The connection was refused in TLS before any answer (a client certificate rejected
+    /// after the client's side of the handshake): back off as after a failed connect.
+    pub(super) fn refused(&mut self) {
+        self.backoff_ms = (self.backoff_ms * 2).clamp(10, 1000);
     }
 
     /// Start closing an open (or connecting) socket; false if it was not open. With `backoff`

@@ -594,12 +594,14 @@ impl Shard {
         self.wake.push(i);
     }
 
-    /// The TCP connect took `connect_us`; a TLS handshake `handshake_us` more.
-    pub fn on_handshake(&mut self, connect_us: u64, handshake_us: Option<(u64, bool)>) {
+    /// A TCP connect took `connect_us` (once per connection, TLS or not).
+    pub fn on_tcp_up(&mut self, connect_us: u64) {
         self.stats.connected(connect_us);
-        if let Some((us, resumed)) = handshake_us {
-            self.stats.handshake(us, resumed);
-        }
+    }
+
+    /// A TLS handshake completed `us` after TCP came up (`resumed`: an earlier session).
+    pub fn on_handshake(&mut self, us: u64, resumed: bool) {
+        self.stats.handshake(us, resumed);
     }
 
     /// Connection `i` failed in TLS (`reason`). Before any response this is a failed
@@ -710,6 +712,9 @@ impl Shard {
         let was_open = self.conns[i].is_open();
         if !self.conns[i].close(how != CloseAs::Graceful) {
             return;
+        }
+        if how == CloseAs::Refused {
+            self.conns[i].refused();
         }
         self.open_conns -= usize::from(was_open);
         // Popping from the back and pushing to the front keeps their order, ahead of new work.

@@ -1,5 +1,8 @@
-//! Small in-process HTTP servers for loopback tests, and a one-request plan.
+//! Small in-process HTTP servers for loopback tests (plain, and TLS in `tls`), and a one-request
+//! plan.
 #![allow(dead_code)]
+
+pub mod tls;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

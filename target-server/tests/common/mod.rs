@@ -37,8 +37,9 @@ impl Resp {
     }
 }
 
-pub struct Client {
-    pub stream: TcpStream,
+/// A client over any byte stream: a `TcpStream`, or a TLS stream around one.
+pub struct Client<S = TcpStream> {
+    pub stream: S,
     buf: Vec<u8>,
 }
 
@@ -47,12 +48,23 @@ pub fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| b'a' + (i % 26) as u8).collect()
 }
 
+/// A TCP connection with every read and write under [`IO_TIMEOUT`].
+pub fn tcp(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
-        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_nodelay(true).unwrap();
+        Client::over(tcp(addr))
+    }
+}
+
+impl<S: Read + Write> Client<S> {
+    pub fn over(stream: S) -> Client<S> {
         Client {
             stream,
             buf: Vec::new(),
@@ -152,7 +164,9 @@ impl Client {
         }
         resp
     }
+}
 
+impl Client {
     /// True if the server closes the connection (EOF or reset) within 2 s and sent
     /// nothing more.
     pub fn closed_by_server(&mut self) -> bool {
