@@ -130,7 +130,7 @@ pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
         humantime::format_duration(args.duration)
     ))?;
     // The generator takes the last CPU it may use; the target's executor floats.
-    let cpus = ringload_engine::allowed_cpus();
+    let cpus = crate::host::allowed_cpus();
     let cfg = RunConfig {
         connections: 32,
         pipeline: 1,

@@ -133,7 +133,7 @@ impl LoadArgs {
                 })?
                 .to_string();
         }
-        let allowed = ringload_engine::allowed_cpus();
+        let allowed = crate::host::allowed_cpus();
         let mut cpus = match &self.cpus {
             Some(list) => {
                 let cpus = parse_cpus(list)?;

@@ -114,8 +114,10 @@ fn quick_mode_sends_what_the_command_line_says() {
         .assert_bad_input("--method, --body and --content-type are for URLs");
 }
 
-/// Decode every histogram of an interval log: untagged ones in order, tagged ones by tag.
-fn read_log(bytes: &[u8]) -> (Vec<(f64, Histogram<u64>)>, BTreeMap<String, Histogram<u64>>) {
+/// An interval log read back: untagged intervals (start, histogram) in order, tagged ones by tag.
+type Log = (Vec<(f64, Histogram<u64>)>, BTreeMap<String, Histogram<u64>>);
+
+fn read_log(bytes: &[u8]) -> Log {
     let mut untagged = Vec::new();
     let mut tagged = BTreeMap::new();
     let mut de = Deserializer::new();

@@ -16,7 +16,6 @@
 mod config;
 mod driver;
 mod error;
-pub mod host;
 pub mod live;
 mod requests;
 mod ring;
@@ -33,7 +32,7 @@ pub use config::{
 pub use error::EngineError;
 pub use requests::{MAX_HEAD, MAX_HEADS_TOTAL};
 pub use ring::check as check_io_uring;
-pub use runtime::{allowed_cpus, check_validity, expected_wall, replay_rate, run};
+pub use runtime::{check_validity, expected_wall, replay_rate, run};
 pub use shard::MAX_ATTEMPTS;
 pub use stats::{
     Counts, ERROR_CLASSES, ErrorClass, KeyLayout, KeyStats, N_ERROR_CLASSES, Row, Split, Stats,

@@ -34,63 +34,14 @@ pub fn new_ring(entries: u32, cpu: usize) -> Result<IoUring, EngineError> {
         .setup_cqsize((entries * 8).min(MAX_CQ_ENTRIES));
     b.build(entries).map_err(|e| EngineError::Ring {
         cpu,
-        message: ring_error(&e, true),
+        message: ringload_host::ring_error(&e, true),
     })
 }
 
 /// Can this process use io_uring with the engine's flags? Checked once before executors start,
 /// so a blocked io_uring is reported with its likely cause instead of as a failed executor.
 pub fn check() -> Result<(), EngineError> {
-    let mut b: io_uring::Builder = IoUring::builder();
-    b.setup_single_issuer().setup_defer_taskrun();
-    b.build(8)
-        .map(drop)
-        .map_err(|e| EngineError::Unavailable(ring_error(&e, true)))
-}
-
-/// What a failed `io_uring_setup` most likely means, and what to do about it.
-pub fn ring_error(e: &io::Error, with_flags: bool) -> String {
-    match e.raw_os_error() {
-        Some(libc::ENOMEM) => format!(
-            "{e}: the locked-memory limit is too low (raise `ulimit -l`, currently {}; in \
-             Kubernetes add the IPC_LOCK capability)",
-            memlock_limit()
-        ),
-        Some(libc::EPERM) => format!(
-            "{e}: io_uring is not allowed here: a seccomp profile blocks it (Docker's and \
-             containerd's default profiles do: run with `--security-opt seccomp=unconfined` or a \
-             profile allowing io_uring_setup/io_uring_enter/io_uring_register; in Kubernetes \
-             `securityContext.seccompProfile.type: Unconfined` or a Localhost profile), or \
-             `sysctl kernel.io_uring_disabled` is set (it must be 0, or 1 with the caller in \
-             `kernel.io_uring_group`); the locked-memory limit is {}",
-            memlock_limit()
-        ),
-        Some(libc::ENOSYS) => format!(
-            "{e}: io_uring is not available: the kernel lacks it (Linux 6.1 or newer needed) or a \
-             sandbox hides it (gVisor does not implement it: use runc)"
-        ),
-        Some(libc::EINVAL) if with_flags => format!(
-            "{e}: the kernel lacks IORING_SETUP_SINGLE_ISSUER/DEFER_TASKRUN (Linux 6.1 or newer needed)"
-        ),
-        _ => e.to_string(),
-    }
-}
-
-/// The RLIMIT_MEMLOCK soft limit, for error messages.
-pub fn memlock_limit() -> String {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) } != 0 {
-        return "unknown".into();
-    }
-    if r.rlim_cur == libc::RLIM_INFINITY {
-        "unlimited".into()
-    } else {
-        format!("{} KiB", r.rlim_cur / 1024)
-    }
+    ringload_host::check_io_uring(true).map_err(EngineError::Unavailable)
 }
 
 /// Provided buffers registered with one ring.

@@ -5,16 +5,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use glommio::{LocalExecutorBuilder, Placement};
 use ringload_formats::Plan;
 
+use crate::EngineError;
 use crate::config::{LoadModel, RunConfig, Stop};
 use crate::driver::Driver;
 use crate::requests::{EncodeOptions, WireRequests};
 use crate::schedule::{PlanTiming, Schedule, ScheduleConfig, Steps};
 use crate::shard::ShardConfig;
 use crate::stats::Stats;
-use crate::{EngineError, ring};
 
 /// The start line: every executor arrives (ready or failed) and waits; the coordinator then
 /// releases them all with one common start time, or tells them to stop when one failed or
@@ -99,20 +98,6 @@ impl Gate {
         }
         s.go = Some(go);
         self.cv.notify_all();
-    }
-}
-
-/// The CPUs this process may run on (its affinity mask, which `taskset` sets).
-pub fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: sched_getaffinity fills the set we own.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return vec![0];
-        }
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &set))
-            .collect()
     }
 }
 
@@ -290,17 +275,11 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
                 // SAFETY: PR_SET_TIMERSLACK only changes this thread's timer slack.
                 unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1u64, 0u64, 0u64, 0u64) };
                 let setup = (|| {
-                    let ex = LocalExecutorBuilder::new(Placement::Fixed(cpu))
-                        .name("ringload")
-                        .io_memory(io_memory)
+                    let ex = ringload_host::executor("ringload", Some(cpu), io_memory)
                         .make()
                         .map_err(|e| EngineError::Executor {
                             cpu,
-                            message: format!(
-                                "{e} (io_memory {} KiB; locked-memory limit {}: raise `ulimit -l` or lower io_memory)",
-                                io_memory >> 10,
-                                ring::memlock_limit()
-                            ),
+                            message: ringload_host::executor_error(e, io_memory),
                         })?;
                     Ok::<_, EngineError>(ex)
                 })();
@@ -332,7 +311,10 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
                     }
                 })
             })
-            .map_err(|e| EngineError::Executor { cpu, message: e.to_string() });
+            .map_err(|e| EngineError::Executor {
+                cpu,
+                message: e.to_string(),
+            });
         match h {
             Ok(h) => handles.push((cpu, h)),
             Err(e) => {

@@ -166,7 +166,7 @@ fn validation_failures_are_counted_by_status() {
         )
     });
     let mut cfg = config(addr, 2, 1, 100);
-    cfg.cpus = vec![ringload_engine::allowed_cpus()[0]];
+    cfg.cpus = vec![ringload_host::allowed_cpus()[0]];
     let s = run(&plan("GET", "/"), &cfg).unwrap();
     assert_accounted(&s);
     let v = s.counts.errors[ErrorClass::Validation as usize];

@@ -213,7 +213,7 @@ fn allocations_with(
     });
     cfg.connections = 4;
     cfg.pipeline = depth;
-    cfg.cpus = vec![ringload_engine::allowed_cpus()[0]];
+    cfg.cpus = vec![ringload_host::allowed_cpus()[0]];
     cfg.stop = Stop::Requests(n);
     let before = ALLOCS.load(Ordering::SeqCst);
     let s = run(&plan, &cfg).unwrap();

@@ -207,17 +207,12 @@ pub enum TargetError {
     Tls(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: io::Error },
-    #[error(
-        "cannot start target executor {index}: {reason} (glommio registers io_uring memory: \
-         io_memory = {io_memory} bytes per executor, memlock limit = {memlock}; \
-         check `ulimit -l`, or lower io_memory / threads)"
-    )]
-    Executor {
-        index: usize,
-        reason: String,
-        io_memory: usize,
-        memlock: String,
-    },
+    /// io_uring cannot be used here; the text says why and what to change.
+    #[error("cannot serve: {0}")]
+    Unavailable(String),
+    /// An executor could not start; the reason names io_memory and the locked-memory limit.
+    #[error("cannot start target executor {index}: {reason}")]
+    Executor { index: usize, reason: String },
     #[error("target executor {index} failed: {reason}")]
     ExecutorFailed { index: usize, reason: String },
     #[error("{what}: {source}")]
@@ -277,16 +272,5 @@ mod tests {
             ..Default::default()
         };
         assert!(msg(no_len).contains("stall_for"));
-    }
-
-    #[test]
-    fn executor_error_mentions_memlock() {
-        let e = TargetError::Executor {
-            index: 0,
-            reason: "x".into(),
-            io_memory: 1,
-            memlock: "8192 KiB".into(),
-        };
-        assert!(e.to_string().contains("ulimit -l"));
     }
 }

@@ -18,8 +18,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncReadExt, future};
+use glommio::ExecutorJoinHandle;
 use glommio::sync::{Gate, Semaphore};
-use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -173,7 +173,9 @@ pub(crate) fn spawn(cfg: &TargetConfig) -> Result<TargetHandle, TargetError> {
         None => None,
     };
     let stall = StallSchedule::new(Instant::now(), cfg.stall_every, cfg.stall_for);
-    let cpus = allowed_cpus();
+    // A blocked io_uring (seccomp, gVisor, sysctl) explained once, before any executor.
+    ringload_host::check_io_uring(false).map_err(TargetError::Unavailable)?;
+    let cpus = ringload_host::allowed_cpus();
     let setup = |what| move |source| TargetError::Setup { what, source };
 
     let (wake_rx, wake_tx) = pipe().map_err(setup("creating the wake pipe"))?;
@@ -191,17 +193,15 @@ pub(crate) fn spawn(cfg: &TargetConfig) -> Result<TargetHandle, TargetError> {
             .map_err(setup("duplicating the listener"))?
             .into();
         // Unbound inherits the caller's affinity (taskset); pinning picks from that set.
-        let placement = match cfg.pin_cpus {
-            true if !cpus.is_empty() => Placement::Fixed(cpus[index % cpus.len()]),
-            _ => Placement::Unbound,
+        let cpu = match cfg.pin_cpus {
+            true if !cpus.is_empty() => Some(cpus[index % cpus.len()]),
+            _ => None,
         };
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
         let (counters, max_head, shop) = (counters.clone(), cfg.max_head_bytes, shop.clone());
         let tls = tls.clone();
-        let spawned = LocalExecutorBuilder::new(placement)
-            .name("ringload-target")
-            .io_memory(cfg.io_memory)
-            .spawn(move || async move {
+        let spawned = ringload_host::executor("ringload-target", cpu, cfg.io_memory).spawn(
+            move || async move {
                 let ctx = ExecutorCtx {
                     counters,
                     stall,
@@ -211,7 +211,8 @@ pub(crate) fn spawn(cfg: &TargetConfig) -> Result<TargetHandle, TargetError> {
                     tls,
                 };
                 executor_main(fd, theirs, ctx, ready_tx).await;
-            });
+            },
+        );
         let ex = match spawned {
             Ok(ex) => ex,
             Err(e) => {
@@ -348,40 +349,7 @@ fn bind(addr: SocketAddr) -> Result<Socket, TargetError> {
 fn executor_error(cfg: &TargetConfig, index: usize, reason: String) -> TargetError {
     TargetError::Executor {
         index,
-        reason,
-        io_memory: cfg.io_memory,
-        memlock: memlock_limit(),
-    }
-}
-
-/// The soft RLIMIT_MEMLOCK, rendered for error messages.
-fn memlock_limit() -> String {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } != 0 {
-        return "unknown".to_owned();
-    }
-    if lim.rlim_cur == libc::RLIM_INFINITY {
-        "unlimited".to_owned()
-    } else {
-        format!("{} KiB", lim.rlim_cur / 1024)
-    }
-}
-
-/// CPUs this thread may run on (respects `taskset`); empty if unknown.
-pub(crate) fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return Vec::new();
-        }
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &set))
-            .collect()
+        reason: ringload_host::executor_error(reason, cfg.io_memory),
     }
 }
 

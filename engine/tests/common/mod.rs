@@ -42,7 +42,7 @@ pub fn config(addr: SocketAddr, conns: usize, depth: usize, n: u64) -> RunConfig
     });
     c.connections = conns;
     c.pipeline = depth;
-    c.cpus = vec![ringload_engine::allowed_cpus()[0]];
+    c.cpus = vec![ringload_host::allowed_cpus()[0]];
     c.stop = Stop::Requests(n);
     c.timeout = Duration::from_millis(500);
     c.connect_timeout = Duration::from_millis(500);
