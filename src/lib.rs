@@ -10,6 +10,7 @@
 //! merge    result files, one at a time -> one result      demo, target: the built-in server
 //! ```
 
+pub mod addresses;
 pub mod compare;
 pub mod connect_args;
 pub mod demo;
@@ -21,6 +22,7 @@ pub mod launch;
 pub mod lifecycle;
 pub mod limits;
 pub mod load_args;
+pub mod load_config;
 pub mod merge;
 pub mod out;
 pub mod plan_io;

@@ -192,21 +192,6 @@ pub fn human(d: Duration) -> String {
     }
 }
 
-/// `--give-up-after`: a duration, or `never`.
-#[derive(Debug, Clone, Copy)]
-pub struct GiveUp(pub Option<Duration>);
-
-pub fn parse_give_up(s: &str) -> Result<GiveUp, String> {
-    if s.eq_ignore_ascii_case("never") {
-        return Ok(GiveUp(None));
-    }
-    match humantime::parse_duration(s) {
-        Ok(d) if d.is_zero() => Err("must be positive (or `never`)".into()),
-        Ok(d) => Ok(GiveUp(Some(d))),
-        Err(e) => Err(format!("{e} (a duration like 10s, or `never`)")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

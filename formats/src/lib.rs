@@ -22,6 +22,7 @@
 mod container;
 mod error;
 mod plan;
+pub mod summary;
 mod wire;
 
 use std::io::{Read, Write};

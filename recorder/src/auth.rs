@@ -39,7 +39,7 @@ use ringload_formats::{TokenLocation, TokenPlace};
 
 use crate::error::RecordError;
 use crate::exchange::Exchange;
-use crate::normalise::{LabelRule, label_for};
+use crate::label::{LabelRule, label_for};
 
 /// Shortest value taken for a token.
 pub const MIN_TOKEN_LEN: usize = 8;

@@ -16,6 +16,7 @@
 pub mod auth;
 pub mod error;
 pub mod exchange;
+pub mod label;
 pub mod normalise;
 pub mod redact;
 pub mod source;

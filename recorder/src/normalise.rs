@@ -54,56 +54,6 @@ impl std::str::FromStr for SegmentRule {
     }
 }
 
-/// `--label-rule REGEX=LABEL`: matched against `METHOD path?query`; `$1`... expand captures.
-#[derive(Debug, Clone)]
-pub struct LabelRule {
-    pub regex: Regex,
-    pub label: String,
-}
-
-impl std::str::FromStr for LabelRule {
-    type Err = RecordError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (re, label) = s.rsplit_once('=').ok_or_else(|| {
-            RecordError::Option(format!("--label-rule {s:?}: expected REGEX=LABEL"))
-        })?;
-        let regex = compile_regex("--label-rule", re)?;
-        Ok(LabelRule {
-            regex,
-            label: label.to_string(),
-        })
-    }
-}
-
-/// Compile a regular expression given to `flag`; an error is one line (the regex crate draws
-/// the expression and a caret on several): the problem and the character it is at.
-pub fn compile_regex(flag: &str, re: &str) -> Result<Regex, RecordError> {
-    Regex::new(re).map_err(|e| {
-        let why = match &e {
-            regex::Error::Syntax(text) => {
-                let problem = text
-                    .lines()
-                    .rev()
-                    .find_map(|l| l.strip_prefix("error: "))
-                    .unwrap_or("invalid syntax");
-                // The caret line: four spaces of indent, then spaces up to the caret.
-                let at = text
-                    .lines()
-                    .find(|l| l.trim_start().starts_with('^'))
-                    .and_then(|l| l.find('^'))
-                    .map(|i| format!(" at character {}", i.saturating_sub(4) + 1))
-                    .unwrap_or_default();
-                format!("{problem}{at}")
-            }
-            regex::Error::CompiledTooBig(n) => {
-                format!("the compiled expression would be larger than {n} bytes")
-            }
-            other => other.to_string().replace('\n', " "),
-        };
-        RecordError::Option(format!("{flag} {re:?}: {why}"))
-    })
-}
-
 /// `--session-by`: what groups requests into sessions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum SessionBy {
@@ -643,75 +593,7 @@ fn session_key(ex: &Exchange, by: &SessionBy) -> String {
     }
 }
 
-/// The endpoint label: the first matching `--label-rule`, else `METHOD /templated/path`.
-pub fn label_for(method: &str, target: &str, rules: &[LabelRule]) -> String {
-    let subject = format!("{method} {target}");
-    for r in rules {
-        if let Some(caps) = r.regex.captures(&subject) {
-            let mut out = String::new();
-            caps.expand(&r.label, &mut out);
-            return out;
-        }
-    }
-    let path = target.split('?').next().unwrap_or(target);
-    let mut label = String::with_capacity(method.len() + path.len() + 1);
-    label.push_str(method);
-    label.push(' ');
-    if path.is_empty() {
-        label.push('/');
-    }
-    for (i, seg) in path.split('/').enumerate() {
-        if i > 0 {
-            label.push('/');
-        }
-        label.push_str(if is_id_like(seg) { ":id" } else { seg });
-    }
-    label
-}
-
-/// Path segments that name one item rather than a collection: numbers, UUIDs, hex digests,
-/// `SKU-100045`-like codes, and long opaque tokens with digits in them.
-pub fn is_id_like(seg: &str) -> bool {
-    let b = seg.as_bytes();
-    if b.is_empty() {
-        return false;
-    }
-    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
-    if digits == b.len() {
-        return true;
-    }
-    if digits == 0 {
-        return false;
-    }
-    let is_hex = b.iter().all(|c| c.is_ascii_hexdigit());
-    if is_hex && b.len() >= 8 {
-        return true;
-    }
-    if b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
-    {
-        return true;
-    }
-    // Codes: letters, a separator, then digits (SKU-100045, ord_7781, user-42).
-    if let Some(pos) = b.iter().position(|c| *c == b'-' || *c == b'_') {
-        let (head, tail) = (&b[..pos], &b[pos + 1..]);
-        if !head.is_empty()
-            && head.iter().all(|c| c.is_ascii_alphanumeric())
-            && !tail.is_empty()
-            && tail.iter().all(|c| c.is_ascii_digit())
-        {
-            return true;
-        }
-    }
-    // Opaque tokens: long, alphanumeric (plus - _), with a good share of digits.
-    b.len() >= 16
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
-        && digits * 5 >= b.len()
-}
+pub use crate::label::{LabelRule, compile_regex, is_id_like, label_for};
 
 #[cfg(test)]
 mod tests {

@@ -18,6 +18,7 @@ pub mod compare;
 pub mod file;
 pub mod gate;
 pub mod histogram;
+pub mod json;
 pub mod merge;
 pub mod model;
 pub mod render;

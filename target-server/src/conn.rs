@@ -13,13 +13,16 @@
 //! the fields the shop reads, and when its body is complete the shop computes the whole
 //! answer (`shop::Shop::handle`), queued like any other with the head's delay.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, future};
 use glommio::net::TcpStream;
+use rand::rngs::StdRng;
 
 use ringload_http1::{
     BodyMode, Framing, Limits, RequestDecoder, RequestEvent, RequestHead, Version,
@@ -27,8 +30,20 @@ use ringload_http1::{
 
 use crate::behavior::Params;
 use crate::response::{self, Body, ResponseSpec, encode_head, encode_shop};
-use crate::server::ExecutorCtx;
-use crate::shop::{self, MAX_SHOP_BODY, ShopRequest, ShopResponse};
+use crate::shop::{self, MAX_SHOP_BODY, Shop, ShopRequest, ShopResponse};
+use crate::stall::StallSchedule;
+use crate::stats::Counters;
+
+/// Shared, read-only state of one executor's connections.
+pub(crate) struct ExecutorCtx {
+    pub counters: Arc<Counters>,
+    pub stall: Option<StallSchedule>,
+    pub rng: RefCell<StdRng>,
+    pub max_head: usize,
+    pub shop: Option<Arc<Shop>>,
+    /// With TLS: the handshake every accepted connection makes first.
+    pub tls: Option<futures_rustls::TlsAcceptor>,
+}
 
 /// Most parsed-but-unanswered requests per connection before we stop reading.
 const MAX_PENDING: usize = 256;

@@ -24,6 +24,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::conn::ExecutorCtx;
 use crate::shop::{Shop, ShopStats};
 use crate::stall::StallSchedule;
 use crate::stats::{Counters, Stats};
@@ -33,17 +34,6 @@ use crate::{TargetConfig, TargetError};
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed accept (e.g. EMFILE) so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
-
-/// Shared, read-only state of one executor's connections.
-pub(crate) struct ExecutorCtx {
-    pub counters: Arc<Counters>,
-    pub stall: Option<StallSchedule>,
-    pub rng: RefCell<StdRng>,
-    pub max_head: usize,
-    pub shop: Option<Arc<Shop>>,
-    /// With TLS: the handshake every accepted connection makes first.
-    pub tls: Option<futures_rustls::TlsAcceptor>,
-}
 
 /// A running target server. Dropping it stops the server too (ignoring errors).
 #[derive(Debug)]

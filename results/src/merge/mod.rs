@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::ResultsError;
-use crate::file::parse_json;
 use crate::histogram::encode;
+use crate::json::parse_json;
 use crate::model::{
     Errors, FORMAT, Group, Percentiles, Report, RunInfo, SplitShares, Summary, TlsSummary,
     WindowRow,
