@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use util::{assert_result_schema, ringload, targets_plan};
+use util::{assert_compare_schema, ringload, targets_plan};
 
 /// A TCP proxy to `upstream` that holds every chunk from the client for `delay` before passing
 /// it on (responses go back untouched). It accepts for 60 s, then stops.
@@ -112,8 +112,8 @@ fn a_proxy_adding_3ms_shows_as_3ms_of_consistent_overhead() {
         .map(|r| r["baseline_first"].as_bool().unwrap())
         .collect();
     assert_eq!(firsts, [true, false, true, false, true, false]);
+    assert_compare_schema(&v);
     for side in ["baseline", "candidate"] {
-        assert_result_schema(&v[side]);
         let s = &v[side]["summary"];
         assert!(s["requests"].as_u64().unwrap() > 0, "{side}");
         assert_eq!(s["failed"], 0, "{side}");

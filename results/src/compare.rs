@@ -145,7 +145,13 @@ pub fn overheads(rounds: &[(Stats, Stats)], merged: (&Stats, &Stats)) -> Vec<Ove
 /// Merge one side's rounds; run time adds up (rounds are sequential), per-second windows are
 /// dropped (they would overlay different rounds).
 pub fn merge_rounds(side: impl Iterator<Item = Stats>, keys: usize) -> Stats {
-    let mut m = Stats::new(keys);
+    let mut side = side.peekable();
+    // The rounds' row layout (segments, logins), not `Stats::new`'s plain labels: adding
+    // stats of as many rows keeps the layout of the left side.
+    let mut m = match side.peek() {
+        Some(first) => Stats::with_layout(first.layout),
+        None => Stats::new(keys),
+    };
     let (mut elapsed, mut window) = (0.0, 0.0);
     for s in side {
         m += &s;
@@ -286,6 +292,27 @@ mod tests {
         assert!(p50.consistent);
         assert_eq!(p50.baseline_noise_us, 0.0);
         assert_eq!(mb.counts.requests, 60);
+    }
+
+    /// Regression: a comparison of a plan with segments named its sides' rows as plain labels
+    /// (wrong names, rows without a label, every segment as `(none)`); caught by the schema.
+    #[test]
+    fn merged_rounds_keep_their_segments() {
+        let rounds = [crate::testing::worker(1), crate::testing::worker(2)];
+        let m = merge_rounds(rounds.iter().cloned(), rounds[0].keys.len());
+        assert_eq!(m.layout, rounds[0].layout);
+        let r = crate::testing::report_of(&m);
+        let rows: Vec<(Option<&str>, Option<&str>)> = r
+            .labels
+            .iter()
+            .map(|g| (g.label.as_deref(), g.segment.as_deref()))
+            .collect();
+        assert_eq!(
+            rows,
+            [(Some("GET /a"), Some("canary")), (Some("GET /a"), None)]
+        );
+        assert_eq!(r.segments.len(), 2);
+        assert_eq!(m.counts.requests, 1000);
     }
 
     #[test]

@@ -88,60 +88,108 @@ pub fn targets_plan(dir: &Path, line: &str) -> String {
     p.to_str().unwrap().to_string()
 }
 
-/// The result JSON's contract (issue "Engine", Output): keys CI scripts rely on.
+/// Which part of `formats/result.schema.json` a document is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// A whole result file: the schema's root (a result or a comparison, by `format`).
+    File,
+    /// `$defs/Report`: a `run`, `merge` or `demo` result, or one side of a comparison.
+    Report,
+    /// `$defs/Comparison`: a `compare -o` file.
+    Comparison,
+}
+
+/// The schema's validators, compiled once: the root, and the root pointed at each `$defs` entry
+/// (so that an error names the path inside it rather than "not valid under oneOf").
+fn validators() -> &'static [(Schema, jsonschema::Validator)] {
+    static V: std::sync::OnceLock<Vec<(Schema, jsonschema::Validator)>> =
+        std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        let root: serde_json::Value =
+            serde_json::from_str(include_str!("../../formats/result.schema.json"))
+                .expect("formats/result.schema.json is JSON");
+        let at = |def: Option<&str>| {
+            let mut s = root.clone();
+            if let Some(def) = def {
+                let o = s.as_object_mut().unwrap();
+                o.remove("oneOf");
+                o.insert("$ref".into(), format!("#/$defs/{def}").into());
+            }
+            jsonschema::validator_for(&s)
+                .unwrap_or_else(|e| panic!("formats/result.schema.json ({def:?}): {e}"))
+        };
+        vec![
+            (Schema::File, at(None)),
+            (Schema::Report, at(Some("Report"))),
+            (Schema::Comparison, at(Some("Comparison"))),
+        ]
+    })
+}
+
+/// Where `v` breaks the schema, one line per error: the JSON path (a JSON Pointer), what is
+/// wrong, and the schema keyword that says so. Empty when `v` is valid.
+pub fn schema_errors(v: &serde_json::Value, what: Schema) -> Vec<String> {
+    let of = |s: Schema| &validators().iter().find(|(k, _)| *k == s).unwrap().1;
+    if what == Schema::File && !of(Schema::File).is_valid(v) {
+        // The root's `oneOf` only says that neither applies: show the errors of the one that
+        // `format` names.
+        match v["format"].as_str() {
+            Some("ringload-result/1") => return schema_errors(v, Schema::Report),
+            Some("ringload-compare/1") => return schema_errors(v, Schema::Comparison),
+            _ => {}
+        }
+    }
+    of(what)
+        .iter_errors(v)
+        .map(|e| {
+            let path = e.instance_path().to_string();
+            // The message quotes the failing value, which may be a whole histogram.
+            let mut msg = e.to_string();
+            if msg.len() > 300 {
+                let cut = (0..=300).rev().find(|&i| msg.is_char_boundary(i)).unwrap();
+                msg.truncate(cut);
+                msg.push_str("...");
+            }
+            format!(
+                "{}: {msg} (schema {})",
+                if path.is_empty() { "(root)" } else { &path },
+                e.schema_path()
+            )
+        })
+        .collect()
+}
+
+/// Panic with every schema error of `v`, each naming its JSON path.
+pub fn assert_schema(v: &serde_json::Value, what: Schema) {
+    let errors = schema_errors(v, what);
+    assert!(
+        errors.is_empty(),
+        "not a valid {what:?} by formats/result.schema.json:\n  {}",
+        errors.join("\n  ")
+    );
+}
+
+/// A run result (`run`, `merge`, or a side of `compare`) matches `formats/result.schema.json`,
+/// and its label rows add up to its summary (which a schema cannot state).
 pub fn assert_result_schema(v: &serde_json::Value) {
-    fn group(g: &serde_json::Value, what: &str) {
-        for k in [
-            "requests",
-            "ok",
-            "failed",
-            "timed_out",
-            "in_flight_at_end",
-            "rps",
-            "histogram",
-        ] {
-            assert!(!g[k].is_null(), "{what}.{k} missing: {g}");
-        }
-        for k in ["p50", "p90", "p95", "p99", "p999", "max", "mean"] {
-            assert!(
-                g["latency_us"][k].is_number(),
-                "{what}.latency_us.{k} missing"
-            );
-        }
-        for k in ["connect", "timeout", "reset", "protocol", "validation"] {
-            assert!(g["errors"][k].is_u64(), "{what}.errors.{k} missing");
-        }
-    }
-    let s = &v["summary"];
-    group(s, "summary");
-    for k in [
-        "resent",
-        "duration_s",
-        "send_rate",
-        "status",
-        "service_us",
-        "lag_us",
-        "bytes_in",
-        "bytes_out",
-    ] {
-        assert!(!s[k].is_null(), "summary.{k} missing: {s}");
-    }
-    assert!(v["valid"].is_boolean());
-    let labels = v["labels"].as_array().expect("labels[]");
-    assert!(!labels.is_empty());
-    for l in labels {
-        assert!(l["label"].is_string(), "labels[].label missing: {l}");
-        assert!(l.get("segment").is_some(), "labels[].segment missing: {l}");
-        group(l, "labels[]");
-    }
-    assert!(v["windows"].is_array());
+    assert_schema(v, Schema::Report);
+    let labels = v["labels"].as_array().unwrap();
     // Per-label requests add up to the summary's (login rows are their own).
     let sum: u64 = labels
         .iter()
         .filter(|l| l["auth"] != true)
         .map(|l| l["requests"].as_u64().unwrap())
         .sum();
-    assert_eq!(sum, s["requests"].as_u64().unwrap());
+    assert_eq!(sum, v["summary"]["requests"].as_u64().unwrap(), "labels[]");
+}
+
+/// A `compare -o` file matches the schema, each side as [`assert_result_schema`] checks it.
+pub fn assert_compare_schema(v: &serde_json::Value) {
+    assert_schema(v, Schema::Comparison);
+    assert_schema(v, Schema::File);
+    for side in ["baseline", "candidate"] {
+        assert_result_schema(&v[side]);
+    }
 }
 
 /// Run ringload and measure the most memory it held: `(run, peak RSS in KiB)` from the child's
