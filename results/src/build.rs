@@ -79,9 +79,7 @@ fn describe_load(cfg: &RunConfig) -> String {
 /// Add an engine's header split counts (raw value bytes) into a result's shares.
 fn add_split(e: &mut SplitShares, s: &ringload_engine::Split) {
     for (v, n) in &s.values {
-        *e.values
-            .entry(String::from_utf8_lossy(v).into_owned())
-            .or_default() += n;
+        e.add(&String::from_utf8_lossy(v), *n);
     }
     e.other += s.other;
     e.missing += s.missing;

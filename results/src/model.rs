@@ -109,9 +109,25 @@ pub struct SplitShares {
     pub missing: u64,
 }
 
+/// Most distinct values a split keeps per header; later ones count in `other` (the engine's
+/// per-group limit, kept by every sum of groups too, so that every result reads back).
+pub const MAX_SPLIT_VALUES: usize = ringload_engine::stats::MAX_SPLIT_VALUES;
+
 impl SplitShares {
     pub fn total(&self) -> u64 {
         self.values.values().sum::<u64>() + self.other + self.missing
+    }
+
+    /// Count `n` responses with `value`: a value beyond the first [`MAX_SPLIT_VALUES`] distinct
+    /// ones counts in `other`.
+    pub fn add(&mut self, value: &str, n: u64) {
+        if let Some(c) = self.values.get_mut(value) {
+            *c = c.saturating_add(n);
+        } else if self.values.len() < MAX_SPLIT_VALUES {
+            self.values.insert(value.to_string(), n);
+        } else {
+            self.other = self.other.saturating_add(n);
+        }
     }
 }
 
@@ -215,4 +231,26 @@ pub struct Report {
     #[serde(default = "one_second")]
     pub window_s: u32,
     pub windows: Vec<WindowRow>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found writing the schema: summing splits over segments (or files) kept every value, so
+    /// two segments of 9 values each wrote a summary of 18 that merge and report refused.
+    #[test]
+    fn sums_of_splits_keep_at_most_the_values_a_reader_takes() {
+        let mut sum = SplitShares::default();
+        for seg in 0..2 {
+            for v in 0..9 {
+                sum.add(&format!("v{seg}-{v}"), 10);
+            }
+        }
+        sum.add("v0-0", 5);
+        assert_eq!(sum.values.len(), MAX_SPLIT_VALUES);
+        assert_eq!(sum.values["v0-0"], 15);
+        assert_eq!(sum.other, 20);
+        assert_eq!(sum.total(), 185);
+    }
 }

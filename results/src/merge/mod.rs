@@ -197,11 +197,10 @@ impl Acc {
             }
             let e = self.split.entry(h.clone()).or_default();
             for (v, n) in &sp.values {
-                if !e.values.contains_key(v) {
+                if !e.values.contains_key(v) && e.values.len() < MAX_SPLIT_VALUES {
                     budget.name(h.len() + v.len(), name)?;
                 }
-                let c = e.values.entry(v.clone()).or_default();
-                *c = c.saturating_add(*n);
+                e.add(v, *n);
             }
             e.other = e.other.saturating_add(sp.other);
             e.missing = e.missing.saturating_add(sp.missing);
