@@ -8,8 +8,6 @@
 //! as they arrive, whether or not a send is under way, and what the pump encodes meanwhile
 //! waits in `outgoing` for the next send.
 
-use io_uring::opcode;
-
 use super::*;
 use crate::tls::TlsConn;
 
@@ -121,10 +119,7 @@ impl Driver {
         }
         s.tls_sending = true;
         s.ops += 1;
-        let e = opcode::Send::new(fd, rest.as_ptr(), rest.len() as u32)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(ud(OP_SEND, s.generation, i));
+        let e = super::uring::send_entry(fd, rest, s.generation, i);
         self.push(e)
     }
 

@@ -95,12 +95,10 @@ impl Driver {
             return self.tls_drive(i, now);
         }
         let Some(fd) = s.fd() else { return Ok(()) };
-        let rest = self.core.unsent(i as u32);
         s.ops += 1;
-        let e = opcode::Send::new(fd, rest.as_ptr(), rest.len() as u32)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(ud(OP_SEND, s.generation, i));
+        let generation = s.generation;
+        let rest = self.core.unsent(i as u32);
+        let e = send_entry(fd, rest, generation, i);
         self.push(e)
     }
 
@@ -288,4 +286,14 @@ impl Driver {
         }
         Ok(())
     }
+}
+
+/// A send of `bytes` on `fd` for connection `i` (its `generation`). The bytes must stay where
+/// they are until the send completes: the shard's unsent bytes, or a TLS connection's
+/// ciphertext in flight.
+pub(super) fn send_entry(fd: types::Fd, bytes: &[u8], generation: u32, i: usize) -> squeue::Entry {
+    opcode::Send::new(fd, bytes.as_ptr(), bytes.len() as u32)
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data(ud(OP_SEND, generation, i))
 }
