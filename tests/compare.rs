@@ -153,7 +153,9 @@ fn the_same_target_twice_shows_no_median_overhead() {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.starts_with("<!DOCTYPE html>") && page.trim_end().ends_with("</html>"));
-    assert_eq!(page.matches("<svg").count(), 2, "two charts");
+    // Percentiles, the percentile spectrum of both sides, p50 and p99 per round.
+    assert_eq!(page.matches("<svg").count(), 3, "three charts");
+    assert!(page.contains("Percentile spectrum, all rounds merged"));
     assert!(page.contains("Overhead per percentile") && page.contains(&url));
     assert!(!page.contains("<script") && !page.contains("src=") && !page.contains("href="));
     let v = util::read_json(&out);

@@ -33,8 +33,11 @@ fn the_html_report_is_self_contained_and_escapes_what_plans_hold() {
         "label escaped"
     );
     assert!(!page.contains("<script") && !page.contains("src=") && !page.contains("href="));
-    // Percentiles, requests per second and latency per second.
-    assert_eq!(page.matches("<svg").count(), 3);
+    // Percentiles, the percentile spectrum, requests per second and latency per second; no
+    // failures, so no failures chart but a line saying so.
+    assert_eq!(page.matches("<svg").count(), 4);
+    assert!(page.contains("Percentile spectrum per label"));
+    assert!(page.contains("by error class: no failures"));
     // The page's totals are the run's.
     assert!(page.contains("requests "), "{page}");
     let bad = ringload([

@@ -66,6 +66,21 @@ pub struct Errors {
     pub auth: u64,
 }
 
+impl Errors {
+    /// Each class with its JSON name, in the schema's order: the one list every renderer
+    /// walks, so a class added here shows in the tables and the charts alike.
+    pub fn by_class(&self) -> [(&'static str, u64); 6] {
+        [
+            ("connect", self.connect),
+            ("timeout", self.timeout),
+            ("reset", self.reset),
+            ("protocol", self.protocol),
+            ("validation", self.validation),
+            ("auth", self.auth),
+        ]
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Group {
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 
 use crate::compare::Comparison;
 use crate::model::{Group, Percentiles, Report, WindowRow};
+use crate::render::charts;
+use crate::render::svg::{Chart, MAX_LINES};
 use crate::render::text::{error_text, split_text};
 
 /// Escape text for HTML content and attribute values.
@@ -25,159 +27,6 @@ pub fn esc(s: &str) -> String {
         }
     }
     out
-}
-
-const PALETTE: [&str; 8] = [
-    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-];
-/// Groups drawn in the percentile chart at most (the busiest ones); the table lists them all.
-const MAX_SERIES: usize = 8;
-
-/// A line chart. `xs` are the x positions' labels (categorical, evenly spaced); each series has
-/// one y value per x (None: no point).
-struct Chart<'a> {
-    title: &'a str,
-    y_unit: &'a str,
-    xs: Vec<String>,
-    series: Vec<(String, Vec<Option<f64>>)>,
-}
-
-/// A "nice" step (1, 2 or 5 x 10^k) for about `n` ticks up to `max`.
-fn nice_step(max: f64, n: f64) -> f64 {
-    let raw = (max / n).max(f64::MIN_POSITIVE);
-    let mag = 10f64.powf(raw.log10().floor());
-    let f = raw / mag;
-    mag * if f <= 1.0 {
-        1.0
-    } else if f <= 2.0 {
-        2.0
-    } else if f <= 5.0 {
-        5.0
-    } else {
-        10.0
-    }
-}
-
-fn fmt_num(v: f64) -> String {
-    if v == 0.0 {
-        "0".into()
-    } else if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 1.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.3}")
-    }
-}
-
-impl Chart<'_> {
-    fn svg(&self) -> String {
-        let (w, h) = (760.0, 280.0);
-        let (left, right, top, bottom) = (64.0, 170.0, 30.0, 40.0);
-        let (pw, ph) = (w - left - right, h - top - bottom);
-        let max = self
-            .series
-            .iter()
-            .flat_map(|(_, ys)| ys.iter().flatten())
-            .fold(0.0f64, |a, &b| a.max(b));
-        let step = nice_step(if max > 0.0 { max } else { 1.0 }, 5.0);
-        let top_y = (max / step).ceil().max(1.0) * step;
-        let n = self.xs.len().max(1);
-        let x_at = |i: usize| {
-            if n == 1 {
-                left + pw / 2.0
-            } else {
-                left + pw * i as f64 / (n - 1) as f64
-            }
-        };
-        let y_at = |v: f64| top + ph - ph * v / top_y;
-        let mut s = String::new();
-        let _ = write!(
-            s,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img"><title>{}</title>"#,
-            esc(self.title)
-        );
-        let _ = write!(
-            s,
-            r#"<text x="{left}" y="18" class="t">{}</text>"#,
-            esc(self.title)
-        );
-        // Horizontal grid and y labels.
-        let mut v = 0.0;
-        while v <= top_y + step / 2.0 {
-            let y = y_at(v);
-            let _ = write!(
-                s,
-                r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" class="a" text-anchor="end">{}</text>"##,
-                left + pw,
-                left - 6.0,
-                y + 4.0,
-                fmt_num(v)
-            );
-            v += step;
-        }
-        let _ = write!(
-            s,
-            r#"<text x="12" y="{:.1}" class="a" transform="rotate(-90 12 {:.1})" text-anchor="middle">{}</text>"#,
-            top + ph / 2.0,
-            top + ph / 2.0,
-            esc(self.y_unit)
-        );
-        // X labels: at most ~12, evenly picked.
-        let every = n.div_ceil(12).max(1);
-        for (i, label) in self.xs.iter().enumerate() {
-            if i % every == 0 || i + 1 == n {
-                let _ = write!(
-                    s,
-                    r#"<text x="{:.1}" y="{:.1}" class="a" text-anchor="middle">{}</text>"#,
-                    x_at(i),
-                    top + ph + 16.0,
-                    esc(label)
-                );
-            }
-        }
-        for (k, (name, ys)) in self.series.iter().enumerate() {
-            let color = PALETTE[k % PALETTE.len()];
-            let pts: Vec<String> = ys
-                .iter()
-                .enumerate()
-                .filter_map(|(i, y)| y.map(|y| format!("{:.1},{:.1}", x_at(i), y_at(y))))
-                .collect();
-            if pts.len() > 1 {
-                let _ = write!(
-                    s,
-                    r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
-                    pts.join(" ")
-                );
-            }
-            for p in pts.iter().take(200) {
-                let (x, y) = p.split_once(',').unwrap_or(("0", "0"));
-                let _ = write!(s, r#"<circle cx="{x}" cy="{y}" r="2.5" fill="{color}"/>"#);
-            }
-            let ly = top + 14.0 * k as f64 + 6.0;
-            let _ = write!(
-                s,
-                r#"<rect x="{:.1}" y="{:.1}" width="10" height="10" fill="{color}"/><text x="{:.1}" y="{:.1}" class="a">{}</text>"#,
-                left + pw + 12.0,
-                ly - 9.0,
-                left + pw + 26.0,
-                ly,
-                esc(&truncate(name, 24))
-            );
-        }
-        s.push_str("</svg>");
-        s
-    }
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n - 1).collect();
-        t.push('…');
-        t
-    }
 }
 
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}\
@@ -197,7 +46,7 @@ fn ms(us: f64) -> String {
     format!("{:.2}", us / 1e3)
 }
 
-fn group_name(g: &Group) -> String {
+pub(crate) fn group_name(g: &Group) -> String {
     let mut name = g.label.clone().unwrap_or_else(|| "total".into());
     if let Some(seg) = &g.segment {
         name.push_str(&format!(" [{seg}]"));
@@ -302,7 +151,11 @@ fn details(b: &mut String, r: &Report) {
     }
 }
 
-const PCT_AXIS: [&str; 6] = ["p50", "p90", "p95", "p99", "p99.9", "max"];
+fn pct_axis() -> Vec<String> {
+    ["p50", "p90", "p95", "p99", "p99.9", "max"]
+        .map(String::from)
+        .to_vec()
+}
 
 fn pct_points(p: &Percentiles) -> Vec<Option<f64>> {
     [p.p50, p.p90, p.p95, p.p99, p.p999, p.max]
@@ -382,31 +235,32 @@ pub fn run_page(r: &Report) -> String {
     series.extend(
         by_volume
             .iter()
-            .take(MAX_SERIES - 1)
+            .take(MAX_LINES - 1)
             .map(|g| (group_name(g), pct_points(&g.latency_us))),
     );
     b.push_str(
-        &Chart {
-            title: "Latency by percentile (from the intended send time)",
-            y_unit: "ms",
-            xs: PCT_AXIS.iter().map(|s| s.to_string()).collect(),
+        &Chart::categories(
+            "Latency by percentile (from the intended send time)",
+            "ms",
+            pct_axis(),
             series,
-        }
+        )
         .svg(),
     );
+    b.push_str(&charts::label_spectrum(r));
     if !r.windows.is_empty() {
-        let xs: Vec<String> = r.windows.iter().map(|w| format!("{}s", w.second)).collect();
+        let xs = charts::window_axis(r);
         let failed = |w: &WindowRow| {
             let e = &w.errors;
             (e.timeout + e.reset + e.protocol + e.validation + e.auth) as f64
         };
         let per_s = f64::from(r.window_s.max(1));
         b.push_str(
-            &Chart {
-                title: "Requests per second (by intended send time)",
-                y_unit: "requests",
-                xs: xs.clone(),
-                series: vec![
+            &Chart::categories(
+                "Requests per second (by intended send time)",
+                "requests/s",
+                xs.clone(),
+                vec![
                     (
                         "requests".into(),
                         r.windows
@@ -419,15 +273,16 @@ pub fn run_page(r: &Report) -> String {
                         r.windows.iter().map(|w| Some(failed(w) / per_s)).collect(),
                     ),
                 ],
-            }
+            )
             .svg(),
         );
+        b.push_str(&charts::failures(r));
         b.push_str(
-            &Chart {
-                title: "Latency per second",
-                y_unit: "ms",
+            &Chart::categories(
+                "Latency per second",
+                "ms",
                 xs,
-                series: vec![
+                vec![
                     (
                         "p50".into(),
                         r.windows
@@ -443,7 +298,7 @@ pub fn run_page(r: &Report) -> String {
                             .collect(),
                     ),
                 ],
-            }
+            )
             .svg(),
         );
     }
@@ -506,11 +361,11 @@ pub fn compare_page(c: &Comparison) -> String {
     }
     b.push_str("</table>\n<p>Noise: how much the baseline's own percentile moved between rounds (median absolute deviation). The sign test needs 6 rounds or more.</p>\n");
     b.push_str(
-        &Chart {
-            title: "Latency by percentile, all rounds merged",
-            y_unit: "ms",
-            xs: PCT_AXIS.iter().map(|s| s.to_string()).collect(),
-            series: vec![
+        &Chart::categories(
+            "Latency by percentile, all rounds merged",
+            "ms",
+            pct_axis(),
+            vec![
                 (
                     "baseline".into(),
                     pct_points(&c.baseline.summary.group.latency_us),
@@ -520,9 +375,10 @@ pub fn compare_page(c: &Comparison) -> String {
                     pct_points(&c.candidate.summary.group.latency_us),
                 ),
             ],
-        }
+        )
         .svg(),
     );
+    b.push_str(&charts::compare_spectrum(c));
     let xs: Vec<String> = c
         .per_round
         .iter()
@@ -535,17 +391,17 @@ pub fn compare_page(c: &Comparison) -> String {
             .collect()
     };
     b.push_str(
-        &Chart {
-            title: "p50 and p99 per round",
-            y_unit: "ms",
+        &Chart::categories(
+            "p50 and p99 per round",
+            "ms",
             xs,
-            series: vec![
+            vec![
                 ("baseline p50".into(), per(|r| r.baseline.p50)),
                 ("candidate p50".into(), per(|r| r.candidate.p50)),
                 ("baseline p99".into(), per(|r| r.baseline.p99)),
                 ("candidate p99".into(), per(|r| r.candidate.p99)),
             ],
-        }
+        )
         .svg(),
     );
     b.push_str("<h2>Each side, all rounds</h2>\n");
@@ -567,29 +423,5 @@ mod tests {
             esc("GET /<script>alert('x')</script>&\""),
             "GET /&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
         );
-    }
-
-    #[test]
-    fn charts_scale_to_their_data_and_escape_names() {
-        let svg = Chart {
-            title: "t<1>",
-            y_unit: "ms",
-            xs: vec!["a".into(), "b".into(), "c".into()],
-            series: vec![("s<x>".into(), vec![Some(1.0), None, Some(7.0)])],
-        }
-        .svg();
-        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
-        assert!(svg.contains("t&lt;1&gt;") && svg.contains("s&lt;x&gt;"));
-        assert!(!svg.contains("<x>"));
-        // 7 on a 0..8 axis with steps of 2: the top grid label is 8.
-        assert!(svg.contains(">8.0</text>"), "{svg}");
-        assert_eq!(svg.matches("<circle").count(), 2);
-    }
-
-    #[test]
-    fn nice_steps() {
-        assert_eq!(nice_step(7.0, 5.0), 2.0);
-        assert_eq!(nice_step(100.0, 5.0), 20.0);
-        assert_eq!(nice_step(0.03, 5.0), 0.01);
     }
 }

@@ -1,8 +1,12 @@
 //! A [`crate::Report`] or [`crate::Comparison`] shown: as a terminal table (`text`), a
 //! self-contained page (`html`), Locust-style CSV rows (`csv`) or an HdrHistogram interval log
-//! (`hdr`). JSON is the model itself (`serde_json`).
+//! (`hdr`). JSON is the model itself (`serde_json`). The page's charts: `svg` draws a line
+//! chart, `charts` computes the ones the result does not hold ready (percentile spectrum,
+//! failures per second by class).
 
+mod charts;
 pub mod csv;
 pub mod hdr;
 pub mod html;
+mod svg;
 pub mod text;

@@ -29,18 +29,12 @@ fn ms(us: u64) -> String {
 
 /// `reset=3 timeout=1`, or `-` when there is none.
 pub fn error_text(e: &Errors) -> String {
-    let parts: Vec<String> = [
-        ("connect", e.connect),
-        ("timeout", e.timeout),
-        ("reset", e.reset),
-        ("protocol", e.protocol),
-        ("validation", e.validation),
-        ("auth", e.auth),
-    ]
-    .iter()
-    .filter(|(_, n)| *n > 0)
-    .map(|(k, n)| format!("{k}={n}"))
-    .collect();
+    let parts: Vec<String> = e
+        .by_class()
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{k}={n}"))
+        .collect();
     if parts.is_empty() {
         "-".into()
     } else {
