@@ -476,7 +476,8 @@ enum Json {
     Exchange(Box<Exchange>),
     /// The request fields are there, but hold no HTTP request line (`"-"`, garbage).
     NotRequest,
-    /// None of the request fields is there: the line's field names (at most 20).
+    /// None of the request fields is there: the line's field names (at most 20, each at most
+    /// 40 characters, control characters escaped so a message stays on one line).
     NoRequestFields(Vec<String>),
 }
 
@@ -494,8 +495,15 @@ fn parse_json(line: &str, f: &[String]) -> Result<Json, String> {
     };
     let has = |i: usize| !f[i].is_empty() && obj.contains_key(&f[i]);
     if !(has(0) || has(1) || has(2)) {
+        let shown = |k: &String| {
+            let mut s: String = k.chars().take(40).flat_map(char::escape_debug).collect();
+            if k.chars().nth(40).is_some() {
+                s.push_str("...");
+            }
+            s
+        };
         return Ok(Json::NoRequestFields(
-            obj.keys().take(20).cloned().collect(),
+            obj.keys().take(20).map(shown).collect(),
         ));
     }
     let parsed = parse_json_object(&obj, f)?;

@@ -93,6 +93,16 @@ fn a_year_beyond_four_digits_is_a_bad_time_not_an_overflow() {
     assert!(parse_time_local("31/Dec/9999:23:59:59 +0000").is_some());
 }
 
+/// Found by fuzzing (`fuzz/regressions/access_log_json/`): the field names listed when no line
+/// has the request fields were printed raw, a line break in one split the message.
+#[test]
+fn field_names_listed_in_a_message_stay_on_one_line() {
+    let log = "{\"st\\nt\": 4, \"msec\": \"1795725828.732\"}\n";
+    let e = run(LogFormat::NginxJson, &[], log).unwrap_err().to_string();
+    assert!(!e.contains('\n'), "{e}");
+    assert!(e.contains("(its fields: msec, st\\nt)"), "{e}");
+}
+
 #[test]
 fn json_defaults_and_overrides() {
     let log = r#"{"msec":"1795725755.539","request_time":0.039,"remote_addr":"10.1.2.3","request_method":"PUT","request_uri":"/x?y=1","status":204,"http_host":"shop","http_user_agent":"ua","connection":"17"}
