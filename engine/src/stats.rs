@@ -251,6 +251,8 @@ impl Split {
 pub struct Window {
     pub counts: Counts,
     pub latency: Histogram<u64>,
+    /// Failed connection attempts in this window (no request is charged for them).
+    pub connect_errors: u64,
 }
 
 /// Everything one executor measured.
@@ -461,9 +463,19 @@ impl Stats {
             self.windows.push(Window {
                 counts: Counts::default(),
                 latency: new_window_histogram(),
+                connect_errors: 0,
             });
         }
         &mut self.windows[i]
+    }
+
+    /// Count a failed connection attempt, in the window of `second` when it happened while
+    /// measuring.
+    pub fn connect_failed(&mut self, second: Option<usize>) {
+        self.connect_errors += 1;
+        if let Some(s) = second {
+            self.window(s).connect_errors += 1;
+        }
     }
 
     /// Merge windows in pairs: twice as wide, half as many.
@@ -474,6 +486,7 @@ impl Stats {
             if let Some(b) = it.next() {
                 a.counts += &b.counts;
                 a.latency.add(&b.latency).expect("same bounds");
+                a.connect_errors += b.connect_errors;
             }
             self.windows.push(a);
         }
@@ -596,6 +609,7 @@ impl AddAssign<&Stats> for Stats {
             let mine = self.window(i * o.window_s as usize);
             mine.counts += &w.counts;
             mine.latency.add(&w.latency).expect("same bounds");
+            mine.connect_errors += w.connect_errors;
         }
         self.elapsed_s = self.elapsed_s.max(o.elapsed_s);
         self.send_window_s = self.send_window_s.max(o.send_window_s);

@@ -276,7 +276,7 @@ pub fn build(
                 second: i * stats.window_s as usize,
                 requests: w.counts.requests,
                 ok: w.counts.ok,
-                errors: errors(&w.counts, 0),
+                errors: errors(&w.counts, w.connect_errors),
                 p50_us: if w.latency.is_empty() {
                     0
                 } else {

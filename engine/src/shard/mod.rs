@@ -646,7 +646,9 @@ impl Shard {
 
     /// Count a failed connect attempt; with no connection up, the target is down from now.
     fn connect_error(&mut self, errno: i32, now: u64) {
-        self.stats.connect_errors += 1;
+        let measuring = now >= self.cfg.measure_from_ns && !self.stopping;
+        self.stats
+            .connect_failed(measuring.then(|| second_of(now, self.cfg.measure_from_ns)));
         self.stats.last_connect_error = Some(errno);
         self.mark_down(now);
     }

@@ -525,6 +525,17 @@ fn a_target_that_refuses_every_connection_is_given_up_with_everything_counted() 
     );
     // Closed loop: nothing is released while no connection is open.
     assert_eq!(s.counts.requests, 0);
+    // Each failed attempt is in the window of the second it failed in, too (measuring from 0).
+    let per_window: Vec<u64> = s.windows.iter().map(|w| w.connect_errors).collect();
+    assert_eq!(
+        per_window.iter().sum::<u64>(),
+        s.connect_errors,
+        "{per_window:?}"
+    );
+    assert!(
+        per_window.len() >= 2 && per_window.iter().all(|&n| n > 0),
+        "{per_window:?}"
+    );
     // Given up after `give_up_after` (2 s), not before.
     assert!((2 * S..3 * S).contains(&sim.now), "{}", sim.now);
 }

@@ -486,10 +486,14 @@ impl Merger {
             e.0 = e.0.saturating_add(w.requests);
             e.1 = e.1.saturating_add(w.ok);
             let we = &w.errors;
-            for (a, b) in
-                e.2.iter_mut()
-                    .zip([0, we.timeout, we.reset, we.protocol, we.validation, we.auth])
-            {
+            for (a, b) in e.2.iter_mut().zip([
+                we.connect,
+                we.timeout,
+                we.reset,
+                we.protocol,
+                we.validation,
+                we.auth,
+            ]) {
                 *a = a.saturating_add(b);
             }
             add_histogram(
@@ -704,7 +708,7 @@ impl Merger {
                         requests,
                         ok,
                         errors: Errors {
-                            connect: 0,
+                            connect: e[0],
                             timeout: e[1],
                             reset: e[2],
                             protocol: e[3],
