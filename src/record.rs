@@ -100,6 +100,8 @@ pub struct RecordArgs {
     /// Free-form `key=value` tag stored in the plan (e.g. mesh=istio); repeatable.
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,
+    #[command(flatten)]
+    pub proxy: crate::proxy::RecordProxyArgs,
 }
 
 fn key_value(s: &str, what: &str) -> Result<(String, String), CliError> {
@@ -203,6 +205,7 @@ pub struct Recorded {
 pub fn record(args: &RecordArgs) -> Result<Recorded, CliError> {
     let opts = args.options()?;
     crate::out::check_writable("--output", &args.output)?;
+    let proxy = args.proxy.config()?;
     let mut captures = Vec::new();
     for p in &args.targets {
         captures.push(targets::read(p)?);
@@ -231,9 +234,20 @@ pub fn record(args: &RecordArgs) -> Result<Recorded, CliError> {
             captures.push(access_log::read(p, &log_opts)?);
         }
     }
+    if let Some(cfg) = proxy {
+        let capture = args.proxy.record(cfg)?;
+        if capture.exchanges.is_empty() {
+            return Err(ringload_recorder::RecordError::Empty {
+                path: capture.path,
+                reason: "no exchange went through the proxy whole; nothing to write".into(),
+            }
+            .into());
+        }
+        captures.push(capture);
+    }
     if captures.is_empty() {
         return Err(CliError::BadInput(
-            "record needs a source: --targets, --har, --pcap or --access-log".into(),
+            "record needs a source: --targets, --har, --pcap, --access-log or --proxy".into(),
         ));
     }
     let (plan, summary) = ringload_recorder::normalise(captures, &opts)?;
