@@ -237,9 +237,19 @@ pub fn record(args: &RecordArgs) -> Result<Recorded, CliError> {
     if let Some(cfg) = proxy {
         let capture = args.proxy.record(cfg)?;
         if capture.exchanges.is_empty() {
+            let reason = if capture.skipped.is_empty() {
+                "no client sent a whole exchange through it".to_string()
+            } else {
+                let why: Vec<String> = capture
+                    .skipped
+                    .iter()
+                    .map(|(r, n)| format!("{n} {r}"))
+                    .collect();
+                format!("none recorded: {}", why.join("; "))
+            };
             return Err(ringload_recorder::RecordError::Empty {
                 path: capture.path,
-                reason: "no exchange went through the proxy whole; nothing to write".into(),
+                reason,
             }
             .into());
         }
