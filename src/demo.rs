@@ -1,66 +1,239 @@
-//! `ringload demo`: the whole loop on one machine with nothing installed. Starts the built-in
-//! target on a free loopback port, records the bundled shop plan (the guide's endpoints, a
-//! canary segment checked against the `x-upstream-version` header, injected delays and 503s),
-//! replays it at a fixed rate, prints the report and stops everything it started.
+//! `ringload demo`: the whole job on one machine with nothing installed, in seven steps that each
+//! say what they show: the built-in shop target (logins with short-lived tokens, a canary for
+//! beta testers and 10% of the rest, 503s and delays on inventory reservations); the guide's four
+//! scenarios played once by a scripted client through the recording proxy, and what the recorder
+//! made of them (labels, segments, the auth profile); the plan replayed in closed loop at the
+//! maximum rate, then in open loop at a fixed rate with canary checks and the version split; a
+//! comparison direct vs through the sidecar stand-in (`ringload proxy`); an HTML report; and the
+//! clean-up of everything it started. `--quick` (~10 s) is what CI runs; the full demo takes
+//! about 45 s on 2 cores. Everything listens on loopback ports the system picks.
 
+mod client;
+
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use ringload_engine::{LoadModel, RunConfig, Stop, Target};
-use ringload_formats::Expectation;
 use ringload_recorder::{Options, SegmentRule};
 
 use crate::error::{CliError, EXIT_INVALID_RUN, EXIT_OK};
 
-const TARGETS: &str = include_str!("demo/shop.targets");
-const BODIES: [(&str, &str); 3] = [
-    ("cart.json", r#"{"sku":"SKU-100045","quantity":1}"#),
-    (
-        "checkout.json",
-        r#"{"payment_method":"card","shipping":"standard"}"#,
-    ),
-    (
-        "reservation.json",
-        r#"{"sku":"SKU-100045","quantity":2,"warehouse":"eu-1"}"#,
-    ),
-];
+const STEPS: usize = 7;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// How long to replay.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
-    pub duration: Duration,
-    /// Open-loop rate, requests per second.
-    #[arg(long, default_value_t = 400.0)]
-    pub rate: f64,
-    /// Also write the JSON result here.
+    /// A ~10 s version (shorter runs, same steps): what CI runs.
+    #[arg(long)]
+    pub quick: bool,
+    /// Where demo-report.html and the recorded demo.plan are written.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out_dir: PathBuf,
+    /// Open-loop rate of step 4, requests per second (default 800; 400 with --quick).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// How long the open loop of step 4 runs (default 8s; 2s with --quick).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// What the sidecar stand-in of step 5 adds to every request.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "200us", value_name = "D")]
+    pub add_latency: Duration,
+    /// Also write step 4's result (JSON) here.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
-    /// Also write an HTML report here.
+    /// Write the HTML report here instead of OUT_DIR/demo-report.html.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
 }
 
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
+/// How long each part runs.
+struct Pace {
+    token_ttl: Duration,
+    closed: Duration,
+    open: Duration,
+    rate: f64,
+    round: Duration,
+    rounds: u32,
+    compare_rate: f64,
+}
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+impl Pace {
+    fn of(args: &DemoArgs) -> Pace {
+        let (token_ttl, closed, open, rate, round) = if args.quick {
+            (2, 1500, 2000, 400.0, 400)
+        } else {
+            (4, 5000, 8000, 800.0, 2000)
+        };
+        Pace {
+            token_ttl: Duration::from_secs(token_ttl),
+            closed: Duration::from_millis(closed),
+            open: args.duration.unwrap_or(Duration::from_millis(open)),
+            rate: args.rate.unwrap_or(rate),
+            round: Duration::from_millis(round),
+            rounds: 6,
+            compare_rate: 400.0,
+        }
     }
 }
 
-fn plan() -> Result<ringload_formats::Plan, CliError> {
-    let dir = Scratch(std::env::temp_dir().join(format!("ringload-demo-{}", std::process::id())));
-    let io = |e: std::io::Error| CliError::Runtime(format!("{}: {e}", dir.0.display()));
-    std::fs::create_dir_all(&dir.0).map_err(io)?;
-    for (name, body) in BODIES {
-        std::fs::write(dir.0.join(name), body).map_err(io)?;
+fn step(n: usize, what: &str) -> Result<(), CliError> {
+    crate::out::emit(&format!("\ndemo [{n}/{STEPS}] {what}\n"))
+}
+
+fn runtime(what: &str) -> impl Fn(String) -> CliError + '_ {
+    move |e| CliError::Runtime(format!("demo: {what}: {e}"))
+}
+
+/// A closed-loop or open-loop run of the demo plan against `addr` on the last CPU (the target
+/// and the proxies float on the others).
+fn config(addr: SocketAddr, connections: usize, load: LoadModel, d: Duration) -> RunConfig {
+    let cpus = ringload_engine::allowed_cpus();
+    RunConfig {
+        connections,
+        pipeline: 1,
+        cpus: vec![*cpus.last().unwrap_or(&0)],
+        stop: Stop::Duration(d),
+        load,
+        drain: Duration::from_secs(2),
+        max_wall: (d + Duration::from_secs(20)).min(ringload_engine::MAX_RUN),
+        ..RunConfig::new(Target {
+            addr,
+            host_header: addr.to_string(),
+            tls: None,
+        })
     }
-    let path = dir.0.join("shop.targets");
-    std::fs::write(&path, TARGETS).map_err(io)?;
-    let capture = ringload_recorder::source::targets::read(&path)?;
+}
+
+/// The guide's canary check as `--expect` rules, and the version split as `--split`:
+/// recommendations may come from either version (10% of stable users reach the canary), beta
+/// testers' only from canary-v2 (a later rule replaces an earlier one on the same header).
+fn canary_checks() -> Result<ringload_engine::Replay, CliError> {
+    Ok(ringload_engine::Replay {
+        expect: vec![
+            crate::replay::parse_expect(
+                "label=GET /api/v1/recommendations:x-upstream-version=stable|canary-v2",
+            )?,
+            crate::replay::parse_expect("segment=canary:x-upstream-version=canary-v2")?,
+        ],
+        split: vec!["x-upstream-version".into()],
+        ..ringload_engine::Replay::default()
+    })
+}
+
+/// The pages' bodies one after the other, in the first page's document (each page is
+/// self-contained with the same style sheet).
+fn one_page(pages: &[String]) -> String {
+    let body = |p: &str| {
+        let start = p.find("<body>").map_or(0, |i| i + "<body>".len());
+        let end = p.rfind("</body>").unwrap_or(p.len());
+        p[start..end].to_string()
+    };
+    let Some(first) = pages.first() else {
+        return String::new();
+    };
+    let end = first.rfind("</body>").unwrap_or(first.len());
+    let mut out = first[..end].to_string();
+    for p in &pages[1..] {
+        out.push_str("\n<hr>\n");
+        out.push_str(&body(p));
+    }
+    out.push_str(&first[end..]);
+    out
+}
+
+pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
+    if args
+        .duration
+        .is_some_and(|d| d.is_zero() || d > ringload_engine::MAX_RUN)
+    {
+        return Err(CliError::BadInput(format!(
+            "--duration {}: between 1s and {}",
+            humantime::format_duration(args.duration.unwrap_or_default()),
+            humantime::format_duration(ringload_engine::MAX_RUN)
+        )));
+    }
+    if let Some(rate) = args.rate
+        && !(rate.is_finite() && rate > 0.0 && rate <= ringload_engine::MAX_RATE)
+    {
+        return Err(CliError::BadInput(format!(
+            "--rate {rate}: between 0 (excluded) and {} requests/s",
+            ringload_engine::MAX_RATE
+        )));
+    }
+    if args.add_latency > ringload_proxy::MAX_ADDED_LATENCY {
+        return Err(CliError::BadInput(format!(
+            "--add-latency {}: at most 10s",
+            humantime::format_duration(args.add_latency)
+        )));
+    }
+    let pace = Pace::of(args);
+    let html = args
+        .html
+        .clone()
+        .unwrap_or_else(|| args.out_dir.join("demo-report.html"));
+    let plan_path = args.out_dir.join("demo.plan");
+    crate::out::check_outputs([
+        ("--output", args.output.as_deref()),
+        ("--html", Some(html.as_path())),
+        ("--out-dir", Some(plan_path.as_path())),
+    ])?;
+    let interrupt = crate::lifecycle::Interrupt::install()?;
+    let started = Instant::now();
+
+    // 1. The target.
+    let target = ringload_target::spawn(ringload_target::TargetConfig {
+        threads: 1,
+        shop: Some(ringload_target::ShopConfig {
+            token_ttl: pace.token_ttl,
+            canary_weight_ppm: 100_000,
+            ..ringload_target::ShopConfig::default()
+        }),
+        ..ringload_target::TargetConfig::default()
+    })
+    .map_err(|e| runtime("target")(e.to_string()))?;
+    let taddr = target.local_addr();
+    step(
+        1,
+        &format!(
+            "target: the built-in shop on http://{taddr}: logins minting {}s tokens, beta testers \
+             (and 10% of the others) routed to canary-v2, 503s and delays on inventory \
+             reservations; shows a service with the guide's behaviours and nothing to install",
+            pace.token_ttl.as_secs()
+        ),
+    )?;
+
+    // 2. Record the scenarios through the recording proxy.
+    let recorder = ringload_proxy::spawn(ringload_proxy::ProxyConfig {
+        upstream: taddr,
+        record: Some(ringload_proxy::RecordConfig::default()),
+        description: "ringload demo: the guide's scenarios through the recording proxy".into(),
+        ..ringload_proxy::ProxyConfig::default()
+    })
+    .map_err(|e| runtime("recording proxy")(e.to_string()))?;
+    step(
+        2,
+        &format!(
+            "record: a scripted client plays the guide's four scenarios (browse, authenticated \
+             shopper, canary, resilience) once through the recording proxy http://{} -> \
+             http://{taddr}; shows live traffic becoming a plan (labels, segments, the login as \
+             an auth profile)",
+            recorder.local_addr()
+        ),
+    )?;
+    let played = client::play(recorder.local_addr()).map_err(runtime("scripted client"))?;
+    let stopped = recorder
+        .stop()
+        .map_err(|e| runtime("recording proxy")(e.to_string()))?;
+    let capture = stopped
+        .capture
+        .ok_or_else(|| runtime("recording proxy")("no recording".into()))?;
+    crate::out::emit(&format!(
+        "client: {}\nproxy: {} exchanges recorded; {}\n",
+        played.line(),
+        capture.exchanges.len(),
+        crate::proxy::counters(&stopped.stats)
+    ))?;
     let opts = Options {
         segments: vec![SegmentRule {
             name: "canary".into(),
@@ -68,113 +241,199 @@ fn plan() -> Result<ringload_formats::Plan, CliError> {
             value: "beta-testers".into(),
         }],
         default_segment: Some("stable".into()),
+        expect_headers: vec!["x-upstream-version".into()],
         tool_version: env!("CARGO_PKG_VERSION").into(),
         created_unix_ms: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
+        tags: vec![("source".into(), "ringload demo".into())],
         ..Options::default()
     };
-    let mut plan = ringload_recorder::normalise(vec![capture], &opts)?.0;
-    // The guide's canary check: beta testers must be routed to canary-v2, everyone else to
-    // stable. A response from the wrong upstream counts as a validation failure.
-    let canary = plan
-        .segments
-        .iter()
-        .position(|s| s == "canary")
-        .map(|i| i as u32);
-    for r in &mut plan.requests {
-        let upstream = if r.segment.is_some() && r.segment == canary {
-            "canary-v2"
-        } else {
-            "stable"
-        };
-        r.expect = Some(Expectation {
-            status: Vec::new(),
-            headers: vec![("x-upstream-version".into(), vec![upstream.into()])],
-        });
-    }
-    Ok(plan)
-}
-
-pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
-    if args.duration.is_zero() || args.duration > ringload_engine::MAX_RUN {
-        return Err(CliError::BadInput(format!(
-            "--duration {}: between 1s and {}",
-            humantime::format_duration(args.duration),
-            humantime::format_duration(ringload_engine::MAX_RUN)
-        )));
-    }
-    if !(args.rate.is_finite() && args.rate > 0.0 && args.rate <= ringload_engine::MAX_RATE) {
-        return Err(CliError::BadInput(format!(
-            "--rate {}: between 0 (excluded) and {} requests/s",
-            args.rate,
-            ringload_engine::MAX_RATE
-        )));
-    }
-    crate::out::check_outputs([
-        ("--output", args.output.as_deref()),
-        ("--html", args.html.as_deref()),
-    ])?;
-    let plan = plan()?;
-    let target = ringload_target::spawn(ringload_target::TargetConfig {
-        listen: "127.0.0.1:0".parse().expect("literal address"),
-        threads: 1,
-        ..ringload_target::TargetConfig::default()
-    })
-    .map_err(|e| CliError::Runtime(format!("demo target: {e}")))?;
-    let addr = target.local_addr();
-    crate::out::emit(&format!(
-        "demo: built-in target on http://{addr}; replaying {} shop requests at {} req/s for {}\n",
-        plan.step_count(),
-        args.rate,
-        humantime::format_duration(args.duration)
+    let (plan, summary) = ringload_recorder::normalise(vec![capture], &opts)?;
+    let bytes = crate::plan_io::save(&plan_path, &plan)?;
+    crate::out::emit(&crate::record::render_summary(
+        &crate::record::Recorded {
+            summary,
+            bytes,
+            holds_secrets: plan.meta.holds_secrets,
+            redacted: plan.meta.redacted,
+        },
+        &plan_path,
     ))?;
-    // The generator takes the last CPU it may use; the target's executor floats.
-    let cpus = ringload_engine::allowed_cpus();
-    let cfg = RunConfig {
-        connections: 32,
-        pipeline: 1,
-        cpus: vec![*cpus.last().unwrap_or(&0)],
-        stop: Stop::Duration(args.duration),
-        load: LoadModel::Rate {
-            rate: args.rate,
+    let names = crate::report::Names::of(&plan);
+    let plan_name = plan_path.display().to_string();
+    let turl = format!("http://{taddr}");
+    let mut invalid = false;
+    let mut pages = Vec::new();
+
+    // 3. Closed loop at the maximum rate.
+    step(
+        3,
+        &format!(
+            "closed loop: the plan replayed as fast as the shop answers, 16 connections for {}; \
+             shows the capacity, each session logging in with the recorded user and refreshing \
+             its token before it expires",
+            humantime::format_duration(pace.closed)
+        ),
+    )?;
+    let mut closed = config(taddr, 16, LoadModel::Closed, pace.closed);
+    closed.interrupt = Some(interrupt.flag());
+    closed.replay = canary_checks()?;
+    let stats = crate::run::engine_run(&plan, &plan_path, &closed)?;
+    crate::run::check_connected(&stats, &turl, &closed)?;
+    let validity = ringload_engine::check_validity(&stats, &closed);
+    invalid |= validity.is_err();
+    let report = crate::report::build(&stats, &closed, &names, &plan_name, &turl, &validity);
+    crate::out::emit(&crate::report::render_text(&report))?;
+    pages.push(crate::html::run_page(&report));
+    if let Some(code) = interrupt.exit_code() {
+        return Ok(code);
+    }
+
+    // 4. Open loop at a fixed rate, with the canary checks.
+    step(
+        4,
+        &format!(
+            "open loop: {} requests/s (Poisson arrivals) for {}, with the canary checks \
+             (recommendations from stable or canary-v2, beta testers' from canary-v2 only) and \
+             the split by x-upstream-version; shows latency from each request's intended send \
+             time and whether the rollout routes as it should",
+            pace.rate,
+            humantime::format_duration(pace.open)
+        ),
+    )?;
+    let mut open = config(
+        taddr,
+        32,
+        LoadModel::Rate {
+            rate: pace.rate,
             arrival: ringload_engine::Arrival::Poisson,
         },
-        max_wall: (args.duration + Duration::from_secs(15)).min(ringload_engine::MAX_RUN),
-        ..RunConfig::new(Target {
-            addr,
-            host_header: addr.to_string(),
-            tls: None,
-        })
-    };
-    cfg.validate()
+        pace.open,
+    );
+    open.interrupt = Some(interrupt.flag());
+    open.replay = canary_checks()?;
+    open.validate()
         .map_err(|e| CliError::BadInput(e.to_string()))?;
-    let result = ringload_engine::run(&plan, &cfg);
+    let stats = crate::run::engine_run(&plan, &plan_path, &open)?;
+    crate::run::check_connected(&stats, &turl, &open)?;
+    let validity = ringload_engine::check_validity(&stats, &open);
+    invalid |= validity.is_err();
+    let open_report = crate::report::build(&stats, &open, &names, &plan_name, &turl, &validity);
+    crate::out::emit(&crate::report::render_text(&open_report))?;
+    crate::run::write_report(&open_report, args.output.as_deref(), None)?;
+    pages.insert(0, crate::html::run_page(&open_report));
+    if let Some(code) = interrupt.exit_code() {
+        return Ok(code);
+    }
+
+    // 5. Direct vs through the sidecar stand-in.
+    let sidecar = ringload_proxy::spawn(ringload_proxy::ProxyConfig {
+        upstream: taddr,
+        added_latency: args.add_latency,
+        ..ringload_proxy::ProxyConfig::default()
+    })
+    .map_err(|e| runtime("sidecar stand-in")(e.to_string()))?;
+    let saddr = sidecar.local_addr();
+    let surl = format!("http://{saddr}");
+    step(
+        5,
+        &format!(
+            "sidecar: the plan direct (http://{taddr}) vs through `ringload proxy --add-latency \
+             {}` (http://{saddr}), {} rounds of {} a side at {} requests/s, order alternating; \
+             shows what one more hop costs at each percentile, against the noise",
+            humantime::format_duration(args.add_latency),
+            pace.rounds,
+            humantime::format_duration(pace.round),
+            pace.compare_rate
+        ),
+    )?;
+    let side = |addr| {
+        let mut c = config(
+            addr,
+            8,
+            LoadModel::Rate {
+                rate: pace.compare_rate,
+                arrival: ringload_engine::Arrival::Uniform,
+            },
+            pace.round,
+        );
+        c.interrupt = Some(interrupt.flag());
+        c.drain = Duration::from_millis(500);
+        c
+    };
+    let (mut base, mut cand) = (side(taddr), side(saddr));
+    let comparison = crate::compare::compare_rounds(
+        &plan,
+        &plan_path,
+        (&mut base, &turl),
+        (&mut cand, &surl),
+        pace.rounds,
+        true,
+    )?;
+    let hop = sidecar
+        .stop()
+        .map_err(|e| runtime("sidecar stand-in")(e.to_string()))?;
+    let Some(comparison) = comparison else {
+        return Ok(interrupt.exit_code().unwrap_or(crate::error::EXIT_RUNTIME));
+    };
+    invalid |= !comparison.valid;
+    crate::out::emit(&crate::compare::render_text(&comparison))?;
+    crate::out::emit(&format!(
+        "sidecar: {}\n",
+        crate::proxy::counters(&hop.stats)
+    ))?;
+    pages.push(crate::html::compare_page(&comparison));
+
+    // 6. The report.
+    step(
+        6,
+        &format!(
+            "report: {} (the open loop, the closed loop and the comparison, charts inline, \
+             no scripts); shows what to attach to a CI run or a review",
+            html.display()
+        ),
+    )?;
+    crate::run::write_file(&html, one_page(&pages).as_bytes())?;
+
+    // 7. Clean up.
     let served = target
         .stop()
-        .map_err(|e| CliError::Runtime(format!("demo target: {e}")))?;
-    let stats = result.map_err(|e| CliError::Runtime(e.to_string()))?;
-    let validity = ringload_engine::check_validity(&stats, &cfg);
-    let url = format!("http://{addr}");
-    let report = crate::report::build(
-        &stats,
-        &cfg,
-        &crate::report::Names::of(&plan),
-        "(demo shop plan)",
-        &url,
-        &validity,
-    );
-    crate::out::emit(&crate::report::render_text(&report))?;
-    crate::out::emit(&format!(
-        "demo: the target served {} requests ({} answered 503 by design); ringload counted {} responses\n",
-        served.requests,
-        served.status_count(503),
-        stats.counts.completed()
-    ))?;
-    crate::run::write_report(&report, args.output.as_deref(), args.html.as_deref())?;
-    Ok(if validity.is_ok() {
-        EXIT_OK
-    } else {
-        EXIT_INVALID_RUN
-    })
+        .map_err(|e| runtime("target")(e.to_string()))?;
+    step(
+        7,
+        &format!(
+            "cleanup: the target, the recording proxy and the sidecar stopped, their ports \
+             closed; shows that the demo leaves nothing behind. The target served {} requests \
+             ({} answered 503 by design) in {:.0} s; replay the recorded plan yourself: \
+             ringload run {} --target URL",
+            served.requests,
+            served.status_count(503),
+            started.elapsed().as_secs_f64(),
+            plan_path.display()
+        ),
+    )?;
+    if let Some(code) = interrupt.exit_code() {
+        return Ok(code);
+    }
+    Ok(if invalid { EXIT_INVALID_RUN } else { EXIT_OK })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_join_into_one_document() {
+        let page = |b: &str| {
+            format!(
+                "<!DOCTYPE html>\n<html><head><style>s</style></head><body>\n{b}\n</body></html>\n"
+            )
+        };
+        let one = one_page(&[page("A"), page("B"), page("C")]);
+        assert_eq!(one.matches("<body>").count(), 1);
+        assert_eq!(one.matches("</html>").count(), 1);
+        let (a, b, c) = (one.find('A'), one.find('B'), one.find('C'));
+        assert!(a < b && b < c, "{one}");
+    }
 }

@@ -41,7 +41,8 @@ enum Command {
     /// many machines) into one, losslessly (whole histograms).
     #[command(after_help = EXIT_CODES_HELP)]
     Merge(merge::MergeArgs),
-    /// Start the built-in target, replay the bundled shop plan against it, print the report.
+    /// The whole job on loopback: record the guide's scenarios through the recording proxy,
+    /// replay them (closed and open loop, canary checks), compare direct vs a sidecar stand-in.
     #[command(after_help = EXIT_CODES_HELP)]
     Demo(demo::DemoArgs),
     /// Forward to an upstream without recording, optionally adding latency per request: a
