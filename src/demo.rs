@@ -430,10 +430,10 @@ mod tests {
                 "<!DOCTYPE html>\n<html><head><style>s</style></head><body>\n{b}\n</body></html>\n"
             )
         };
-        let one = one_page(&[page("A"), page("B"), page("C")]);
+        let one = one_page(&[page("[one]"), page("[two]"), page("[three]")]);
         assert_eq!(one.matches("<body>").count(), 1);
         assert_eq!(one.matches("</html>").count(), 1);
-        let (a, b, c) = (one.find('A'), one.find('B'), one.find('C'));
+        let (a, b, c) = (one.find("[one]"), one.find("[two]"), one.find("[three]"));
         assert!(a < b && b < c, "{one}");
     }
 }

@@ -504,6 +504,18 @@ impl Flow {
                 self.side = ClientSide::Closed;
                 ClientEnd::HalfClose
             }
+            // A head cut by the end of the stream is a malformed request, as one that failed to
+            // parse (whether the bytes showed it before the end depends on how they came):
+            // nothing of it went upstream, and the client, which may still read, gets a 400.
+            Err(_) if !self.in_body => {
+                self.counts.requests += 1;
+                self.counts.refused += 1;
+                if self.cfg.record {
+                    self.skip(SKIP_REFUSED);
+                }
+                self.queue_local(Reply::BadRequest);
+                ClientEnd::HalfClose
+            }
             // A body that ends exactly at EOF cannot be: requests are length-delimited.
             _ => {
                 self.break_request();

@@ -429,3 +429,14 @@ fn local_replies_are_whole_responses_that_close() {
         );
     }
 }
+
+#[test]
+fn a_head_cut_by_the_end_of_the_stream_gets_a_400_like_a_malformed_one() {
+    let mut f = recording();
+    pump_client(&mut f, b"GET /a HTTP/1.1\r\nHost: x\r\n", usize::MAX);
+    assert_eq!(f.client_eof(), ClientEnd::HalfClose);
+    assert_eq!(
+        f.upstream_bytes(b"").then,
+        UpstreamNext::Reply(Reply::BadRequest)
+    );
+}
