@@ -200,6 +200,67 @@ fn record_through_the_proxy_options_are_checked_before_it_starts() {
     assert!(!plan.exists());
 }
 
+#[test]
+fn tls_on_both_sides_through_the_cli() {
+    // client --plain--> record --proxy --TLS--> ringload proxy --tls-cert (terminates) --> target
+    let t = target(false);
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert = write(dir.path(), "cert.pem", ck.cert.pem());
+    let key = write(dir.path(), "key.pem", ck.signing_key.serialize_pem());
+    let front = Background::start([
+        "proxy",
+        "--upstream",
+        &format!("http://{}", t.local_addr()),
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let port = front.addr.rsplit(':').next().unwrap().to_string();
+    let plan = dir.path().join("tls.plan");
+    let rec = Background::start([
+        "record",
+        "--proxy",
+        "127.0.0.1:0",
+        "--upstream",
+        &format!("https://localhost:{port}"),
+        "--cacert",
+        cert.to_str().unwrap(),
+        "-o",
+        plan.to_str().unwrap(),
+        "--max-requests",
+        "2",
+    ]);
+    let got = exchange(
+        &rec.addr,
+        b"GET /?size=10 HTTP/1.1\r\nHost: t\r\n\r\nGET /?size=20 HTTP/1.1\r\nHost: t\r\n\r\n",
+        2,
+        false,
+    );
+    let direct = exchange(
+        &t.local_addr().to_string(),
+        b"GET /?size=10 HTTP/1.1\r\nHost: t\r\n\r\nGET /?size=20 HTTP/1.1\r\nHost: t\r\n\r\n",
+        2,
+        false,
+    );
+    assert_eq!(got, direct);
+    let (code, out) = rec.finish();
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("(the request limit was reached): 2 exchanges recorded"),
+        "{out}"
+    );
+    front.signal(libc::SIGTERM);
+    let (code, out) = front.finish();
+    assert_eq!(code, 143, "{out}");
+    assert!(
+        out.starts_with("ringload proxy listening on https://"),
+        "{out}"
+    );
+    assert!(out.contains("0 TLS handshake failures"), "{out}");
+}
+
 /// A plan of one request, recorded from a targets line (`@body` files in `dir`).
 fn plan(dir: &std::path::Path, name: &str, targets: &str) -> String {
     let t = write(dir, &format!("{name}.targets"), targets);
