@@ -121,21 +121,28 @@ fn canary_checks() -> Result<ringload_engine::Replay, CliError> {
     })
 }
 
-/// The pages' bodies one after the other, in the first page's document (each page is
-/// self-contained with the same style sheet).
-fn one_page(pages: &[String]) -> String {
+/// The pages' bodies one after the other, each under its caption, in the first page's document
+/// (each page is self-contained with the same style sheet).
+fn one_page(pages: &[(String, String)]) -> String {
     let body = |p: &str| {
         let start = p.find("<body>").map_or(0, |i| i + "<body>".len());
         let end = p.rfind("</body>").unwrap_or(p.len());
         p[start..end].to_string()
     };
-    let Some(first) = pages.first() else {
+    let Some((_, first)) = pages.first() else {
         return String::new();
     };
+    let start = first.find("<body>").map_or(0, |i| i + "<body>".len());
     let end = first.rfind("</body>").unwrap_or(first.len());
-    let mut out = first[..end].to_string();
-    for p in &pages[1..] {
-        out.push_str("\n<hr>\n");
+    let mut out = first[..start].to_string();
+    for (i, (caption, p)) in pages.iter().enumerate() {
+        if i > 0 {
+            out.push_str("\n<hr>");
+        }
+        out.push_str(&format!(
+            "\n<p><strong>{}</strong></p>",
+            crate::html::esc(caption)
+        ));
         out.push_str(&body(p));
     }
     out.push_str(&first[end..]);
@@ -285,7 +292,10 @@ pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
     invalid |= validity.is_err();
     let report = crate::report::build(&stats, &closed, &names, &plan_name, &turl, &validity);
     crate::out::emit(&crate::report::render_text(&report))?;
-    pages.push(crate::html::run_page(&report));
+    pages.push((
+        "ringload demo, step 3: the recorded plan in closed loop at the maximum rate".to_string(),
+        crate::html::run_page(&report),
+    ));
     if let Some(code) = interrupt.exit_code() {
         return Ok(code);
     }
@@ -322,7 +332,17 @@ pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
     let open_report = crate::report::build(&stats, &open, &names, &plan_name, &turl, &validity);
     crate::out::emit(&crate::report::render_text(&open_report))?;
     crate::run::write_report(&open_report, args.output.as_deref(), None)?;
-    pages.insert(0, crate::html::run_page(&open_report));
+    pages.insert(
+        0,
+        (
+            format!(
+                "ringload demo, step 4: the recorded plan in open loop at {} requests/s with the \
+                 canary checks",
+                pace.rate
+            ),
+            crate::html::run_page(&open_report),
+        ),
+    );
     if let Some(code) = interrupt.exit_code() {
         return Ok(code);
     }
@@ -383,7 +403,13 @@ pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
         "sidecar: {}\n",
         crate::proxy::counters(&hop.stats)
     ))?;
-    pages.push(crate::html::compare_page(&comparison));
+    pages.push((
+        format!(
+            "ringload demo, step 5: direct vs through the sidecar stand-in (added latency {})",
+            humantime::format_duration(args.add_latency)
+        ),
+        crate::html::compare_page(&comparison),
+    ));
 
     // 6. The report.
     step(
@@ -430,7 +456,15 @@ mod tests {
                 "<!DOCTYPE html>\n<html><head><style>s</style></head><body>\n{b}\n</body></html>\n"
             )
         };
-        let one = one_page(&[page("[one]"), page("[two]"), page("[three]")]);
+        let one = one_page(&[
+            ("<1>".into(), page("[one]")),
+            ("2".into(), page("[two]")),
+            ("3".into(), page("[three]")),
+        ]);
+        assert!(
+            one.contains("<strong>&lt;1&gt;</strong>"),
+            "captions are escaped"
+        );
         assert_eq!(one.matches("<body>").count(), 1);
         assert_eq!(one.matches("</html>").count(), 1);
         let (a, b, c) = (one.find("[one]"), one.find("[two]"), one.find("[three]"));
