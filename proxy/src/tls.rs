@@ -1,5 +1,5 @@
 //! TLS on both sides of the proxy (rustls, the aws-lc-rs provider): a server configuration from
-//! PEM files to terminate TLS from clients, and one [`Stream`] type for plain and TLS sockets so
+//! PEM files to terminate TLS from clients, and one `Stream` type for plain and TLS sockets so
 //! the driver is written once. The upstream side takes a ready `rustls::ClientConfig`: the CLI
 //! builds it as `run` does (system roots, `--cacert`, `--insecure`).
 

@@ -11,12 +11,12 @@
 //! JSON-looking response bodies up to [`MAX_RESPONSE_BODY`]).
 //!
 //! Requests are answered in order (HTTP/1.1 pipelining): each forwarded request head queues a
-//! [`Pending`] entry; the response decoder frames the next response with what the oldest entry
+//! `Pending` entry; the response decoder frames the next response with what the oldest entry
 //! asked (`HEAD` has no body), and a complete response pops it. A request the proxy refuses
 //! (a protocol upgrade, `CONNECT`, a malformed head) queues a local [`Reply`] instead, given in
 //! its turn, after which both connections close.
 //!
-//! States: the client half is [`ClientSide`] (`Open` -> `Last` when a request asked to close
+//! States: the client half is `ClientSide` (`Open` -> `Last` when a request asked to close
 //! or was refused, `Closed` on a clean half-close, `Broken` when a request was cut or garbled);
 //! the upstream half has no state of its own beyond the decoder and the queue: every way it can
 //! end (a response asking to close, end of stream, garbage, a timeout) is a step returning
