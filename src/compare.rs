@@ -17,15 +17,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use ringload_engine::Stats;
-use ringload_results::compare::{
-    COMPARE_FORMAT, Comparison, Round, baseline_first, merge_rounds, overheads, rps,
-};
-use ringload_results::model::Percentiles;
-use ringload_results::{Gate, Names};
+use ringload_results::Gate;
 
 use crate::error::{CliError, EXIT_INVALID_RUN};
-use crate::launch::{check_connected, engine_run, extent};
 use crate::load_args::LoadArgs;
 
 #[derive(Debug, Args)]
@@ -95,52 +89,15 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
     for cfg in [&mut base_cfg, &mut cand_cfg] {
         cfg.interrupt = Some(interrupt.flag());
     }
-    let mut rounds: Vec<(Stats, Stats)> = Vec::with_capacity(args.rounds as usize);
-    let mut invalid = None;
-    for r in 0..args.rounds {
-        if interrupt.is_set() {
-            break;
-        }
-        let live = std::sync::Arc::new(ringload_engine::live::Live::new(base_cfg.cpus.len()));
-        base_cfg.live = Some(live.clone());
-        cand_cfg.live = Some(live.clone());
-        let _progress = crate::lifecycle::ProgressLine::start(
-            live,
-            extent(&base_cfg),
-            format!("round {}/{}", r + 1, args.rounds),
-            args.load.quiet,
-        );
-        let mut one = |cfg: &ringload_engine::RunConfig, url: &str| {
-            let s = engine_run(&plan, &args.plan, cfg)?;
-            check_connected(&s, url, cfg)?;
-            if let Err(why) = ringload_engine::check_validity(&s, cfg) {
-                invalid.get_or_insert(format!("round {} against {url}: {why}", r + 1));
-            } else if s.latency.is_empty() {
-                // Timeouts, resets and connect errors leave no latency: comparing percentiles
-                // against nothing would show the broken side as the faster one.
-                invalid.get_or_insert(format!(
-                    "round {} against {url}: no request was answered ({} failed, {} timed out)",
-                    r + 1,
-                    s.counts.failed(),
-                    s.counts.timed_out
-                ));
-            }
-            Ok::<_, CliError>(s)
-        };
-        let (b, c) = if baseline_first(r) {
-            let b = one(&base_cfg, &args.baseline)?;
-            (b, one(&cand_cfg, &args.candidate)?)
-        } else {
-            let c = one(&cand_cfg, &args.candidate)?;
-            (one(&base_cfg, &args.baseline)?, c)
-        };
-        // A round cut short by a signal is not compared: both sides must cover the same load.
-        if b.interrupted || c.interrupted {
-            break;
-        }
-        rounds.push((b, c));
-    }
-    if rounds.is_empty() {
+    let Some(comparison) = crate::rounds::compare_rounds(
+        &plan,
+        &args.plan,
+        (&mut base_cfg, &args.baseline),
+        (&mut cand_cfg, &args.candidate),
+        args.rounds,
+        args.load.quiet,
+    )?
+    else {
         return match interrupt.exit_code() {
             Some(code) => {
                 crate::out::emit(
@@ -150,40 +107,8 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
             }
             None => Err(CliError::Runtime("no round completed".into())),
         };
-    }
-    let keys = rounds[0].0.keys.len();
-    let merged_b = merge_rounds(rounds.iter().map(|r| r.0.clone()), keys);
-    let merged_c = merge_rounds(rounds.iter().map(|r| r.1.clone()), keys);
-    let validity = invalid.clone().map_or(Ok(()), Err);
-    let plan_name = args.plan.display().to_string();
-    let names = Names::of(&plan);
-    let report = |s: &Stats, cfg, url: &str| {
-        ringload_results::build(s, cfg, &names, &plan_name, url, &validity)
     };
-    let comparison = Comparison {
-        format: COMPARE_FORMAT.to_string(),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        plan: plan_name.clone(),
-        rounds: args.rounds,
-        valid: invalid.is_none(),
-        invalid_reason: invalid.clone(),
-        interrupted: interrupt.is_set(),
-        overhead: overheads(&rounds, (&merged_b, &merged_c)),
-        per_round: rounds
-            .iter()
-            .enumerate()
-            .map(|(i, (b, c))| Round {
-                round: i as u32 + 1,
-                baseline_first: baseline_first(i as u32),
-                baseline: Percentiles::of(&b.latency),
-                candidate: Percentiles::of(&c.latency),
-                baseline_rps: rps(b),
-                candidate_rps: rps(c),
-            })
-            .collect(),
-        baseline: report(&merged_b, &base_cfg, &args.baseline),
-        candidate: report(&merged_c, &cand_cfg, &args.candidate),
-    };
+    let invalid = comparison.invalid_reason.clone();
     crate::out::emit(&ringload_results::compare::render_text(&comparison))?;
     if let Some(out) = &args.output {
         let text =

@@ -4,7 +4,9 @@
 //! calls one subcommand and maps its outcome to an exit code.
 //!
 //! ```text
-//! record   sources -> ringload_recorder -> plan file      inspect  plan file -> summary
+//! record   sources (files, or the recording proxy: ringload_proxy) -> ringload_recorder
+//!          -> plan file                                    inspect  plan file -> summary
+//! proxy    ringload_proxy without recording: the sidecar stand-in
 //! run      plan -> ringload_engine -> report (text, JSON, HTML)
 //! compare  plan x {baseline, candidate} in rounds -> overhead per percentile
 //! merge    result files, one at a time -> one result      demo, target: the built-in server
@@ -26,8 +28,10 @@ pub mod load_config;
 pub mod merge;
 pub mod out;
 pub mod plan_io;
+pub mod proxy;
 pub mod record;
 pub mod replay;
 pub mod report;
+pub mod rounds;
 pub mod run;
 pub mod target;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use ringload::error::{self, CliError, EXIT_BAD_INPUT, EXIT_CODES_HELP};
-use ringload::{compare, demo, inspect, merge, out, record, report, run, target};
+use ringload::{compare, demo, inspect, merge, out, proxy, record, report, run, target};
 
 #[derive(Debug, Parser)]
 #[command(name = "ringload", version, about = "Load generator and traffic replayer for service meshes and API gateways", after_help = EXIT_CODES_HELP)]
@@ -18,7 +18,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Capture requests (targets file, HAR, pcap, access log) into a plan file.
+    /// Capture requests (targets file, HAR, pcap, access log, or live through a recording
+    /// proxy with --proxy) into a plan file.
     #[command(after_help = EXIT_CODES_HELP)]
     Record(Box<record::RecordArgs>),
     /// Show what a plan holds.
@@ -44,9 +45,14 @@ enum Command {
     /// Show a saved result again (text, JSON, CSV, HdrHistogram log, HTML) and gate it.
     #[command(after_help = EXIT_CODES_HELP)]
     Report(report::ReportArgs),
-    /// Start the built-in target, replay the bundled shop plan against it, print the report.
+    /// The whole job on loopback: record the guide's scenarios through the recording proxy,
+    /// replay them (closed and open loop, canary checks), compare direct vs a sidecar stand-in.
     #[command(after_help = EXIT_CODES_HELP)]
     Demo(demo::DemoArgs),
+    /// Forward to an upstream without recording, optionally adding latency per request: a
+    /// sidecar stand-in to measure what one more hop costs (with `compare`).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Proxy(proxy::ProxyArgs),
     /// Serve the built-in calibration target (behaviour chosen per request).
     #[command(after_help = ringload_target::HELP)]
     Target(target::TargetArgs),
@@ -73,6 +79,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Merge(args) => return merge::execute(&args),
         Command::Report(args) => return report::execute(&args),
         Command::Target(args) => return target::serve(&args),
+        Command::Proxy(args) => return proxy::serve(&args),
         Command::Demo(args) => return demo::demo(&args),
     }
     Ok(error::EXIT_OK)

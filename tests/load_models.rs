@@ -1,5 +1,5 @@
 //! Load models against the built-in target: rate accuracy, latency from the intended send time
-//! (coordinated omission), captured timing, warm-up exclusion, saturation (exit 4), the demo.
+//! (coordinated omission), captured timing, warm-up exclusion, saturation (exit 4).
 //! These runs take seconds each and are timing-sensitive, so they run one at a time.
 
 mod util;
@@ -385,44 +385,6 @@ fn warmup_traffic_is_sent_but_not_counted() {
         "the target saw warm-up too: {served}"
     );
     assert_eq!(v["windows"].as_array().unwrap().len(), 2);
-}
-
-#[test]
-fn demo_runs_end_to_end_and_leaves_nothing_behind() {
-    let _g = serial();
-    let started = Instant::now();
-    let dir = tempfile::tempdir().unwrap();
-    let html = dir.path().join("demo.html");
-    let r = ringload(["demo", "--duration", "3s", "--html", html.to_str().unwrap()]);
-    r.assert_ok();
-    assert!(started.elapsed() < Duration::from_secs(30));
-    let page = std::fs::read_to_string(&html).unwrap();
-    assert!(page.contains("GET /api/v1/recommendations [canary]") && page.contains("<svg"));
-    for needle in [
-        "GET /api/v1/products/:id [stable]",
-        "GET /api/v1/recommendations [canary]",
-        "POST /api/v1/inventory/reservations",
-        "segment canary",
-        "segment stable",
-        "total",
-    ] {
-        assert!(
-            r.stdout.contains(needle),
-            "missing {needle:?} in\n{}",
-            r.stdout
-        );
-    }
-    // The target it started is gone with it.
-    let addr = r
-        .stdout
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split(';').next())
-        .expect("demo prints its target address");
-    assert!(
-        std::net::TcpStream::connect(addr.trim()).is_err(),
-        "{addr} still listening"
-    );
 }
 
 #[test]

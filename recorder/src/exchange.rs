@@ -12,6 +12,8 @@
 
 use std::fmt;
 
+use ringload_http1::{KeptResponse, RequestHead};
+
 /// Where in the source an item came from, for error messages and skip reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Position {
@@ -23,6 +25,8 @@ pub enum Position {
     Packet(u64),
     /// Byte offset into the file.
     Byte(u64),
+    /// 1-based request number, in the order a live source (the recording proxy) saw heads.
+    Request(u64),
 }
 
 impl fmt::Display for Position {
@@ -32,6 +36,7 @@ impl fmt::Display for Position {
             Position::Entry(n) => write!(f, "entry {n}"),
             Position::Packet(n) => write!(f, "packet {n}"),
             Position::Byte(n) => write!(f, "byte {n}"),
+            Position::Request(n) => write!(f, "request {n}"),
         }
     }
 }
@@ -70,6 +75,68 @@ pub struct Exchange {
     pub response_body: Vec<u8>,
     /// Where the request starts in the source.
     pub position: Option<Position>,
+}
+
+impl Exchange {
+    /// The request part of an exchange from a decoded head, as every HTTP source sees it:
+    /// method, origin-form path (an absolute-form target gives the authority too), header
+    /// fields as text without the framing ones (the body is re-framed at replay), authority
+    /// from the target or the Host field. `None` for targets that are not a path (`*`,
+    /// CONNECT's authority-form). Timing, connection, client and position are the source's.
+    pub fn from_request_head(head: &RequestHead<'_>, scheme: &str) -> Option<Exchange> {
+        let (target_authority, path) = split_target(head.target())?;
+        let headers: Vec<(String, String)> = head
+            .headers()
+            .filter(|(n, _)| !is_framing_header(n))
+            .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v).into_owned()))
+            .collect();
+        let authority = target_authority.or_else(|| {
+            head.header("host")
+                .map(|h| String::from_utf8_lossy(h).trim().to_string())
+                .filter(|h| !h.is_empty())
+        });
+        Some(Exchange {
+            method: head.method().to_string(),
+            scheme: Some(scheme.to_string()),
+            authority,
+            path,
+            headers,
+            ..Exchange::default()
+        })
+    }
+
+    /// Gives the exchange its response: the status, the header fields `kept` holds (moved
+    /// out) and its body when `budget` keeps it (JSON-looking, whole, within the caps).
+    pub fn attach_response(
+        &mut self,
+        status: u16,
+        kept: &mut KeptResponse,
+        budget: &mut BodyBudget,
+    ) {
+        self.status = Some(status);
+        self.response_headers = kept
+            .headers
+            .drain(..)
+            .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
+            .collect();
+        let body = std::mem::take(&mut kept.body);
+        self.response_body = budget.keep(&self.response_headers, body, kept.body_truncated);
+    }
+}
+
+/// Splits a request target into (authority, origin-form path). `None` for targets that
+/// are not a path (`*`, CONNECT's authority-form).
+fn split_target(target: &str) -> Option<(Option<String>, String)> {
+    // origin-form, or absolute-form (sent to proxies): scheme://authority/path?query
+    let parts = ringload_http1::url::split(target).ok()?;
+    Some((parts.authority, parts.target))
+}
+
+/// Headers a source applies itself (the body is re-framed at replay) and so drops.
+fn is_framing_header(name: &str) -> bool {
+    name.eq_ignore_ascii_case("content-length")
+        || name.eq_ignore_ascii_case("transfer-encoding")
+        || name.eq_ignore_ascii_case("expect")
 }
 
 /// Most bytes of one response body a source keeps (login responses are far smaller).
@@ -169,6 +236,20 @@ impl Capture {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absolute_form_target() {
+        assert_eq!(
+            split_target("http://example.com:8080/p?q"),
+            Some((Some("example.com:8080".into()), "/p?q".into()))
+        );
+        assert_eq!(
+            split_target("HTTP://h?x=1"),
+            Some((Some("h".into()), "/?x=1".into()))
+        );
+        assert_eq!(split_target("*"), None);
+        assert_eq!(split_target("example.com:443"), None);
+    }
 
     #[test]
     fn body_budget_keeps_small_json_only() {

@@ -10,7 +10,10 @@
 //! - a plan that reads writes back to a plan that reads equal, and `inspect` summarises it;
 //! - a result that `merge` accepts merges with itself and renders as text, JSON and HTML;
 //! - the HTTP/1.1 decoders give the same messages and errors whether the bytes come at once or
-//!   one at a time.
+//!   one at a time;
+//! - the proxy's flow forwards exactly a prefix of what each side sent (a refused head dropped,
+//!   a local reply only at the end), and forwards and records the same requests whole or byte
+//!   by byte.
 //!
 //! The cargo-fuzz targets in `fuzz/fuzz_targets/` call these functions, and so does the stable
 //! smoke test `tests/fuzz_smoke.rs` (seed corpus plus bounded mutations, run by `scripts/test`),
@@ -23,7 +26,9 @@ use ringload_recorder::source::{access_log, har, pcap, targets};
 use ringload_recorder::{Capture, Options, RecordError};
 
 mod http1;
+mod proxy;
 pub use http1::{http1_request, http1_response};
+pub use proxy::proxy_flow;
 
 /// A fuzz target: its name (the cargo-fuzz target and seed directory) and entry point.
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +78,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "http1_request",
         run: http1_request,
+    },
+    Target {
+        name: "proxy_flow",
+        run: proxy_flow,
     },
 ];
 

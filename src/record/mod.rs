@@ -99,6 +99,8 @@ pub struct RecordArgs {
     /// Free-form `key=value` tag stored in the plan (e.g. mesh=istio); repeatable.
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,
+    #[command(flatten)]
+    pub proxy: crate::proxy::RecordProxyArgs,
 }
 
 fn key_value(s: &str, what: &str) -> Result<(String, String), CliError> {
@@ -202,6 +204,7 @@ pub struct Recorded {
 pub fn record(args: &RecordArgs) -> Result<Recorded, CliError> {
     let opts = args.options()?;
     crate::out::check_writable("--output", &args.output)?;
+    let proxy = args.proxy.config()?;
     let mut captures = Vec::new();
     for p in &args.targets {
         captures.push(targets::read(p)?);
@@ -230,9 +233,30 @@ pub fn record(args: &RecordArgs) -> Result<Recorded, CliError> {
             captures.push(access_log::read(p, &log_opts)?);
         }
     }
+    if let Some(cfg) = proxy {
+        let capture = args.proxy.record(cfg)?;
+        if capture.exchanges.is_empty() {
+            let reason = if capture.skipped.is_empty() {
+                "no client sent a whole exchange through it".to_string()
+            } else {
+                let why: Vec<String> = capture
+                    .skipped
+                    .iter()
+                    .map(|(r, n)| format!("{n} {r}"))
+                    .collect();
+                format!("none recorded: {}", why.join("; "))
+            };
+            return Err(ringload_recorder::RecordError::Empty {
+                path: capture.path,
+                reason,
+            }
+            .into());
+        }
+        captures.push(capture);
+    }
     if captures.is_empty() {
         return Err(CliError::BadInput(
-            "record needs a source: --targets, --har, --pcap or --access-log".into(),
+            "record needs a source: --targets, --har, --pcap, --access-log or --proxy".into(),
         ));
     }
     let (plan, summary) = ringload_recorder::normalise(captures, &opts)?;

@@ -45,6 +45,7 @@ mod conn;
 mod response;
 mod server;
 mod shop;
+pub mod shopper;
 mod stall;
 mod stats;
 mod tls;

@@ -239,3 +239,106 @@ where
         usage.ru_maxrss as u64,
     )
 }
+
+/// A ringload command running in the background (a proxy, a recording): its standard output is
+/// collected line by line; `addr` is the first `http(s)://ADDR` it printed.
+pub struct Background {
+    pub child: std::process::Child,
+    pub addr: String,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Background {
+    /// Starts `ringload args` and waits (at most 10 s) for the line naming its address.
+    pub fn start<I, S>(args: I) -> Background
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringload"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("run ringload");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(out).lines() {
+                let Ok(l) = l else { return };
+                if tx.send(l).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let addr = loop {
+            let l = lines
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("no address printed; output so far: {seen:?}"));
+            let found = l
+                .split("://")
+                .nth(1)
+                .map(|rest| rest.split([' ', ';']).next().unwrap_or("").to_string());
+            seen.push(l);
+            if let Some(a) = found {
+                break a;
+            }
+        };
+        Background {
+            child,
+            addr,
+            lines,
+            seen,
+        }
+    }
+
+    /// Sends `sig` (libc::SIGINT, SIGTERM) to the process.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
+    }
+
+    /// The most memory the process has held so far (VmHWM), KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM")
+    }
+
+    /// Waits (at most 30 s) for the process to exit: its exit code and every line it printed.
+    pub fn finish(mut self) -> (i32, String) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let code = loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                break s.code().unwrap_or(-1);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("ringload did not exit; output: {:?}", self.seen);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        while let Ok(l) = self.lines.recv_timeout(std::time::Duration::from_secs(2)) {
+            self.seen.push(l);
+        }
+        (code, self.seen.join("\n"))
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        // A test that failed midway must not leave its process behind.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -413,6 +413,31 @@ pub fn compare_page(c: &Comparison) -> String {
     page(&format!("ringload compare {}", c.plan), &b)
 }
 
+/// Several pages as one: their bodies one after the other, each under its caption, in the first
+/// page's document (every page is self-contained with the same style sheet).
+pub fn joined(pages: &[(String, String)]) -> String {
+    let body = |p: &str| {
+        let start = p.find("<body>").map_or(0, |i| i + "<body>".len());
+        let end = p.rfind("</body>").unwrap_or(p.len());
+        p[start..end].to_string()
+    };
+    let Some((_, first)) = pages.first() else {
+        return String::new();
+    };
+    let start = first.find("<body>").map_or(0, |i| i + "<body>".len());
+    let end = first.rfind("</body>").unwrap_or(first.len());
+    let mut out = first[..start].to_string();
+    for (i, (caption, p)) in pages.iter().enumerate() {
+        if i > 0 {
+            out.push_str("\n<hr>");
+        }
+        out.push_str(&format!("\n<p><strong>{}</strong></p>", esc(caption)));
+        out.push_str(&body(p));
+    }
+    out.push_str(&first[end..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,5 +448,27 @@ mod tests {
             esc("GET /<script>alert('x')</script>&\""),
             "GET /&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
         );
+    }
+
+    #[test]
+    fn pages_join_into_one_document() {
+        let page = |b: &str| {
+            format!(
+                "<!DOCTYPE html>\n<html><head><style>s</style></head><body>\n{b}\n</body></html>\n"
+            )
+        };
+        let one = joined(&[
+            ("<1>".into(), page("[one]")),
+            ("2".into(), page("[two]")),
+            ("3".into(), page("[three]")),
+        ]);
+        assert!(
+            one.contains("<strong>&lt;1&gt;</strong>"),
+            "captions are escaped"
+        );
+        assert_eq!(one.matches("<body>").count(), 1);
+        assert_eq!(one.matches("</html>").count(), 1);
+        let (a, b, c) = (one.find("[one]"), one.find("[two]"), one.find("[three]"));
+        assert!(a < b && b < c, "{one}");
     }
 }

@@ -325,20 +325,10 @@ impl HttpConn {
     /// Gives the exchange at `index` its response: status, header fields and (when kept)
     /// body; readies `kept` for the next response.
     fn attach_response(&mut self, index: usize, status: u16, sink: &mut Sink) {
-        let k = &mut self.kept;
         if let Some(ex) = sink.exchanges.get_mut(index) {
-            ex.status = Some(status);
-            ex.response_headers = k
-                .headers
-                .drain(..)
-                .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
-                .collect();
-            let body = std::mem::take(&mut k.body);
-            ex.response_body = sink
-                .budget
-                .keep(&ex.response_headers, body, k.body_truncated);
+            ex.attach_response(status, &mut self.kept, &mut sink.budget);
         }
-        k.clear();
+        self.kept.clear();
     }
 
     fn stop_requests(&mut self, sink: &mut Sink) {
@@ -421,53 +411,18 @@ impl HttpConn {
     }
 }
 
-/// Splits a request target into (authority, origin-form path). `None` for targets that
-/// are not a path (`*`, CONNECT's authority-form).
-fn split_target(target: &str) -> Option<(Option<String>, String)> {
-    // origin-form, or absolute-form (sent to proxies): scheme://authority/path?query
-    let parts = ringload_http1::url::split(target).ok()?;
-    Some((parts.authority, parts.target))
-}
-
-/// Headers a source applies itself (the body is re-framed at replay) and so drops.
-fn is_framing_header(name: &str) -> bool {
-    name.eq_ignore_ascii_case("content-length")
-        || name.eq_ignore_ascii_case("transfer-encoding")
-        || name.eq_ignore_ascii_case("expect")
-}
-
 fn exchange_from_head(
     head: &RequestHead<'_>,
     conn: u64,
     client: IpAddr,
     origin: Option<Origin>,
 ) -> Option<Exchange> {
-    let (target_authority, path) = split_target(head.target())?;
-    let headers: Vec<(String, String)> = head
-        .headers()
-        .filter(|(n, _)| !is_framing_header(n))
-        .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v).into_owned()))
-        .collect();
-    let authority = target_authority.or_else(|| {
-        head.header("host")
-            .map(|h| String::from_utf8_lossy(h).trim().to_string())
-            .filter(|h| !h.is_empty())
-    });
-    Some(Exchange {
-        time_us: origin.and_then(|o| o.ts_us),
-        connection: Some(conn),
-        client: Some(client.to_string()),
-        method: head.method().to_string(),
-        scheme: Some("http".to_string()),
-        authority,
-        path,
-        headers,
-        body: Vec::new(),
-        status: None,
-        response_headers: Vec::new(),
-        response_body: Vec::new(),
-        position: origin.map(|o| Position::Packet(o.packet)),
-    })
+    let mut ex = Exchange::from_request_head(head, "http")?;
+    ex.time_us = origin.and_then(|o| o.ts_us);
+    ex.connection = Some(conn);
+    ex.client = Some(client.to_string());
+    ex.position = origin.map(|o| Position::Packet(o.packet));
+    Some(ex)
 }
 
 #[cfg(test)]
@@ -632,19 +587,5 @@ mod tests {
         c.client_eof(&mut sink);
         assert_eq!(sink.dropped, vec![0]);
         assert_eq!(sink.skipped, vec![(SKIP_CUT, 1)]);
-    }
-
-    #[test]
-    fn absolute_form_target() {
-        assert_eq!(
-            split_target("http://example.com:8080/p?q"),
-            Some((Some("example.com:8080".into()), "/p?q".into()))
-        );
-        assert_eq!(
-            split_target("HTTP://h?x=1"),
-            Some((Some("h".into()), "/?x=1".into()))
-        );
-        assert_eq!(split_target("*"), None);
-        assert_eq!(split_target("example.com:443"), None);
     }
 }
