@@ -27,7 +27,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
 use glommio::net::TcpStream;
 
 use crate::flow::{ClientEnd, ClientNext, Flow, Now, ToUpstream, UpstreamNext};
-use crate::server::ExecutorCtx;
+use crate::shared::ExecutorCtx;
 use crate::tls::Stream;
 
 /// Bytes buffered per direction: the largest head the decoders accept (64 KiB) and a read.

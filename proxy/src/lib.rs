@@ -40,6 +40,7 @@ mod conn;
 pub mod flow;
 mod recording;
 mod server;
+mod shared;
 mod stats;
 pub mod tls;
 

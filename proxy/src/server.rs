@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 use futures_lite::{AsyncReadExt, future};
 use glommio::sync::{Gate, Semaphore};
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
-use rustls::pki_types::ServerName;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::flow::FlowConfig;
 use crate::recording::Recording;
+use crate::shared::{ExecutorCtx, Shared, wake};
 use crate::stats::Counters;
 use crate::{ProxyConfig, ProxyError, ProxyStats};
 
@@ -30,43 +30,6 @@ use crate::{ProxyConfig, ProxyError, ProxyStats};
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed accept (e.g. EMFILE) so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
-
-/// What every executor shares.
-pub(crate) struct Shared {
-    pub counters: Counters,
-    pub recording: Option<Mutex<Recording>>,
-    connections: AtomicU64,
-    limit: AtomicBool,
-    wake_tx: OwnedFd,
-}
-
-impl Shared {
-    pub(crate) fn next_connection(&self) -> u64 {
-        self.connections.fetch_add(1, Ordering::Relaxed) + 1
-    }
-
-    /// The recording holds as many exchanges as it may: wake the waiter.
-    pub(crate) fn limit_reached(&self) {
-        self.limit.store(true, Ordering::SeqCst);
-        wake(&self.wake_tx);
-    }
-}
-
-fn wake(fd: &OwnedFd) {
-    // A full pipe already means "wake up", so the result does not matter.
-    // SAFETY: writing one byte from a valid buffer to an fd we own.
-    let _ = unsafe { libc::write(fd.as_raw_fd(), b"w".as_ptr().cast(), 1) };
-}
-
-/// One executor's read-only context for its connections.
-pub(crate) struct ExecutorCtx {
-    pub flow: FlowConfig,
-    pub upstream: SocketAddr,
-    pub connector: Option<(futures_rustls::TlsConnector, ServerName<'static>)>,
-    pub acceptor: Option<futures_rustls::TlsAcceptor>,
-    pub upstream_timeout: Duration,
-    pub shared: Arc<Shared>,
-}
 
 /// Why [`ProxyHandle::wait`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,12 +90,6 @@ pub struct ProxyHandle {
     trigger: StopTrigger,
     wake_rx: OwnedFd,
     description: String,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").finish_non_exhaustive()
-    }
 }
 
 impl ProxyHandle {

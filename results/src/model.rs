@@ -113,6 +113,21 @@ pub struct Group {
     pub histogram: String,
 }
 
+impl Group {
+    /// How reports name the group: `LABEL [SEGMENT]`, `(auth) LABEL` for login rows, `total`
+    /// for the summary.
+    pub fn name(&self) -> String {
+        let mut name = self.label.clone().unwrap_or_else(|| "total".into());
+        if let Some(seg) = &self.segment {
+            name.push_str(&format!(" [{seg}]"));
+        }
+        if self.auth {
+            name = format!("(auth) {name}");
+        }
+        name
+    }
+}
+
 /// How one header's values were shared among a group's responses.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SplitShares {

@@ -14,7 +14,6 @@ use hdrhistogram::Histogram;
 use crate::compare::Comparison;
 use crate::histogram;
 use crate::model::{Group, Report};
-use crate::render::html::group_name;
 use crate::render::svg::{Chart, MAX_LINES};
 
 /// Points per spectrum line, evenly spaced in log10(1/(1-q)): 11 px apart on the plot, smooth
@@ -95,7 +94,7 @@ fn label_lines(r: &Report) -> (Vec<(String, Histogram<u64>)>, usize) {
             break;
         }
         if let Some(h) = latencies(g) {
-            lines.push((group_name(g), h));
+            lines.push((g.name(), h));
         }
     }
     let left_out = busiest.len() - lines.len();

@@ -13,21 +13,7 @@ use crate::render::charts;
 use crate::render::svg::{Chart, MAX_LINES};
 use crate::render::text::{error_text, split_text};
 
-/// Escape text for HTML content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use super::svg::esc;
 
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}\
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}table{border-collapse:collapse;margin:8px 0}\
@@ -44,17 +30,6 @@ fn page(title: &str, body: &str) -> String {
 
 fn ms(us: f64) -> String {
     format!("{:.2}", us / 1e3)
-}
-
-pub(crate) fn group_name(g: &Group) -> String {
-    let mut name = g.label.clone().unwrap_or_else(|| "total".into());
-    if let Some(seg) = &g.segment {
-        name.push_str(&format!(" [{seg}]"));
-    }
-    if g.auth {
-        name = format!("(auth) {name}");
-    }
-    name
 }
 
 /// Logins, failed checks, canary splits and connection costs: what a run learnt beyond its
@@ -79,7 +54,7 @@ fn details(b: &mut String, r: &Report) {
             let _ = writeln!(
                 b,
                 "<tr><td>{}</td><td class=\"bad\">{}</td></tr>",
-                esc(&group_name(g)),
+                esc(&g.name()),
                 esc(&g.offending.join("; "))
             );
         }
@@ -171,7 +146,7 @@ fn group_rows(out: &mut String, groups: &[&Group]) {
         let _ = writeln!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td{}>{}</td><td>{}</td><td>{:.1}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&group_name(g)),
+            esc(&g.name()),
             g.requests,
             g.ok,
             if g.failed > 0 { " class=\"bad\"" } else { "" },
@@ -236,7 +211,7 @@ pub fn run_page(r: &Report) -> String {
         by_volume
             .iter()
             .take(MAX_LINES - 1)
-            .map(|g| (group_name(g), pct_points(&g.latency_us))),
+            .map(|g| (g.name(), pct_points(&g.latency_us))),
     );
     b.push_str(
         &Chart::categories(

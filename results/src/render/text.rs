@@ -98,11 +98,7 @@ pub fn render_text(r: &Report) -> String {
         "failed"
     ));
     for g in r.labels.iter().filter(|g| !g.auth) {
-        let mut name = g.label.clone().unwrap_or_default();
-        if let Some(seg) = &g.segment {
-            name = format!("{name} [{seg}]");
-        }
-        row(&mut out, &name, g);
+        row(&mut out, &g.name(), g);
     }
     for g in &r.segments {
         row(
@@ -126,15 +122,9 @@ pub fn render_text(r: &Report) -> String {
         ));
     }
     for g in r.labels.iter().filter(|g| !g.offending.is_empty()) {
-        let mut name = g.label.clone().unwrap_or_default();
-        if let Some(seg) = &g.segment {
-            name = format!("{name} [{seg}]");
-        }
-        if g.auth {
-            name = format!("(auth) {name}");
-        }
         out.push_str(&format!(
-            "failed checks {name}: {}\n",
+            "failed checks {}: {}\n",
+            g.name(),
             g.offending.join("; ")
         ));
     }
