@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use ringload_formats::Plan;
 
 use crate::EngineError;
-use crate::config::{LoadModel, RunConfig, Stop};
+use crate::config::{LoadModel, RunConfig, Shape, Stop};
 use crate::driver::Driver;
 use crate::requests::{EncodeOptions, WireRequests};
-use crate::schedule::{PlanTiming, Schedule, ScheduleConfig, Steps};
+use crate::schedule::{Edge, PlanTiming, Schedule, ScheduleConfig, Steps};
 use crate::shard::ShardConfig;
 use crate::stats::Stats;
 
@@ -154,8 +154,62 @@ fn shard_steps(plan: &Plan, k: usize, replay: bool) -> Vec<(Steps, Vec<u32>)> {
                 requests: mine.iter().map(|s| s.1).collect::<Vec<_>>().into(),
                 sessions: mine.iter().map(|s| s.2).collect::<Vec<_>>().into(),
                 offsets_us: mine.iter().map(|s| s.0).collect::<Vec<_>>().into(),
+                ..Steps::default()
             };
             (steps, sessions)
+        })
+        .collect()
+}
+
+/// Deal the plan's captured connections to `k` shards for `Shape::Captured`: whole sessions,
+/// as [`shard_steps`] does (a shard may get none), steps in offset order, each step with its
+/// shard's index of its captured connection (the steps of one session with one captured
+/// connection id) and whether it opens or closes it. Also returns each shard's count of
+/// captured connections.
+pub(crate) fn shard_flows(plan: &Plan, k: usize) -> Vec<(Steps, Vec<u32>, usize)> {
+    // Per shard: (offset, request, local session, captured connection id) of each step, and
+    // the plan index of each local session.
+    type Dealt = (Vec<(u64, u32, u32, u64)>, Vec<u32>);
+    let mut out: Vec<Dealt> = vec![(Vec::new(), Vec::new()); k];
+    for (g, sess) in plan.sessions.iter().enumerate() {
+        let i = (0..k).min_by_key(|&i| (out[i].0.len(), i)).unwrap_or(0);
+        let local = out[i].1.len() as u32;
+        out[i].1.push(g as u32);
+        out[i].0.extend(
+            sess.steps
+                .iter()
+                .map(|st| (st.offset_us, st.request, local, st.connection)),
+        );
+    }
+    out.into_iter()
+        .map(|(mut mine, sessions)| {
+            // Stable: equal offsets keep their session's order.
+            mine.sort_by_key(|s| s.0);
+            let mut ids: std::collections::HashMap<(u32, u64), u32> = Default::default();
+            let flows: Vec<u32> = mine
+                .iter()
+                .map(|s| {
+                    let n = ids.len() as u32;
+                    *ids.entry((s.2, s.3)).or_insert(n)
+                })
+                .collect();
+            let mut edges = vec![Edge::default(); mine.len()];
+            let mut seen = vec![false; ids.len()];
+            for (e, &f) in edges.iter_mut().zip(&flows) {
+                e.opens = !std::mem::replace(&mut seen[f as usize], true);
+            }
+            seen.fill(false);
+            for (e, &f) in edges.iter_mut().zip(&flows).rev() {
+                e.closes = !std::mem::replace(&mut seen[f as usize], true);
+            }
+            let steps = Steps {
+                requests: mine.iter().map(|s| s.1).collect::<Vec<_>>().into(),
+                sessions: mine.iter().map(|s| s.2).collect::<Vec<_>>().into(),
+                offsets_us: mine.iter().map(|s| s.0).collect::<Vec<_>>().into(),
+                flows: flows.into(),
+                edges: edges.into(),
+            };
+            (steps, sessions, ids.len())
         })
         .collect()
 }
@@ -199,7 +253,16 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
     };
     let k = cfg.cpus.len();
     let replay = matches!(cfg.load, LoadModel::Replay { .. });
-    let steps = shard_steps(plan, k, replay);
+    let steps: Vec<(Steps, Vec<u32>, Option<usize>)> = match cfg.shape {
+        Shape::Pool => shard_steps(plan, k, replay)
+            .into_iter()
+            .map(|(st, se)| (st, se, None))
+            .collect(),
+        Shape::Captured => shard_flows(plan, k)
+            .into_iter()
+            .map(|(st, se, n)| (st, se, Some(n)))
+            .collect(),
+    };
     let timing = if replay {
         let offsets: Vec<u64> = plan.steps().map(|s| s.offset_us).collect();
         PlanTiming::of(&offsets).ok_or_else(|| {
@@ -229,7 +292,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
     };
     let gate = Arc::new(Gate::default());
     let mut handles = Vec::with_capacity(k);
-    for (i, (steps, sessions)) in steps.into_iter().enumerate() {
+    for (i, (steps, sessions, flows)) in steps.into_iter().enumerate() {
         let cpu = cfg.cpus[i];
         let shard = ShardConfig {
             cpu,
@@ -248,6 +311,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
             sessions: sessions.into(),
             segments: plan.segments.len(),
             requests_per_connection: cfg.requests_per_connection,
+            flows,
             source_addrs: cfg.source_addrs.clone().into(),
             index: i,
             interrupt: cfg.interrupt.clone(),

@@ -82,4 +82,3 @@ pub fn label_for(method: &str, target: &str, rules: &[LabelRule]) -> String {
     }
     label
 }
-
