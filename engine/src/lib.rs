@@ -13,9 +13,11 @@
 //! HTTP/1.1 framing is the sans-IO `ringload_http1` decoder; only the driver touches sockets,
 //! and only the driver reads the clock (once per loop turn, passed down as `now`).
 
+mod clone;
 mod config;
 mod driver;
 mod error;
+mod ids;
 pub mod live;
 mod requests;
 mod ring;
@@ -25,9 +27,10 @@ mod shard;
 pub mod stats;
 pub mod tls;
 
+pub use clone::{MAX_CLONED_STEPS, MAX_REWRITTEN_BYTES};
 pub use config::{
-    Arrival, ExpectRule, ExpectScope, LoadModel, MAX_RATE, MAX_REQUESTS, MAX_RUN, MAX_SPIN,
-    MAX_STAGES, MAX_WAIT, Replay, RunConfig, Stage, Stop, Target, Users,
+    Arrival, Cloning, ExpectRule, ExpectScope, LoadModel, MAX_CLONES, MAX_RATE, MAX_REQUESTS,
+    MAX_RUN, MAX_SPIN, MAX_STAGES, MAX_WAIT, Replay, RunConfig, Shape, Stage, Stop, Target, Users,
 };
 pub use error::EngineError;
 pub use requests::{MAX_HEAD, MAX_HEADS_TOTAL};

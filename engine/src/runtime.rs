@@ -224,6 +224,14 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
     if plan.step_count() == 0 {
         return Err(EngineError::Config("the plan has no steps".into()));
     }
+    let cloned;
+    let plan = match &cfg.cloning {
+        Some(c) => {
+            cloned = crate::clone::expand(plan, c).map_err(EngineError::Config)?;
+            &cloned
+        }
+        None => plan,
+    };
     let r = &cfg.replay;
     let wire = Arc::new(
         WireRequests::encode(
@@ -235,6 +243,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
                 users: r.users.as_ref(),
                 expect: &r.expect,
                 split: &r.split,
+                fresh_ids: cfg.cloning.is_some(),
             },
         )
         .map_err(EngineError::Plan)?,
@@ -312,6 +321,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
             segments: plan.segments.len(),
             requests_per_connection: cfg.requests_per_connection,
             flows,
+            ids: crate::ids::IdGen::new(cfg.cloning.map_or(0, |c| c.seed), i),
             source_addrs: cfg.source_addrs.clone().into(),
             index: i,
             interrupt: cfg.interrupt.clone(),

@@ -98,6 +98,8 @@ pub struct ShardConfig {
     /// `Some(n)`: connections are captured, `n` of them among this shard's steps, and
     /// `connections` is how many may be open at once; `None`: connections are a pool.
     pub flows: Option<usize>,
+    /// Writes fresh header ids (where the requests have places for them).
+    pub ids: crate::ids::IdGen,
     /// Local addresses to connect from, connection `i` from `source_addrs[i % len]`.
     pub source_addrs: Arc<[std::net::IpAddr]>,
     /// This executor's index (its live figures' slot).
@@ -170,6 +172,8 @@ pub struct Shard {
     flows: Flows,
     /// Connection slots whose captured connection is over: closed at the next poll.
     retiring: Vec<u32>,
+    /// Fresh header ids written into each batch.
+    ids: crate::ids::IdGen,
     conns: Vec<Conn>,
     stats: Stats,
     auth: Auth,
@@ -223,6 +227,7 @@ impl Shard {
             conns,
             retiring: Vec::with_capacity(if flows.captured() { cfg.connections } else { 0 }),
             flows,
+            ids: cfg.ids.clone(),
             auth,
             outstanding: 0,
             open_conns: 0,
@@ -591,6 +596,7 @@ impl Shard {
             stats,
             cfg,
             outstanding,
+            ids,
             ..
         } = self;
         // A captured connection takes its own requests only; the flow's books are settled
@@ -615,17 +621,18 @@ impl Shard {
             let Some(mut r) = queue.pop_front() else {
                 break;
             };
+            let session = cfg.sessions.get(r.session as usize).copied().unwrap_or(0);
+            let scope = crate::ids::scope(session, r.lap);
             match r.kind {
                 Kind::Login(p) => {
                     let login = &wire.profiles[p as usize];
-                    let row = cfg.sessions.get(r.session as usize).copied().unwrap_or(0) as usize
-                        % login.logins.len();
-                    wire.write(&login.logins[row], &[], c.batch());
+                    let row = session as usize % login.logins.len();
+                    wire.write_fresh(&login.logins[row], &[], ids, scope, c.batch());
                 }
                 Kind::Step => {
                     let w = wire.req(r.req);
                     match w.splice {
-                        None => wire.write(w, &[], c.batch()),
+                        None => wire.write_fresh(w, &[], ids, scope, c.batch()),
                         Some(sp) => match auth.ready(r, sp.profile, now) {
                             (
                                 Ready::Send {
@@ -636,7 +643,8 @@ impl Shard {
                                 _,
                             ) => {
                                 r.token_generation = generation;
-                                wire.write(w, &insert[insert_index(sp.form)], c.batch());
+                                let insert = &insert[insert_index(sp.form)];
+                                wire.write_fresh(w, insert, ids, scope, c.batch());
                                 if refresh {
                                     queue.push_front(login_req(sp.profile, &r, now));
                                     stats.login_sent(wire.profiles[sp.profile as usize].key);

@@ -20,6 +20,7 @@ use crate::schedule::{PlanTiming, ScheduleConfig, Steps};
 use crate::stats::ErrorClass;
 
 mod captured;
+mod clones;
 
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
@@ -149,6 +150,9 @@ pub struct Setup {
     pub interrupt: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// Each captured connection on its own connection (`connections` open at most).
     pub captured: bool,
+    /// Fresh header ids (`--clone`), from `seed`.
+    pub fresh_ids: bool,
+    pub seed: u64,
 }
 
 impl Default for Setup {
@@ -168,6 +172,8 @@ impl Default for Setup {
             requests_per_connection: None,
             interrupt: None,
             captured: false,
+            fresh_ids: false,
+            seed: 1,
         }
     }
 }
@@ -180,6 +186,7 @@ impl Sim {
                 &EncodeOptions {
                     host: "sim",
                     users: setup.users.as_ref(),
+                    fresh_ids: setup.fresh_ids,
                     ..EncodeOptions::default()
                 },
             )
@@ -238,6 +245,7 @@ impl Sim {
             segments: plan.segments.len(),
             requests_per_connection: setup.requests_per_connection,
             flows,
+            ids: crate::ids::IdGen::new(setup.seed, 0),
             source_addrs: Vec::new().into(),
             index: 0,
             interrupt: setup.interrupt.clone(),
