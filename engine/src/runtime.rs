@@ -214,6 +214,20 @@ pub(crate) fn shard_flows(plan: &Plan, k: usize) -> Vec<(Steps, Vec<u32>, usize)
         .collect()
 }
 
+/// Shard `i`'s part of `total` when each shard's part follows `weights` (its steps): the
+/// parts add up to `total`, and a total of one lap gives each shard exactly its own steps.
+fn share_by(total: u64, weights: &[u64], i: usize) -> u64 {
+    let all: u64 = weights.iter().sum();
+    if all == 0 {
+        return share(total, weights.len(), i);
+    }
+    let upto = |j: usize| -> u64 {
+        let w: u64 = weights[..j].iter().sum();
+        (u128::from(total) * u128::from(w) / u128::from(all)) as u64
+    };
+    upto(i + 1) - upto(i)
+}
+
 fn share(total: u64, k: usize, i: usize) -> u64 {
     total / k as u64 + u64::from((i as u64) < total % k as u64)
 }
@@ -301,6 +315,9 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
     };
     let gate = Arc::new(Gate::default());
     let mut handles = Vec::with_capacity(k);
+    // A replay's shards share one clock through the plan: `--requests` goes to each in
+    // proportion to its steps, so one lap of the plan is each step once.
+    let weights: Vec<u64> = steps.iter().map(|s| s.0.requests.len() as u64).collect();
     for (i, (steps, sessions, flows)) in steps.into_iter().enumerate() {
         let cpu = cfg.cpus[i];
         let shard = ShardConfig {
@@ -334,7 +351,13 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
                 share: 1.0 / k as f64,
                 measure_from_ns: warmup_ns,
                 end_ns,
-                budget: budget.map(|b| share(b, k, i)),
+                budget: budget.map(|b| {
+                    if replay {
+                        share_by(b, &weights, i)
+                    } else {
+                        share(b, k, i)
+                    }
+                }),
                 seed: 0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1),
                 timing,
             },
@@ -490,4 +513,55 @@ pub fn check_validity(stats: &Stats, cfg: &RunConfig) -> Result<(), String> {
         ));
     }
     Err(why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_budget_follows_each_shards_steps() {
+        let w = [36, 39, 0];
+        let parts: Vec<u64> = (0..3).map(|i| share_by(75, &w, i)).collect();
+        assert_eq!(parts, vec![36, 39, 0], "one lap: each shard its own steps");
+        let parts: Vec<u64> = (0..3).map(|i| share_by(1000, &w, i)).collect();
+        assert_eq!(parts.iter().sum::<u64>(), 1000);
+        assert_eq!(parts, vec![480, 520, 0]);
+        assert_eq!(share_by(7, &[0, 0], 0) + share_by(7, &[0, 0], 1), 7);
+    }
+
+    #[test]
+    fn captured_connections_are_dealt_whole_with_their_edges() {
+        use ringload_formats::{Metadata, PlanBuilder, Request, Session, Step};
+        let mut b = PlanBuilder::new(Metadata::default());
+        let label = b.label("GET /");
+        let r = b.request(Request {
+            method: "GET".into(),
+            target: "/".into(),
+            label,
+            ..Request::default()
+        });
+        let step = |offset_us, connection| Step {
+            request: r,
+            offset_us,
+            connection,
+        };
+        // Session 0: connection 1 twice around connection 2 once; session 1: connection 1.
+        b.session(Session {
+            steps: vec![step(0, 1), step(5, 2), step(9, 1)],
+        });
+        b.session(Session {
+            steps: vec![step(3, 1)],
+        });
+        let dealt = shard_flows(&b.finish(), 1);
+        let (steps, sessions, n) = &dealt[0];
+        assert_eq!((sessions.clone(), *n), (vec![0, 1], 3));
+        assert_eq!(&*steps.offsets_us, &[0, 3, 5, 9]);
+        assert_eq!(&*steps.flows, &[0, 1, 2, 0]);
+        let e = |opens, closes| Edge { opens, closes };
+        assert_eq!(
+            &*steps.edges,
+            &[e(true, false), e(true, true), e(true, true), e(false, true)]
+        );
+    }
 }
