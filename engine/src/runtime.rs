@@ -112,15 +112,16 @@ fn shard_steps(plan: &Plan, k: usize, replay: bool) -> Vec<(Steps, Vec<u32>)> {
     type Dealt = (Vec<(u64, u32, u32)>, Vec<u32>);
     let mut out: Vec<Dealt> = vec![(Vec::new(), Vec::new()); k];
     if plan.sessions.len() >= k {
-        for (g, sess) in plan.sessions.iter().enumerate() {
-            let i = (0..k).min_by_key(|&i| (out[i].0.len(), i)).unwrap_or(0);
-            let local = out[i].1.len() as u32;
-            out[i].1.push(g as u32);
-            out[i].0.extend(
-                sess.steps
-                    .iter()
-                    .map(|st| (st.offset_us, st.request, local)),
-            );
+        for ((mine, locals), dealt) in out.iter_mut().zip(deal_sessions(plan, k)) {
+            for (local, g) in dealt.into_iter().enumerate() {
+                let steps = &plan.sessions[g as usize].steps;
+                mine.extend(
+                    steps
+                        .iter()
+                        .map(|st| (st.offset_us, st.request, local as u32)),
+                );
+                locals.push(g);
+            }
         }
     } else {
         let total = plan.step_count() as usize;
@@ -161,6 +162,19 @@ fn shard_steps(plan: &Plan, k: usize, replay: bool) -> Vec<(Steps, Vec<u32>)> {
         .collect()
 }
 
+/// Whole sessions to `k` shards, each to the shard with the fewest steps so far: each shard's
+/// plan indices of its sessions, in plan order.
+fn deal_sessions(plan: &Plan, k: usize) -> Vec<Vec<u32>> {
+    let mut steps = vec![0usize; k];
+    let mut out = vec![Vec::new(); k];
+    for (g, sess) in plan.sessions.iter().enumerate() {
+        let i = (0..k).min_by_key(|&i| (steps[i], i)).unwrap_or(0);
+        steps[i] += sess.steps.len();
+        out[i].push(g as u32);
+    }
+    out
+}
+
 /// Deal the plan's captured connections to `k` shards for `Shape::Captured`: whole sessions,
 /// as [`shard_steps`] does (a shard may get none), steps in offset order, each step with its
 /// shard's index of its captured connection (the steps of one session with one captured
@@ -169,20 +183,19 @@ fn shard_steps(plan: &Plan, k: usize, replay: bool) -> Vec<(Steps, Vec<u32>)> {
 pub(crate) fn shard_flows(plan: &Plan, k: usize) -> Vec<(Steps, Vec<u32>, usize)> {
     // Per shard: (offset, request, local session, captured connection id) of each step, and
     // the plan index of each local session.
-    type Dealt = (Vec<(u64, u32, u32, u64)>, Vec<u32>);
-    let mut out: Vec<Dealt> = vec![(Vec::new(), Vec::new()); k];
-    for (g, sess) in plan.sessions.iter().enumerate() {
-        let i = (0..k).min_by_key(|&i| (out[i].0.len(), i)).unwrap_or(0);
-        let local = out[i].1.len() as u32;
-        out[i].1.push(g as u32);
-        out[i].0.extend(
-            sess.steps
-                .iter()
-                .map(|st| (st.offset_us, st.request, local, st.connection)),
-        );
-    }
-    out.into_iter()
-        .map(|(mut mine, sessions)| {
+    deal_sessions(plan, k)
+        .into_iter()
+        .map(|sessions| {
+            let mut mine: Vec<(u64, u32, u32, u64)> = Vec::new();
+            for (local, &g) in sessions.iter().enumerate() {
+                let steps = &plan.sessions[g as usize].steps;
+                let local = local as u32;
+                mine.extend(
+                    steps
+                        .iter()
+                        .map(|st| (st.offset_us, st.request, local, st.connection)),
+                );
+            }
             // Stable: equal offsets keep their session's order.
             mine.sort_by_key(|s| s.0);
             let mut ids: std::collections::HashMap<(u32, u64), u32> = Default::default();

@@ -142,14 +142,7 @@ fn details(b: &mut String, r: &Report) {
         rpc.p90,
         rpc.p99,
         rpc.max,
-        if s.connection_waits > 0 {
-            format!(
-                "; {} captured connections waited for a free one",
-                s.connection_waits
-            )
-        } else {
-            String::new()
-        }
+        super::waits_note(s)
     );
     if let Some(t) = &s.tls {
         let _ = writeln!(

@@ -176,14 +176,7 @@ pub fn render_text(r: &Report) -> String {
         rpc.p99,
         rpc.max,
         rpc.mean,
-        if s.connection_waits > 0 {
-            format!(
-                "; {} captured connections waited for a free one",
-                s.connection_waits
-            )
-        } else {
-            String::new()
-        }
+        super::waits_note(s)
     ));
     if let Some(t) = &s.tls {
         out.push_str(&format!(
