@@ -197,13 +197,17 @@ impl Flows {
     /// oldest waiting flow (returned: connect it) or back to the free list.
     pub(super) fn release(&mut self, i: u32) -> Option<u32> {
         if let Some(f) = self.on_slot[i as usize].take() {
-            self.flows[f as usize].state = State::Idle;
+            let fl = &mut self.flows[f as usize];
+            fl.state = State::Idle;
+            // Memory follows the connections open or waiting, not every one of the plan.
+            fl.queue = VecDeque::new();
         }
         while let Some(f) = self.waiting.pop_front() {
             let fl = &mut self.flows[f as usize];
             if fl.last_released && fl.outstanding == 0 && fl.queue.is_empty() {
                 // Over before it got a slot (its steps were dropped).
                 fl.state = State::Idle;
+                fl.queue = VecDeque::new();
                 continue;
             }
             fl.state = State::On { slot: i };
