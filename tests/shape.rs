@@ -223,6 +223,49 @@ fn three_clones_send_three_times_with_fresh_consistent_ids() {
 }
 
 #[test]
+fn compare_replays_captured_connections_on_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan(dir.path());
+    let ng = nginx();
+    let out = dir.path().join("c.json");
+    let n = REQUESTS.to_string();
+    let r = ringload([
+        "compare",
+        &plan,
+        "--baseline",
+        &ng.url(),
+        "--candidate",
+        &ng.url(),
+        "--rounds",
+        "2",
+        "-c",
+        "captured",
+        "--speed",
+        "4",
+        "-n",
+        &n,
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    r.assert_ok();
+    let v = util::read_json(&out);
+    for side in ["baseline", "candidate"] {
+        let s = &v[side]["summary"];
+        assert_eq!(
+            s["connections_opened"],
+            2 * CONNECTIONS as u64,
+            "{side}: {s}"
+        );
+        assert_eq!(s["requests_per_connection"]["max"], 4, "{side}");
+    }
+    assert_eq!(
+        shape(&log(&ng)),
+        SHAPE.iter().map(|n| 4 * n).collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn shape_options_are_refused_where_they_cannot_apply() {
     let dir = tempfile::tempdir().unwrap();
     let plan = plan(dir.path());
