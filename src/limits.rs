@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
-use ringload_engine::{MAX_RATE, MAX_REQUESTS, MAX_RUN, MAX_SPIN, MAX_STAGES, MAX_WAIT, Stage};
+use ringload_engine::{
+    MAX_CLONES, MAX_RATE, MAX_REQUESTS, MAX_RUN, MAX_SPIN, MAX_STAGES, MAX_WAIT, Stage,
+};
 
 use crate::error::CliError;
-use crate::load_args::LoadArgs;
+use crate::load_args::{Connections, LoadArgs};
 
 /// Refuse numbers no run can honour, naming the flag and the allowed range (the engine
 /// checks the same limits; here the message names the option).
@@ -31,11 +33,18 @@ pub fn check_ranges(a: &LoadArgs) -> Result<(), CliError> {
     {
         return bad(format!("--requests {n}: between 1 and {MAX_REQUESTS}"));
     }
-    if !(1..=100_000).contains(&a.connections) {
-        return bad(format!(
-            "--connections {}: between 1 and 100000",
-            a.connections
-        ));
+    if !(1..=100_000).contains(&a.connections.count()) {
+        return bad(match a.connections {
+            Connections::Count(n) => format!("--connections {n}: between 1 and 100000"),
+            Connections::Captured { max_open } => {
+                format!("--connections captured:{max_open}: at most 1 to 100000 open at once")
+            }
+        });
+    }
+    if let Some(n) = a.clone
+        && !(1..=MAX_CLONES).contains(&n)
+    {
+        return bad(format!("--clone {n}: between 1 and {MAX_CLONES}"));
     }
     if !(1..=1024).contains(&a.pipeline) {
         return bad(format!("--pipeline {}: between 1 and 1024", a.pipeline));

@@ -9,9 +9,21 @@ use clap::Args;
 /// `compare`).
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// Connections in total, spread over the executor threads.
-    #[arg(short, long, default_value_t = 64)]
-    pub connections: usize,
+    /// Connections in total, spread over the executor threads; or `captured[:MAX]`: each
+    /// captured connection of the plan on its own connection, opened at its captured time
+    /// (--speed, 1 by default), its requests in order, closed after its last answer, at most
+    /// MAX (default 1000) open at once (the rest wait, counted).
+    #[arg(short, long, default_value = "64", value_parser = parse_connections,
+          value_name = "N|captured[:MAX]")]
+    pub connections: Connections,
+    /// Replay every session N times at once, copy k starting k/N of the session's span later,
+    /// each request with fresh x-request-id, traceparent and B3 ids (1..=1000).
+    #[arg(long, value_name = "N")]
+    pub clone: Option<u32>,
+    /// Give each copy of the plan its own item ids: UUIDs and id-like path segments (numbers,
+    /// hex, SKU-100045) rewritten, the same captured id to the same new id within a copy.
+    #[arg(long)]
+    pub fresh_ids: bool,
     /// Requests in flight per connection (1 = keep-alive without pipelining).
     #[arg(short, long, default_value_t = 1)]
     pub pipeline: usize,
@@ -90,6 +102,45 @@ pub struct LoadArgs {
     /// No progress line (by default: every second on a terminal, every 10 s elsewhere).
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// `-c/--connections`: a pool of N, or the plan's captured connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connections {
+    Count(usize),
+    /// At most `max_open` open at once.
+    Captured {
+        max_open: usize,
+    },
+}
+
+/// Captured connections open at once unless `captured:MAX` says otherwise.
+pub const DEFAULT_CAPTURED_MAX_OPEN: usize = 1000;
+
+pub fn parse_connections(s: &str) -> Result<Connections, String> {
+    let number = |n: &str| {
+        n.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("{n:?} is not a number (N, captured or captured:MAX)"))
+    };
+    match s.split_once(':') {
+        Some(("captured", max)) => Ok(Connections::Captured {
+            max_open: number(max)?,
+        }),
+        None if s == "captured" => Ok(Connections::Captured {
+            max_open: DEFAULT_CAPTURED_MAX_OPEN,
+        }),
+        _ => number(s).map(Connections::Count),
+    }
+}
+
+impl Connections {
+    /// Connections in total, or open at once.
+    pub fn count(self) -> usize {
+        match self {
+            Connections::Count(n) | Connections::Captured { max_open: n } => n,
+        }
+    }
 }
 
 /// `--give-up-after`: a duration, or `never`.

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use ringload_engine::{Arrival, LoadModel, MAX_RATE, MAX_RUN, RunConfig, Stop};
+use ringload_engine::{Arrival, Cloning, LoadModel, MAX_RATE, MAX_RUN, RunConfig, Shape, Stop};
 
 use crate::error::CliError;
 use crate::limits::{human, number, parse_cpus, parse_stages, parse_start_at};
-use crate::load_args::LoadArgs;
+use crate::load_args::{Connections, LoadArgs};
 
 impl LoadArgs {
     /// The engine's config for `target_url` (given to `flag`, e.g. `--target`) and the plan
@@ -69,15 +69,15 @@ impl LoadArgs {
             cpus.drain(..cpus.len() - t);
         }
         let threads = cpus.len();
-        if self.connections < threads {
+        let connections = self.connections.count();
+        if connections < threads {
             if self.threads.is_some() {
                 return Err(CliError::BadInput(format!(
-                    "--connections {} is fewer than the {threads} executor threads",
-                    self.connections
+                    "--connections {connections} is fewer than the {threads} executor threads",
                 )));
             }
             // By default, no more executors than connections.
-            cpus.drain(..threads - self.connections.max(1));
+            cpus.drain(..threads - connections.max(1));
         }
         let arrival = match self.arrival.as_str() {
             "uniform" => Arrival::Uniform,
@@ -88,14 +88,36 @@ impl LoadArgs {
                 )));
             }
         };
-        let load = match (self.rate, self.speed, &self.stages) {
+        let captured = matches!(self.connections, Connections::Captured { .. });
+        if captured && (self.rate.is_some() || self.stages.is_some()) {
+            return Err(CliError::BadInput(
+                "--connections captured opens each captured connection when the capture did: \
+                 it replays the captured timing (--speed, 1 by default), not --rate or --stages"
+                    .into(),
+            ));
+        }
+        let kinds = &plan.meta.source_kind;
+        if captured && !kinds.split('+').any(|k| k == "pcap" || k == "har") {
+            eprintln!(
+                "ringload: warning: --connections captured: a plan from {kinds} knows no \
+                 connections; each session replays as one connection"
+            );
+        }
+        // Captured connections replay the captured timing, as captured unless --speed says.
+        let speed = self.speed.or(captured.then_some(1.0));
+        let load = match (self.rate, speed, &self.stages) {
             (Some(rate), _, _) => LoadModel::Rate { rate, arrival },
             (_, Some(speed), _) => {
                 let rate = ringload_engine::replay_rate(plan, speed).ok_or_else(|| {
                     CliError::BadInput(format!(
                         "{}: the plan has no captured timing to replay (every step at the same \
-                         offset): use --rate or the closed loop",
-                        plan_file.display()
+                         offset): use {}",
+                        plan_file.display(),
+                        if captured {
+                            "-c N (a pool of connections)"
+                        } else {
+                            "--rate or the closed loop"
+                        }
                     ))
                 })?;
                 if rate > MAX_RATE {
@@ -137,7 +159,19 @@ impl LoadArgs {
             )));
         }
         let cfg = RunConfig {
-            connections: self.connections,
+            connections,
+            shape: if captured {
+                Shape::Captured
+            } else {
+                Shape::Pool
+            },
+            cloning: (self.clone.is_some() || self.fresh_ids).then(|| Cloning {
+                copies: self.clone.unwrap_or(1),
+                fresh_ids: self.fresh_ids,
+                seed: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64),
+            }),
             pipeline: self.pipeline,
             cpus,
             stop,

@@ -82,6 +82,38 @@ impl LoadModel {
     }
 }
 
+/// How requests are spread over connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shape {
+    /// `connections` long-lived connections, opened before the start; any request goes on any
+    /// of them.
+    #[default]
+    Pool,
+    /// Each captured connection of the plan (the steps of one session with one captured
+    /// connection id) on a connection of its own: opened when its first step is due, carrying
+    /// its steps in order, closed once its last step is answered. At most `connections` are
+    /// open at once; a captured connection due while all are taken waits for one to close
+    /// (counted in `Stats::conn_waits`). Needs the captured timing (`LoadModel::Replay`).
+    Captured,
+}
+
+/// The most copies `--clone` makes of each session.
+pub const MAX_CLONES: u32 = 1000;
+
+/// `--clone N` / `--fresh-ids`: every session replayed `copies` times at once, copy `k`
+/// starting `k * span / copies` after the session's own start (its span: first to last step),
+/// each request with fresh `x-request-id`, `traceparent` and B3 ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cloning {
+    /// 1..=[`MAX_CLONES`].
+    pub copies: u32,
+    /// Also give each copy of the plan its own item ids: UUIDs and id-like path segments are
+    /// rewritten, the same captured id to the same new id within a copy.
+    pub fresh_ids: bool,
+    /// Seeds every fresh id (a run with another seed sends other ids).
+    pub seed: u64,
+}
+
 /// Which requests an [`ExpectRule`] applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExpectScope {
@@ -130,8 +162,11 @@ pub const DEFAULT_PRECISION_US: u64 = 500;
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     pub target: Target,
-    /// Total connections across executors.
+    /// Total connections across executors (with captured connections, the most open at once).
     pub connections: usize,
+    pub shape: Shape,
+    /// `--clone`/`--fresh-ids`; `None`: each session once, with its captured ids.
+    pub cloning: Option<Cloning>,
     /// Requests in flight per connection (1 = keep-alive without pipelining).
     pub pipeline: usize,
     /// CPUs to run executors on, one executor each.
@@ -185,6 +220,8 @@ impl RunConfig {
         RunConfig {
             target,
             connections: 64,
+            shape: Shape::Pool,
+            cloning: None,
             pipeline: 1,
             cpus: vec![0],
             stop: Stop::Duration(Duration::from_secs(10)),
@@ -243,6 +280,17 @@ impl RunConfig {
             .is_some_and(|l| l.executors() != self.cpus.len())
         {
             return bad("live figures need one slot per executor");
+        }
+        if self.shape == Shape::Captured && !matches!(self.load, LoadModel::Replay { .. }) {
+            return bad(
+                "captured connections open at their captured times: they need the captured \
+                 timing (a replay at some speed), not a rate, stages or the closed loop",
+            );
+        }
+        if let Some(c) = &self.cloning
+            && !(1..=MAX_CLONES).contains(&c.copies)
+        {
+            return bad(&format!("clone count {}: 1..={MAX_CLONES}", c.copies));
         }
         if self.requests_per_connection == Some(0) {
             return bad("requests per connection must be at least 1");

@@ -2,20 +2,24 @@
 //!
 //! ```text
 //! runtime   one glommio executor per CPU, started together, stats merged at the end
+//!   clone     `--clone N`: every session copied N times, staggered, fresh item ids per copy
 //!   driver    the io_uring shell: a private ring per executor owning its sockets (connect,
 //!             send, multishot recv), turning completions into shard events
 //!     shard     the sans-IO core: queue, connections and what is in flight on them, timeouts,
 //!               reconnects, re-sends, tokens minted per session (auth); every outcome counted
 //!       schedule  the load model: which request is due when (closed loop, rate, replay, stages)
-//!       requests  the plan's requests encoded to wire bytes once, before the run
+//!       requests  the plan's requests encoded to wire bytes once, before the run; fresh
+//!                 request and trace ids (`ids`) written over their places at each send
 //!   stats     HdrHistograms (intended-time latency, service time, schedule lag), counts, windows
 //! ```
 //! HTTP/1.1 framing is the sans-IO `ringload_http1` decoder; only the driver touches sockets,
 //! and only the driver reads the clock (once per loop turn, passed down as `now`).
 
+mod clone;
 mod config;
 mod driver;
 mod error;
+mod ids;
 pub mod live;
 mod requests;
 mod ring;
@@ -25,9 +29,10 @@ mod shard;
 pub mod stats;
 pub mod tls;
 
+pub use clone::{MAX_CLONED_STEPS, MAX_REWRITTEN_BYTES};
 pub use config::{
-    Arrival, ExpectRule, ExpectScope, LoadModel, MAX_RATE, MAX_REQUESTS, MAX_RUN, MAX_SPIN,
-    MAX_STAGES, MAX_WAIT, Replay, RunConfig, Stage, Stop, Target, Users,
+    Arrival, Cloning, ExpectRule, ExpectScope, LoadModel, MAX_CLONES, MAX_RATE, MAX_REQUESTS,
+    MAX_RUN, MAX_SPIN, MAX_STAGES, MAX_WAIT, Replay, RunConfig, Shape, Stage, Stop, Target, Users,
 };
 pub use error::EngineError;
 pub use requests::{MAX_HEAD, MAX_HEADS_TOTAL};

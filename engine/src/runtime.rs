@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use ringload_formats::Plan;
 
 use crate::EngineError;
-use crate::config::{LoadModel, RunConfig, Stop};
+use crate::config::{LoadModel, RunConfig, Shape, Stop};
 use crate::driver::Driver;
 use crate::requests::{EncodeOptions, WireRequests};
-use crate::schedule::{PlanTiming, Schedule, ScheduleConfig, Steps};
+use crate::schedule::{Edge, PlanTiming, Schedule, ScheduleConfig, Steps};
 use crate::shard::ShardConfig;
 use crate::stats::Stats;
 
@@ -112,15 +112,16 @@ fn shard_steps(plan: &Plan, k: usize, replay: bool) -> Vec<(Steps, Vec<u32>)> {
     type Dealt = (Vec<(u64, u32, u32)>, Vec<u32>);
     let mut out: Vec<Dealt> = vec![(Vec::new(), Vec::new()); k];
     if plan.sessions.len() >= k {
-        for (g, sess) in plan.sessions.iter().enumerate() {
-            let i = (0..k).min_by_key(|&i| (out[i].0.len(), i)).unwrap_or(0);
-            let local = out[i].1.len() as u32;
-            out[i].1.push(g as u32);
-            out[i].0.extend(
-                sess.steps
-                    .iter()
-                    .map(|st| (st.offset_us, st.request, local)),
-            );
+        for ((mine, locals), dealt) in out.iter_mut().zip(deal_sessions(plan, k)) {
+            for (local, g) in dealt.into_iter().enumerate() {
+                let steps = &plan.sessions[g as usize].steps;
+                mine.extend(
+                    steps
+                        .iter()
+                        .map(|st| (st.offset_us, st.request, local as u32)),
+                );
+                locals.push(g);
+            }
         }
     } else {
         let total = plan.step_count() as usize;
@@ -154,10 +155,90 @@ fn shard_steps(plan: &Plan, k: usize, replay: bool) -> Vec<(Steps, Vec<u32>)> {
                 requests: mine.iter().map(|s| s.1).collect::<Vec<_>>().into(),
                 sessions: mine.iter().map(|s| s.2).collect::<Vec<_>>().into(),
                 offsets_us: mine.iter().map(|s| s.0).collect::<Vec<_>>().into(),
+                ..Steps::default()
             };
             (steps, sessions)
         })
         .collect()
+}
+
+/// Whole sessions to `k` shards, each to the shard with the fewest steps so far: each shard's
+/// plan indices of its sessions, in plan order.
+fn deal_sessions(plan: &Plan, k: usize) -> Vec<Vec<u32>> {
+    let mut steps = vec![0usize; k];
+    let mut out = vec![Vec::new(); k];
+    for (g, sess) in plan.sessions.iter().enumerate() {
+        let i = (0..k).min_by_key(|&i| (steps[i], i)).unwrap_or(0);
+        steps[i] += sess.steps.len();
+        out[i].push(g as u32);
+    }
+    out
+}
+
+/// Deal the plan's captured connections to `k` shards for `Shape::Captured`: whole sessions,
+/// as [`shard_steps`] does (a shard may get none), steps in offset order, each step with its
+/// shard's index of its captured connection (the steps of one session with one captured
+/// connection id) and whether it opens or closes it. Also returns each shard's count of
+/// captured connections.
+pub(crate) fn shard_flows(plan: &Plan, k: usize) -> Vec<(Steps, Vec<u32>, usize)> {
+    // Per shard: (offset, request, local session, captured connection id) of each step, and
+    // the plan index of each local session.
+    deal_sessions(plan, k)
+        .into_iter()
+        .map(|sessions| {
+            let mut mine: Vec<(u64, u32, u32, u64)> = Vec::new();
+            for (local, &g) in sessions.iter().enumerate() {
+                let steps = &plan.sessions[g as usize].steps;
+                let local = local as u32;
+                mine.extend(
+                    steps
+                        .iter()
+                        .map(|st| (st.offset_us, st.request, local, st.connection)),
+                );
+            }
+            // Stable: equal offsets keep their session's order.
+            mine.sort_by_key(|s| s.0);
+            let mut ids: std::collections::HashMap<(u32, u64), u32> = Default::default();
+            let flows: Vec<u32> = mine
+                .iter()
+                .map(|s| {
+                    let n = ids.len() as u32;
+                    *ids.entry((s.2, s.3)).or_insert(n)
+                })
+                .collect();
+            let mut edges = vec![Edge::default(); mine.len()];
+            let mut seen = vec![false; ids.len()];
+            for (e, &f) in edges.iter_mut().zip(&flows) {
+                e.opens = !std::mem::replace(&mut seen[f as usize], true);
+            }
+            seen.fill(false);
+            for (e, &f) in edges.iter_mut().zip(&flows).rev() {
+                e.closes = !std::mem::replace(&mut seen[f as usize], true);
+            }
+            let steps = Steps {
+                requests: mine.iter().map(|s| s.1).collect::<Vec<_>>().into(),
+                sessions: mine.iter().map(|s| s.2).collect::<Vec<_>>().into(),
+                offsets_us: mine.iter().map(|s| s.0).collect::<Vec<_>>().into(),
+                flows: flows.into(),
+                edges: edges.into(),
+            };
+            (steps, sessions, ids.len())
+        })
+        .collect()
+}
+
+/// Shard `i`'s part of `total` when each shard's part follows `weights` (its steps): the
+/// parts add up to `total`, and a total of one lap gives each shard exactly its own steps.
+fn share_by(total: u64, weights: &[u64], i: usize) -> u64 {
+    let all: u64 = weights.iter().sum();
+    if all == 0 {
+        return share(total, weights.len(), i);
+    }
+    let upto = |j: usize| -> u64 {
+        let w: u64 = weights[..j].iter().sum();
+        (u128::from(total) * u128::from(w) / u128::from(all)) as u64
+    };
+    upto(i + 1) - upto(i)
 }
 
 fn share(total: u64, k: usize, i: usize) -> u64 {
@@ -170,6 +251,14 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
     if plan.step_count() == 0 {
         return Err(EngineError::Config("the plan has no steps".into()));
     }
+    let cloned;
+    let plan = match &cfg.cloning {
+        Some(c) => {
+            cloned = crate::clone::expand(plan, c).map_err(EngineError::Config)?;
+            &cloned
+        }
+        None => plan,
+    };
     let r = &cfg.replay;
     let wire = Arc::new(
         WireRequests::encode(
@@ -181,6 +270,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
                 users: r.users.as_ref(),
                 expect: &r.expect,
                 split: &r.split,
+                fresh_ids: cfg.cloning.is_some(),
             },
         )
         .map_err(EngineError::Plan)?,
@@ -199,7 +289,16 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
     };
     let k = cfg.cpus.len();
     let replay = matches!(cfg.load, LoadModel::Replay { .. });
-    let steps = shard_steps(plan, k, replay);
+    let steps: Vec<(Steps, Vec<u32>, Option<usize>)> = match cfg.shape {
+        Shape::Pool => shard_steps(plan, k, replay)
+            .into_iter()
+            .map(|(st, se)| (st, se, None))
+            .collect(),
+        Shape::Captured => shard_flows(plan, k)
+            .into_iter()
+            .map(|(st, se, n)| (st, se, Some(n)))
+            .collect(),
+    };
     let timing = if replay {
         let offsets: Vec<u64> = plan.steps().map(|s| s.offset_us).collect();
         PlanTiming::of(&offsets).ok_or_else(|| {
@@ -229,7 +328,10 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
     };
     let gate = Arc::new(Gate::default());
     let mut handles = Vec::with_capacity(k);
-    for (i, (steps, sessions)) in steps.into_iter().enumerate() {
+    // A replay's shards share one clock through the plan: `--requests` goes to each in
+    // proportion to its steps, so one lap of the plan is each step once.
+    let weights: Vec<u64> = steps.iter().map(|s| s.0.requests.len() as u64).collect();
+    for (i, (steps, sessions, flows)) in steps.into_iter().enumerate() {
         let cpu = cfg.cpus[i];
         let shard = ShardConfig {
             cpu,
@@ -248,6 +350,8 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
             sessions: sessions.into(),
             segments: plan.segments.len(),
             requests_per_connection: cfg.requests_per_connection,
+            flows,
+            ids: crate::ids::IdGen::new(cfg.cloning.map_or(0, |c| c.seed), i),
             source_addrs: cfg.source_addrs.clone().into(),
             index: i,
             interrupt: cfg.interrupt.clone(),
@@ -260,7 +364,13 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
                 share: 1.0 / k as f64,
                 measure_from_ns: warmup_ns,
                 end_ns,
-                budget: budget.map(|b| share(b, k, i)),
+                budget: budget.map(|b| {
+                    if replay {
+                        share_by(b, &weights, i)
+                    } else {
+                        share(b, k, i)
+                    }
+                }),
                 seed: 0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1),
                 timing,
             },
@@ -416,4 +526,55 @@ pub fn check_validity(stats: &Stats, cfg: &RunConfig) -> Result<(), String> {
         ));
     }
     Err(why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_budget_follows_each_shards_steps() {
+        let w = [36, 39, 0];
+        let parts: Vec<u64> = (0..3).map(|i| share_by(75, &w, i)).collect();
+        assert_eq!(parts, vec![36, 39, 0], "one lap: each shard its own steps");
+        let parts: Vec<u64> = (0..3).map(|i| share_by(1000, &w, i)).collect();
+        assert_eq!(parts.iter().sum::<u64>(), 1000);
+        assert_eq!(parts, vec![480, 520, 0]);
+        assert_eq!(share_by(7, &[0, 0], 0) + share_by(7, &[0, 0], 1), 7);
+    }
+
+    #[test]
+    fn captured_connections_are_dealt_whole_with_their_edges() {
+        use ringload_formats::{Metadata, PlanBuilder, Request, Session, Step};
+        let mut b = PlanBuilder::new(Metadata::default());
+        let label = b.label("GET /");
+        let r = b.request(Request {
+            method: "GET".into(),
+            target: "/".into(),
+            label,
+            ..Request::default()
+        });
+        let step = |offset_us, connection| Step {
+            request: r,
+            offset_us,
+            connection,
+        };
+        // Session 0: connection 1 twice around connection 2 once; session 1: connection 1.
+        b.session(Session {
+            steps: vec![step(0, 1), step(5, 2), step(9, 1)],
+        });
+        b.session(Session {
+            steps: vec![step(3, 1)],
+        });
+        let dealt = shard_flows(&b.finish(), 1);
+        let (steps, sessions, n) = &dealt[0];
+        assert_eq!((sessions.clone(), *n), (vec![0, 1], 3));
+        assert_eq!(&*steps.offsets_us, &[0, 3, 5, 9]);
+        assert_eq!(&*steps.flows, &[0, 1, 2, 0]);
+        let e = |opens, closes| Edge { opens, closes };
+        assert_eq!(
+            &*steps.edges,
+            &[e(true, false), e(true, true), e(true, true), e(false, true)]
+        );
+    }
 }

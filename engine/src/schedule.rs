@@ -18,12 +18,27 @@ use std::sync::Arc;
 use crate::config::{Arrival, LoadModel, Stage};
 
 /// A shard's steps: request ids in plan order, the shard's index of the session each belongs
-/// to, and, for replay, their offsets (microseconds).
+/// to, and, for replay, their offsets (microseconds); with captured connections, the shard's
+/// index of each step's captured connection and where the step stands in it.
 #[derive(Debug, Clone, Default)]
 pub struct Steps {
     pub requests: Arc<[u32]>,
     pub sessions: Arc<[u32]>,
     pub offsets_us: Arc<[u64]>,
+    /// Empty unless connections are captured.
+    pub flows: Arc<[u32]>,
+    pub edges: Arc<[Edge]>,
+}
+
+/// The step goes on any connection (connections are not captured).
+pub const NO_FLOW: u32 = u32::MAX;
+
+/// Where a step stands in its captured connection: the first opens it, the last closes it
+/// once answered (one step may do both).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Edge {
+    pub opens: bool,
+    pub closes: bool,
 }
 
 /// A request the schedule releases.
@@ -36,6 +51,12 @@ pub struct Due {
     pub intended: u64,
     /// After the warm-up: counted in the results.
     pub measured: bool,
+    /// The shard's index of its captured connection, or [`NO_FLOW`].
+    pub flow: u32,
+    pub edge: Edge,
+    /// How many times the schedule went through all its steps before this one (a session's
+    /// fresh trace ids differ from one lap to the next).
+    pub lap: u32,
 }
 
 /// The whole plan's captured timing, for replay: every shard uses the same origin and period.
@@ -115,6 +136,8 @@ pub struct Schedule {
     budget: Option<u64>,
     measured: u64,
     rng: u64,
+    /// Times the cursor wrapped around the steps.
+    laps: u32,
 }
 
 /// Time (ns from `start_ns`) at which the integral of a rate, linear from `r0` with slope `k`
@@ -159,6 +182,7 @@ impl Schedule {
             budget: cfg.budget,
             measured: 0,
             rng: cfg.seed | 1,
+            laps: 0,
         };
         s.next_ns = s.first_time();
         s
@@ -341,7 +365,9 @@ impl Schedule {
             (n, measured) = (early + left, left);
         }
         let len = self.steps.requests.len() as u64;
-        self.cursor = ((self.cursor as u64 + n % len) % len) as usize;
+        let ahead = self.cursor as u64 + n;
+        self.laps = self.laps.wrapping_add((ahead / len) as u32);
+        self.cursor = (ahead % len) as usize;
         self.next_ns = match &self.pace {
             Pace::Rate {
                 interval_ns,
@@ -381,6 +407,7 @@ impl Schedule {
                     m = m.min(b.saturating_sub(self.measured) / len);
                 }
                 if m > 0 {
+                    self.laps = self.laps.wrapping_add(m as u32);
                     *base_ns = base_ns.saturating_add(m * period);
                     self.next_ns = self.next_ns.saturating_add(m * period);
                     if !before {
@@ -435,12 +462,17 @@ impl Schedule {
             _ if self.next_ns > now_ns => return None,
             _ => self.next_ns,
         };
-        let req = self.steps.requests[self.cursor];
-        let session = self.steps.sessions.get(self.cursor).copied().unwrap_or(0);
+        let at = self.cursor;
+        let req = self.steps.requests[at];
+        let session = self.steps.sessions.get(at).copied().unwrap_or(0);
+        let flow = self.steps.flows.get(at).copied().unwrap_or(NO_FLOW);
+        let edge = self.steps.edges.get(at).copied().unwrap_or_default();
+        let lap = self.laps;
         self.cursor += 1;
         let wrapped = self.cursor == self.steps.requests.len();
         if wrapped {
             self.cursor = 0;
+            self.laps = self.laps.wrapping_add(1);
         }
         self.next_ns = match &mut self.pace {
             Pace::Closed => 0,
@@ -478,6 +510,9 @@ impl Schedule {
             session,
             intended,
             measured,
+            flow,
+            edge,
+            lap,
         })
     }
 }
@@ -509,6 +544,7 @@ mod tests {
             requests: (0..n).collect::<Vec<_>>().into(),
             sessions: vec![0; n as usize].into(),
             offsets_us: (0..n as u64).map(|i| i * 1000).collect::<Vec<_>>().into(),
+            ..Steps::default()
         }
     }
 
@@ -662,6 +698,7 @@ mod tests {
                 requests: vec![0u32; offs.len()].into(),
                 sessions: vec![0u32; offs.len()].into(),
                 offsets_us: offs.into(),
+                ..Steps::default()
             };
             let c = ScheduleConfig {
                 timing,
@@ -717,6 +754,7 @@ mod tests {
                 assert_eq!(a.next_due_at(), b.next_due_at(), "at {now} ({budget:?})");
                 assert_eq!(a.cursor, b.cursor);
                 assert_eq!(a.measured, b.measured);
+                assert_eq!(a.laps, b.laps);
             }
             assert!(a.finished(60_000_000));
         }
@@ -741,6 +779,7 @@ mod tests {
                 );
                 assert_eq!(a.next_due_at(), b.next_due_at(), "at {now} ({budget:?})");
                 assert_eq!((a.cursor, a.measured), (b.cursor, b.measured));
+                assert_eq!(a.laps, b.laps, "at {now} ({budget:?})");
             }
         }
     }

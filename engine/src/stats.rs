@@ -314,6 +314,12 @@ pub struct Stats {
     pub tls_errors: u64,
     /// The first distinct TLS failure reasons (at most `MAX_OFFENDING`).
     pub tls_reasons: Vec<String>,
+    /// Responses each connection carried, recorded when it closed (or at the end, for those
+    /// still open): the shape a gateway sees (one per connection, or thousands).
+    pub conn_requests: Histogram<u64>,
+    /// Captured connections that were due while every connection allowed was open, and waited
+    /// for one to close.
+    pub conn_waits: u64,
 }
 
 impl Stats {
@@ -363,7 +369,14 @@ impl Stats {
             tls_resumed: 0,
             tls_errors: 0,
             tls_reasons: Vec::new(),
+            conn_requests: new_histogram(),
+            conn_waits: 0,
         }
+    }
+
+    /// A connection that answered `n` requests closed (or the run ended with it open).
+    pub fn connection_done(&mut self, n: u64) {
+        self.conn_requests.saturating_record(n.min(MAX_LATENCY_US));
     }
 
     /// A TCP connect took `us`.
@@ -628,6 +641,10 @@ impl AddAssign<&Stats> for Stats {
             .expect("same bounds");
         self.tls_resumed += o.tls_resumed;
         self.tls_errors += o.tls_errors;
+        self.conn_requests
+            .add(&o.conn_requests)
+            .expect("same bounds");
+        self.conn_waits += o.conn_waits;
         for r in &o.tls_reasons {
             if self.tls_reasons.len() < MAX_OFFENDING && !self.tls_reasons.contains(r) {
                 self.tls_reasons.push(r.clone());

@@ -181,6 +181,18 @@ fn allocations_with(
     tls: Option<ringload_engine::tls::TlsOptions>,
     depth: usize,
 ) -> u64 {
+    allocations_of(n, addr, tls, depth, None)
+}
+
+/// Allocations of a run of `n` requests; with `cloning`, the requests carry request and trace
+/// ids that are written fresh at every send.
+fn allocations_of(
+    n: u64,
+    addr: std::net::SocketAddr,
+    tls: Option<ringload_engine::tls::TlsOptions>,
+    depth: usize,
+    cloning: Option<ringload_engine::Cloning>,
+) -> u64 {
     let mut b = PlanBuilder::new(Metadata::default());
     let label = b.label("GET /");
     let canary = b.segment("canary");
@@ -189,6 +201,13 @@ fn allocations_with(
             b.request(Request {
                 method: "GET".into(),
                 target: format!("/r/{i}").into(),
+                headers: vec![
+                    ("x-request-id".into(), format!("r{i}").into()),
+                    (
+                        "traceparent".into(),
+                        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+                    ),
+                ],
                 label,
                 segment: (i % 2 == 0).then_some(canary),
                 ..Request::default()
@@ -215,6 +234,7 @@ fn allocations_with(
     cfg.pipeline = depth;
     cfg.cpus = vec![ringload_host::allowed_cpus()[0]];
     cfg.stop = Stop::Requests(n);
+    cfg.cloning = cloning;
     let before = ALLOCS.load(Ordering::SeqCst);
     let s = run(&plan, &cfg).unwrap();
     assert_eq!(s.counts.ok, n);
@@ -232,6 +252,25 @@ fn no_allocation_per_request_in_steady_state() {
     let per_request = long.saturating_sub(short) as f64 / 38_000.0;
     eprintln!(
         "allocations: {short} for 2,000 requests, {long} for 40,000 ({per_request:.5} per extra request)"
+    );
+    assert!(per_request < 0.001, "{per_request} allocations per request");
+}
+
+#[test]
+fn fresh_ids_at_each_send_allocate_nothing_per_request() {
+    let _one = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    let addr = server();
+    let cloning = Some(ringload_engine::Cloning {
+        copies: 2,
+        fresh_ids: true,
+        seed: 5,
+    });
+    allocations_of(1_000, addr, None, 8, cloning);
+    let short = allocations_of(2_000, addr, None, 8, cloning);
+    let long = allocations_of(40_000, addr, None, 8, cloning);
+    let per_request = long.saturating_sub(short) as f64 / 38_000.0;
+    eprintln!(
+        "with fresh ids: {short} allocations for 2,000 requests, {long} for 40,000 ({per_request:.5} per extra request)"
     );
     assert!(per_request < 0.001, "{per_request} allocations per request");
 }

@@ -2,7 +2,9 @@
 //! request targets, quick-mode URLs, `--target`): an http(s) URL or an origin-form target
 //! taken apart into scheme, authority and the origin-form target sent on the request line.
 //! No percent-decoding and no normalisation beyond lower-casing the scheme and host: the
-//! target is replayed byte for byte as it was written.
+//! target is replayed byte for byte as it was written. Also what an item id in a path looks
+//! like ([`is_id_like`]): the recorder templates labels with it, the engine gives cloned
+//! sessions fresh ids with it.
 
 /// An URL taken apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +126,50 @@ pub fn split_authority(authority: &str) -> Result<(&str, Option<u16>), String> {
     Ok((host, port))
 }
 
+/// Path segments that name one item rather than a collection: numbers, UUIDs, hex digests,
+/// `SKU-100045`-like codes, and long opaque tokens with digits in them.
+pub fn is_id_like(seg: &str) -> bool {
+    let b = seg.as_bytes();
+    if b.is_empty() {
+        return false;
+    }
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    if digits == b.len() {
+        return true;
+    }
+    if digits == 0 {
+        return false;
+    }
+    let is_hex = b.iter().all(|c| c.is_ascii_hexdigit());
+    if is_hex && b.len() >= 8 {
+        return true;
+    }
+    if b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+    {
+        return true;
+    }
+    // Codes: letters, a separator, then digits (SKU-100045, ord_7781, user-42).
+    if let Some(pos) = b.iter().position(|c| *c == b'-' || *c == b'_') {
+        let (head, tail) = (&b[..pos], &b[pos + 1..]);
+        if !head.is_empty()
+            && head.iter().all(|c| c.is_ascii_alphanumeric())
+            && !tail.is_empty()
+            && tail.iter().all(|c| c.is_ascii_digit())
+        {
+            return true;
+        }
+    }
+    // Opaque tokens: long, alphanumeric (plus - _), with a good share of digits.
+    b.len() >= 16
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+        && digits * 5 >= b.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +218,23 @@ mod tests {
             "::1", "[::1", "[x]", "h:0", "h:99999", "h:+1", "u@h", ":80", "h/x:1",
         ] {
             assert!(split_authority(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn id_like_segments() {
+        for id in [
+            "42",
+            "SKU-100045",
+            "ord_7781",
+            "3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+            "deadbeefcafe1234",
+            "aZ3kQ9xW2mP7rT5y",
+        ] {
+            assert!(is_id_like(id), "{id}");
+        }
+        for word in ["", "v1", "checkout", "cafe", "api"] {
+            assert!(!is_id_like(word), "{word}");
         }
     }
 }

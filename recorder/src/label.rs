@@ -3,6 +3,7 @@
 //! into `:id`. Shared by normalisation and auth detection (which labels logins the same way).
 
 use regex::Regex;
+pub use ringload_http1::url::is_id_like;
 
 use crate::error::RecordError;
 
@@ -80,48 +81,4 @@ pub fn label_for(method: &str, target: &str, rules: &[LabelRule]) -> String {
         label.push_str(if is_id_like(seg) { ":id" } else { seg });
     }
     label
-}
-
-/// Path segments that name one item rather than a collection: numbers, UUIDs, hex digests,
-/// `SKU-100045`-like codes, and long opaque tokens with digits in them.
-pub fn is_id_like(seg: &str) -> bool {
-    let b = seg.as_bytes();
-    if b.is_empty() {
-        return false;
-    }
-    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
-    if digits == b.len() {
-        return true;
-    }
-    if digits == 0 {
-        return false;
-    }
-    let is_hex = b.iter().all(|c| c.is_ascii_hexdigit());
-    if is_hex && b.len() >= 8 {
-        return true;
-    }
-    if b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
-    {
-        return true;
-    }
-    // Codes: letters, a separator, then digits (SKU-100045, ord_7781, user-42).
-    if let Some(pos) = b.iter().position(|c| *c == b'-' || *c == b'_') {
-        let (head, tail) = (&b[..pos], &b[pos + 1..]);
-        if !head.is_empty()
-            && head.iter().all(|c| c.is_ascii_alphanumeric())
-            && !tail.is_empty()
-            && tail.iter().all(|c| c.is_ascii_digit())
-        {
-            return true;
-        }
-    }
-    // Opaque tokens: long, alphanumeric (plus - _), with a good share of digits.
-    b.len() >= 16
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
-        && digits * 5 >= b.len()
 }

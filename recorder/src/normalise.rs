@@ -328,7 +328,8 @@ pub fn normalise(captures: Vec<Capture>, opts: &Options) -> Result<(Plan, Summar
                 MAX_OFFSET_US / 86_400_000_000
             )));
         }
-        let key = session_key(ex, &opts.session_by);
+        let connection = connection_of(ex, src[i]);
+        let key = session_key(ex, connection, &opts.session_by);
         let slot = det.slots[i];
         let mut removed: Vec<&TokenPlace> = det.strip[i].iter().collect();
         removed.extend(slot.map(|p| &det.profiles[p].send_as));
@@ -375,7 +376,7 @@ pub fn normalise(captures: Vec<Capture>, opts: &Options) -> Result<(Plan, Summar
         sessions[idx].push(Step {
             request,
             offset_us,
-            connection: ex.connection.unwrap_or(0),
+            connection: connection.unwrap_or(0),
         });
     }
     summary.auth.outside_sessions = outside_sessions.len() as u64;
@@ -571,7 +572,14 @@ fn filter(ex: &Exchange, opts: &Options) -> Option<&'static str> {
     None
 }
 
-fn session_key(ex: &Exchange, by: &SessionBy) -> String {
+/// The captured connection of `ex`, which came from capture number `capture`: each source numbers
+/// its own connections from 0, so those of later captures get the capture's number in their top
+/// byte (the first capture's are kept as they are; a HAR's hashed ids may lose a bit or two).
+fn connection_of(ex: &Exchange, capture: usize) -> Option<u64> {
+    ex.connection.map(|c| c ^ ((capture as u64) << 56))
+}
+
+fn session_key(ex: &Exchange, connection: Option<u64>, by: &SessionBy) -> String {
     let header = |name: &str| {
         ex.headers
             .iter()
@@ -579,7 +587,7 @@ fn session_key(ex: &Exchange, by: &SessionBy) -> String {
             .map(|(_, v)| v.as_str())
     };
     match by {
-        SessionBy::Connection => ex.connection.map_or(String::new(), |c| c.to_string()),
+        SessionBy::Connection => connection.map_or(String::new(), |c| c.to_string()),
         SessionBy::ClientIp => ex.client.clone().unwrap_or_default(),
         SessionBy::Header(n) => header(n).unwrap_or("").to_string(),
         SessionBy::Cookie(name) => ex
@@ -725,6 +733,33 @@ mod tests {
         assert_eq!(sum.labels["GET /a/:id"], 2);
         assert_eq!(plan.meta.authority.as_deref(), Some("shop:80"));
         assert!(!plan.meta.holds_secrets);
+    }
+
+    #[test]
+    fn connections_of_two_captures_stay_apart() {
+        // Both sources number their connections from 0: connection 0 of each is its own.
+        let cap = |path: &str| Capture {
+            kind: "test",
+            description: path.into(),
+            exchanges: vec![
+                ex("GET", "/a", &[], Some(1_000_000), Some(0)),
+                ex("GET", "/b", &[], Some(1_000_100), Some(0)),
+            ],
+            skipped: vec![],
+            notes: vec![],
+            path: path.into(),
+        };
+        let (plan, _) =
+            normalise(vec![cap("one.pcap"), cap("two.pcap")], &Options::default()).unwrap();
+        assert_eq!(plan.sessions.len(), 2);
+        let conns: Vec<u64> = plan
+            .sessions
+            .iter()
+            .map(|s| s.steps[0].connection)
+            .collect();
+        assert_eq!(conns[0], 0, "the first capture's ids are kept");
+        assert_ne!(conns[0], conns[1]);
+        assert!(plan.sessions.iter().all(|s| s.steps.len() == 2));
     }
 
     #[test]

@@ -149,6 +149,27 @@ fn tcpdump_sll2_fixture() {
     assert_eq!(c.exchanges[1].path, "/api/v1/products/SKU-100048");
 }
 
+/// tcpdump -i lo around 30 curl connections (`make/churn/make.sh`), two at a time, each with 1
+/// to 4 requests: tshark counts 75 requests on 30 TCP streams, 8 with one request, 7 with two,
+/// 7 with three, 8 with four.
+#[test]
+fn churn_short_connections_fixture() {
+    let c = read_pcap("churn_short_connections.pcap");
+    assert_eq!(c.exchanges.len(), 75, "tshark counted 75 requests");
+    let mut per_conn: std::collections::BTreeMap<u64, usize> = Default::default();
+    for e in &c.exchanges {
+        *per_conn
+            .entry(e.connection.expect("pcap keeps connections"))
+            .or_default() += 1;
+    }
+    assert_eq!(per_conn.len(), 30, "tshark counted 30 TCP streams");
+    let mut shape = [0usize; 5];
+    for n in per_conn.values() {
+        shape[*n] += 1;
+    }
+    assert_eq!(shape, [0, 8, 7, 7, 8]);
+}
+
 /// Chromium 156 driven by playwright-core's recordHar. jq counts 8 http(s) entries.
 #[test]
 fn chromium_har_fixture() {

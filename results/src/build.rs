@@ -57,6 +57,25 @@ fn group(
 }
 
 fn describe_load(cfg: &RunConfig) -> String {
+    let mut load = describe_model(cfg);
+    if cfg.shape == ringload_engine::Shape::Captured {
+        load.push_str(&format!(
+            ", captured connections (at most {} open)",
+            cfg.connections
+        ));
+    }
+    if let Some(c) = &cfg.cloning {
+        load.push_str(&format!(
+            ", {} clone{}{}",
+            c.copies,
+            if c.copies == 1 { "" } else { "s" },
+            if c.fresh_ids { " with fresh ids" } else { "" }
+        ));
+    }
+    load
+}
+
+fn describe_model(cfg: &RunConfig) -> String {
     match &cfg.load {
         LoadModel::Closed => "closed loop".into(),
         LoadModel::Rate { rate, arrival } => {
@@ -243,6 +262,10 @@ pub fn build(
             bytes_in: stats.bytes_in,
             bytes_out: stats.bytes_out,
             connections_opened: stats.connects,
+            connections_per_s: per_second(stats.connects, secs),
+            requests_per_connection: Percentiles::of(&stats.conn_requests),
+            requests_per_connection_histogram: encode(&stats.conn_requests),
+            connection_waits: stats.conn_waits,
             server_closes: stats.server_closes,
             unsolicited_responses: stats.unsolicited,
             connect_us: Percentiles::of(&stats.connect_time),

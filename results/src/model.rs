@@ -186,6 +186,18 @@ pub struct Summary {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub connections_opened: u64,
+    /// New connections per second of the run (`connections_opened` over `duration_s`).
+    #[serde(default)]
+    pub connections_per_s: f64,
+    /// Responses each connection carried (recorded when it closed, or at the end while open).
+    #[serde(default)]
+    pub requests_per_connection: Percentiles,
+    #[serde(default)]
+    pub requests_per_connection_histogram: String,
+    /// `--connections captured`: captured connections due while every connection allowed was
+    /// open, which waited for one to close.
+    #[serde(default)]
+    pub connection_waits: u64,
     pub server_closes: u64,
     pub unsolicited_responses: u64,
     /// Time to open a TCP connection, and to complete a TLS handshake after it (https).

@@ -7,6 +7,9 @@
 //!                                |                                        ^
 //!                                +------------------connect failed--------+
 //! ```
+//!
+//! `Idle{at: u64::MAX}` is held: it reconnects only when the shard asks (a captured
+//! connection with nothing to send yet, or a slot no captured connection is on).
 
 use std::collections::VecDeque;
 
@@ -14,9 +17,12 @@ use ringload_http1::{KeptResponse, Limits, ResponseDecoder};
 
 use super::Req;
 
+/// `Idle::at` of a connection that waits to be asked.
+const HELD: u64 = u64::MAX;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// No socket; (re)connect at `at` (ns).
+    /// No socket; (re)connect at `at` (ns), or when asked (`HELD`).
     Idle {
         at: u64,
     },
@@ -78,6 +84,28 @@ impl Conn {
 
     pub(super) fn is_open(&self) -> bool {
         self.state == State::Open
+    }
+
+    /// No socket and no reconnect planned until the shard asks.
+    pub(super) fn is_held(&self) -> bool {
+        self.state == State::Idle { at: HELD }
+    }
+
+    /// No socket: hold it until asked (a socket being torn down is held once `closed`).
+    pub(super) fn hold(&mut self) {
+        if let State::Idle { .. } = self.state {
+            self.state = State::Idle { at: HELD };
+        }
+    }
+
+    /// Without a socket (held, or waiting to reconnect).
+    pub(super) fn is_idle(&self) -> bool {
+        matches!(self.state, State::Idle { .. })
+    }
+
+    /// Responses answered on the current (or last) socket.
+    pub(super) fn answered(&self) -> u64 {
+        self.answered
     }
 
     pub(super) fn is_connecting(&self) -> bool {

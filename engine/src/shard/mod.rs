@@ -17,6 +17,10 @@
 //! (open loop: at its intended time; closed loop: when the connections have room, intended
 //! now), into one queue that connections drain. Re-sent requests and logins go to the front.
 //!
+//! Captured connections (`flows`): each captured connection's requests wait in a queue of their
+//! own and go out on one connection slot, opened when its first step is released and closed
+//! once its last step has an outcome; the slots are the connections allowed open at once.
+//!
 //! Accounting: a request is counted when released and ends in exactly one of ok /
 //! failed(class) / timed out / in flight at the end, so `requests == ok + failed + timed_out +
 //! in_flight_at_end`. When a connection closes under pipelined requests, the unanswered ones are
@@ -25,6 +29,7 @@
 
 mod auth;
 mod conn;
+mod flows;
 mod responses;
 #[cfg(test)]
 mod tests;
@@ -36,11 +41,12 @@ use std::time::Duration;
 use ringload_http1::Limits;
 
 use crate::requests::{WireRequests, insert_index};
-use crate::schedule::Schedule;
+use crate::schedule::{NO_FLOW, Schedule};
 use crate::stats::{ErrorClass, Stats};
 
 use auth::{Auth, Ready};
 use conn::Conn;
+use flows::{Flows, Started};
 
 /// A request is written at most this many times before it fails as `reset`.
 pub const MAX_ATTEMPTS: u8 = 3;
@@ -89,6 +95,11 @@ pub struct ShardConfig {
     pub segments: usize,
     /// Close each connection after this many requests.
     pub requests_per_connection: Option<u32>,
+    /// `Some(n)`: connections are captured, `n` of them among this shard's steps, and
+    /// `connections` is how many may be open at once; `None`: connections are a pool.
+    pub flows: Option<usize>,
+    /// Writes fresh header ids (where the requests have places for them).
+    pub ids: crate::ids::IdGen,
     /// Local addresses to connect from, connection `i` from `source_addrs[i % len]`.
     pub source_addrs: Arc<[std::net::IpAddr]>,
     /// This executor's index (its live figures' slot).
@@ -140,6 +151,10 @@ pub(crate) struct Req {
     pub measured: bool,
     /// Already re-sent once after a 401: a second 401 is its answer.
     pub reauthed: bool,
+    /// The shard's index of its captured connection, or `NO_FLOW`.
+    pub flow: u32,
+    /// The schedule's lap it was released in.
+    pub lap: u32,
 }
 
 /// The per-second window a request belongs to: seconds from the start of measurement to its
@@ -153,6 +168,12 @@ pub struct Shard {
     wire: Arc<WireRequests>,
     schedule: Schedule,
     queue: VecDeque<Req>,
+    /// Captured connections (their own queues instead of `queue`).
+    flows: Flows,
+    /// Connection slots whose captured connection is over: closed at the next poll.
+    retiring: Vec<u32>,
+    /// Fresh header ids written into each batch.
+    ids: crate::ids::IdGen,
     conns: Vec<Conn>,
     stats: Stats,
     auth: Auth,
@@ -183,8 +204,16 @@ impl Shard {
     pub fn new(cfg: ShardConfig, wire: Arc<WireRequests>, schedule: Schedule) -> Shard {
         let names: Vec<&str> = wire.capture_names.iter().map(String::as_str).collect();
         let limits = Limits::default();
+        let flows = Flows::new(cfg.flows, cfg.connections);
         let conns = (0..cfg.connections)
-            .map(|_| Conn::new(limits, &names))
+            .map(|_| {
+                let mut c = Conn::new(limits, &names);
+                if flows.captured() {
+                    // Captured connections open when their first step is due.
+                    c.hold();
+                }
+                c
+            })
             .collect();
         let auth = Auth::new(cfg.sessions.len().max(1), wire.profiles.len());
         let splits = wire.split_captures.len();
@@ -196,6 +225,9 @@ impl Shard {
             idle: Vec::with_capacity(cfg.connections),
             actions: Vec::with_capacity(cfg.connections * 2),
             conns,
+            retiring: Vec::with_capacity(if flows.captured() { cfg.connections } else { 0 }),
+            flows,
+            ids: cfg.ids.clone(),
             auth,
             outstanding: 0,
             open_conns: 0,
@@ -216,8 +248,12 @@ impl Shard {
         &self.cfg
     }
 
-    /// Open every connection (before the start; those that fail keep retrying).
+    /// Open every connection (before the start; those that fail keep retrying). Captured
+    /// connections open when their first step is due instead.
     pub fn connect_all(&mut self, now: u64) {
+        if self.flows.captured() {
+            return;
+        }
         for i in 0..self.conns.len() {
             self.connect(i, now);
         }
@@ -265,6 +301,7 @@ impl Shard {
         }
         self.release(now);
         self.fill(now);
+        self.retire(now);
         if now >= self.next_check || now >= self.check_at {
             self.check_timeouts(now);
             self.reconnect_due(now);
@@ -329,7 +366,7 @@ impl Shard {
     /// in flight, or of anything sent from now on), a reconnect, the give-up time.
     fn next_deadline(&self, now: u64) -> u64 {
         let mut t = now.saturating_add(self.wire.min_timeout_ns(self.cfg.timeout));
-        let reconnecting = !(self.stopping && self.queue.is_empty());
+        let reconnecting = !(self.stopping && self.nothing_queued());
         for c in &self.conns {
             if let Some(head) = c.head() {
                 t = t.min(head.sent.saturating_add(self.timeout_of(head)));
@@ -364,10 +401,16 @@ impl Shard {
         }
     }
 
+    /// No request waits for a connection (in the shared queue or a captured connection's).
+    fn nothing_queued(&self) -> bool {
+        self.queue.is_empty() && self.flows.queued() == 0
+    }
+
     /// Measured requests still waiting for an outcome?
     fn awaiting_measured(&self) -> bool {
         self.queue
             .iter()
+            .chain(self.flows.queued_reqs())
             .any(|r| r.measured && r.kind == Kind::Step)
             || self
                 .conns
@@ -410,22 +453,112 @@ impl Shard {
                     .lag
                     .saturating_record(((now - d.intended) / 1000).max(1));
             }
-            if d.measured {
-                let s = self.second(d.intended);
-                self.stats.sent(self.wire.req(d.req).key, s);
+            if d.flow != NO_FLOW && d.edge.opens {
+                match self.flows.start(d.flow) {
+                    Started::Took(i) => self.connect(i as usize, now),
+                    Started::Waits => self.stats.conn_waits += 1,
+                    Started::Continues => {}
+                }
             }
-            self.outstanding += 1;
-            self.queue.push_back(Req {
-                req: d.req,
-                kind: Kind::Step,
-                session: d.session,
-                intended: d.intended,
-                sent: 0,
-                token_generation: 0,
-                attempts: 0,
-                measured: d.measured,
-                reauthed: false,
-            });
+            let full = d.flow != NO_FLOW && self.flows.queued() >= self.cfg.queue_limit;
+            if full {
+                // A captured connection's steps are dropped one by one (not skipped in bulk
+                // like the shared queue's), so that where each connection opens and closes
+                // still counts.
+                self.stats.dropped += u64::from(d.measured);
+            } else {
+                if d.measured {
+                    let s = self.second(d.intended);
+                    self.stats.sent(self.wire.req(d.req).key, s);
+                }
+                self.outstanding += 1;
+                let r = Req {
+                    req: d.req,
+                    kind: Kind::Step,
+                    session: d.session,
+                    intended: d.intended,
+                    sent: 0,
+                    token_generation: 0,
+                    attempts: 0,
+                    measured: d.measured,
+                    reauthed: false,
+                    flow: d.flow,
+                    lap: d.lap,
+                };
+                if d.flow == NO_FLOW {
+                    self.queue.push_back(r);
+                } else if let Some(i) = self.flows.add(r) {
+                    self.wake_slot(i, now);
+                }
+            }
+            if d.flow != NO_FLOW
+                && d.edge.closes
+                && let Some(i) = self.flows.last_released(d.flow)
+            {
+                self.retiring.push(i);
+            }
+        }
+    }
+
+    /// Work arrived for the captured connection on slot `i`: fill it if it is open, open it if
+    /// it was waiting to be asked.
+    fn wake_slot(&mut self, i: u32, now: u64) {
+        let c = &self.conns[i as usize];
+        if c.is_open() {
+            self.wake.push(i);
+        } else if c.is_held() {
+            self.connect(i as usize, now);
+        }
+    }
+
+    /// Put `r` back ahead of new work: in the shared queue, or its captured connection's.
+    fn requeue(&mut self, r: Req, now: u64) {
+        if r.flow == NO_FLOW {
+            self.queue.push_front(r);
+        } else if let Some(i) = self.flows.push_front(r) {
+            self.wake_slot(i, now);
+        }
+    }
+
+    /// Request `r` (a step) has its outcome.
+    fn settle(&mut self, r: &Req) {
+        self.outstanding -= 1;
+        if r.flow != NO_FLOW
+            && let Some(i) = self.flows.settled(r.flow)
+        {
+            self.retiring.push(i);
+        }
+    }
+
+    /// Close the slots whose captured connection is over: at once when nothing is in flight
+    /// on them, else after their last response (they write nothing more).
+    fn retire(&mut self, now: u64) {
+        while let Some(i) = self.retiring.pop() {
+            if !self.flows.slot_done(i) {
+                // Its flow started another lap meanwhile.
+                continue;
+            }
+            let iu = i as usize;
+            let c = &mut self.conns[iu];
+            if c.is_open() {
+                c.stop_writing();
+                if c.in_flight() == 0 {
+                    self.close(iu, now, false);
+                }
+            } else if c.is_connecting() {
+                self.close(iu, now, false);
+            } else if c.is_idle() {
+                self.free_slot(i, now);
+            }
+        }
+    }
+
+    /// Slot `i` has no socket and its captured connection is over: the oldest waiting one
+    /// takes it, or it stays free.
+    fn free_slot(&mut self, i: u32, now: u64) {
+        self.conns[i as usize].hold();
+        if self.flows.release(i).is_some() {
+            self.connect(i as usize, now);
         }
     }
 
@@ -457,32 +590,49 @@ impl Shard {
         let Shard {
             conns,
             queue,
+            flows,
             wire,
             auth,
             stats,
-            idle,
             cfg,
             outstanding,
-            actions,
+            ids,
             ..
         } = self;
+        // A captured connection takes its own requests only; the flow's books are settled
+        // after the batch (its queue is borrowed meanwhile).
+        let captured = flows.captured();
+        let (queue, before) = if captured {
+            match flows.queue_on(i as u32) {
+                Some(q) => {
+                    let n = q.len();
+                    (q, n)
+                }
+                None => return,
+            }
+        } else {
+            (queue, 0)
+        };
+        let mut failed_flows: u32 = 0;
+        let mut flow = NO_FLOW;
         let c = &mut conns[i];
         c.begin_batch();
         while c.has_room(depth) {
             let Some(mut r) = queue.pop_front() else {
                 break;
             };
+            let session = cfg.sessions.get(r.session as usize).copied().unwrap_or(0);
+            let scope = crate::ids::scope(session, r.lap);
             match r.kind {
                 Kind::Login(p) => {
                     let login = &wire.profiles[p as usize];
-                    let row = cfg.sessions.get(r.session as usize).copied().unwrap_or(0) as usize
-                        % login.logins.len();
-                    wire.write(&login.logins[row], &[], c.batch());
+                    let row = session as usize % login.logins.len();
+                    wire.write_fresh(&login.logins[row], &[], ids, scope, c.batch());
                 }
                 Kind::Step => {
                     let w = wire.req(r.req);
                     match w.splice {
-                        None => wire.write(w, &[], c.batch()),
+                        None => wire.write_fresh(w, &[], ids, scope, c.batch()),
                         Some(sp) => match auth.ready(r, sp.profile, now) {
                             (
                                 Ready::Send {
@@ -493,15 +643,16 @@ impl Shard {
                                 _,
                             ) => {
                                 r.token_generation = generation;
-                                wire.write(w, &insert[insert_index(sp.form)], c.batch());
+                                let insert = &insert[insert_index(sp.form)];
+                                wire.write_fresh(w, insert, ids, scope, c.batch());
                                 if refresh {
-                                    queue.push_front(login_req(sp.profile, r.session, now));
+                                    queue.push_front(login_req(sp.profile, &r, now));
                                     stats.login_sent(wire.profiles[sp.profile as usize].key);
                                 }
                             }
                             (Ready::Wait { login }, _) => {
                                 if login {
-                                    queue.push_front(login_req(sp.profile, r.session, now));
+                                    queue.push_front(login_req(sp.profile, &r, now));
                                     stats.login_sent(wire.profiles[sp.profile as usize].key);
                                 }
                                 continue;
@@ -512,6 +663,8 @@ impl Shard {
                                     stats.error(w.key, s, ErrorClass::Auth);
                                 }
                                 *outstanding -= 1;
+                                failed_flows += 1;
+                                flow = r.flow;
                                 continue;
                             }
                             (Ready::Fail, None) => continue,
@@ -523,6 +676,17 @@ impl Shard {
             r.attempts += 1;
             c.push(r, cfg.requests_per_connection);
         }
+        if captured {
+            let after = queue.len();
+            flows.recount(before, after);
+            for _ in 0..failed_flows {
+                if let Some(slot) = flows.settled(flow) {
+                    self.retiring.push(slot);
+                }
+            }
+        }
+        let c = &mut self.conns[i];
+        let (idle, stats, actions) = (&mut self.idle, &mut self.stats, &mut self.actions);
         if c.in_flight() < depth && !c.parked {
             c.parked = true;
             idle.push(i as u32);
@@ -556,7 +720,7 @@ impl Shard {
     }
 
     fn reconnect_due(&mut self, now: u64) {
-        if self.stopping && self.queue.is_empty() {
+        if self.stopping && self.nothing_queued() {
             return;
         }
         for i in 0..self.conns.len() {
@@ -688,6 +852,14 @@ impl Shard {
         }
         let at = c.closed(now);
         self.check_at = self.check_at.min(at);
+        if self.flows.captured() {
+            if self.flows.slot_done(i) {
+                self.free_slot(i, now);
+            } else if !self.flows.has_work(i) {
+                // Reopened when its next step is due, as the captured client would.
+                self.conns[i as usize].hold();
+            }
+        }
     }
 
     /// Close connection `i` (`backoff`: after a failure): see [`CloseAs`].
@@ -715,6 +887,9 @@ impl Shard {
         if !self.conns[i].close(how != CloseAs::Graceful) {
             return;
         }
+        if was_open {
+            self.stats.connection_done(self.conns[i].answered());
+        }
         if how == CloseAs::Refused {
             self.conns[i].refused();
         }
@@ -729,7 +904,7 @@ impl Shard {
                     self.stats.resent += 1;
                 }
                 r.attempts = charged;
-                self.queue.push_front(r);
+                self.requeue(r, now);
             }
         }
         self.actions.push(Action::Close(i as u32));
@@ -739,7 +914,7 @@ impl Shard {
     fn failed(&mut self, r: Req, class: ErrorClass, now: u64) {
         match r.kind {
             Kind::Step => {
-                self.outstanding -= 1;
+                self.settle(&r);
                 if r.measured {
                     let s = self.second(r.intended);
                     self.stats.error(self.wire.req(r.req).key, s, class);
@@ -752,7 +927,7 @@ impl Shard {
     fn timed_out(&mut self, r: Req, now: u64) {
         match r.kind {
             Kind::Step => {
-                self.outstanding -= 1;
+                self.settle(&r);
                 if r.measured {
                     let s = self.second(r.intended);
                     self.stats.timed_out(self.wire.req(r.req).key, s);
@@ -784,34 +959,32 @@ impl Shard {
         kept: Option<&ringload_http1::KeptResponse>,
         now: u64,
     ) -> bool {
-        let Shard {
-            auth,
-            wire,
-            queue,
-            stats,
-            outstanding,
-            cfg,
-            ..
-        } = self;
-        let key = wire.profiles[p as usize].key;
-        let (outcome, waiting) =
-            auth.on_login(r.session, p, &wire.profiles[p as usize], status, kept, now);
+        let key = self.wire.profiles[p as usize].key;
+        let (outcome, waiting) = self.auth.on_login(
+            r.session,
+            p,
+            &self.wire.profiles[p as usize],
+            status,
+            kept,
+            now,
+        );
         match outcome {
             auth::LoginOutcome::Ok => {
                 for w in waiting.into_iter().rev() {
-                    queue.push_front(w);
+                    self.requeue(w, now);
                 }
                 true
             }
             auth::LoginOutcome::Failed(why) => {
                 for w in waiting {
-                    *outstanding -= 1;
+                    self.settle(&w);
                     if w.measured {
-                        let s = second_of(w.intended, cfg.measure_from_ns);
-                        stats.error(wire.req(w.req).key, s, ErrorClass::Auth);
+                        let s = self.second(w.intended);
+                        self.stats
+                            .error(self.wire.req(w.req).key, s, ErrorClass::Auth);
                     }
                 }
-                stats.offending(key, || why.to_string());
+                self.stats.offending(key, || why.to_string());
                 false
             }
         }
@@ -823,11 +996,15 @@ impl Shard {
         let Shard {
             conns,
             queue,
+            flows,
             stats,
             wire,
             auth,
             ..
         } = self;
+        for c in conns.iter().filter(|c| c.is_open()) {
+            stats.connection_done(c.answered());
+        }
         let key = |r: &Req| match r.kind {
             Kind::Step => wire.req(r.req).key,
             Kind::Login(p) => wire.profiles[p as usize].key,
@@ -836,6 +1013,7 @@ impl Shard {
             .iter()
             .flat_map(|c| c.inflight())
             .chain(queue.iter())
+            .chain(flows.queued_reqs())
             .chain(auth.waiting());
         for r in pending {
             match r.kind {
@@ -851,16 +1029,19 @@ impl Shard {
     }
 }
 
-fn login_req(profile: u16, session: u32, now: u64) -> Req {
+/// A login of `profile` for the session of `of`, sent on its captured connection if it has one.
+fn login_req(profile: u16, of: &Req, now: u64) -> Req {
     Req {
         req: 0,
         kind: Kind::Login(profile),
-        session,
+        session: of.session,
         intended: now,
         sent: 0,
         token_generation: 0,
         attempts: 0,
         measured: false,
         reauthed: false,
+        flow: of.flow,
+        lap: of.lap,
     }
 }

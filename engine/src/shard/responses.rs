@@ -191,7 +191,7 @@ impl Shard {
                     let key = w.key;
                     match self.auth.rejected(r, sp.profile) {
                         (Rejected::Relogin, _) => {
-                            self.queue.push_front(login_req(sp.profile, r.session, now));
+                            self.requeue(login_req(sp.profile, &r, now), now);
                             self.stats
                                 .login_sent(self.wire.profiles[sp.profile as usize].key);
                             if r.measured {
@@ -199,17 +199,17 @@ impl Shard {
                             }
                         }
                         (Rejected::Parked, _) => {}
-                        (Rejected::Resend, Some(r)) => self.queue.push_front(r),
+                        (Rejected::Resend, Some(r)) => self.requeue(r, now),
                         (Rejected::Resend, None) => {}
                     }
                     return;
                 }
-                self.outstanding -= 1;
+                let (key, check) = (w.key, w.check);
+                self.settle(&r);
                 if !r.measured {
                     return;
                 }
-                let key = w.key;
-                let check = &self.wire.checks[w.check as usize];
+                let check = &self.wire.checks[check as usize];
                 let decoder = &self.conns[i].decoder;
                 let captured = |idx: usize| decoder.captured(idx).map(|v| v.value);
                 let offence = check.offence(sum.status, captured);

@@ -19,6 +19,9 @@ use crate::requests::EncodeOptions;
 use crate::schedule::{PlanTiming, ScheduleConfig, Steps};
 use crate::stats::ErrorClass;
 
+mod captured;
+mod clones;
+
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
 
@@ -26,6 +29,8 @@ const S: u64 = 1_000_000_000;
 #[derive(Debug, Clone)]
 pub struct Seen {
     pub conn: u32,
+    /// Which socket (numbered in order of connects over the whole run).
+    pub socket: u64,
     pub method: String,
     pub target: String,
     pub headers: Vec<(String, String)>,
@@ -96,6 +101,13 @@ pub struct Sim {
     pub refuse: Box<dyn FnMut(u32, u64) -> bool>,
     pub connect_delay: u64,
     actions: Vec<Action>,
+    /// The socket each connection has now, and the last socket number given.
+    sockets: Vec<u64>,
+    last_socket: u64,
+    /// Sockets open at once, at most.
+    pub max_open: usize,
+    /// When the shard closed each socket: (socket, time).
+    pub closes: Vec<(u64, u64)>,
 }
 
 /// A plan: `n` sessions, each with `steps` GET requests of one label; session `s` step `k`
@@ -136,6 +148,11 @@ pub struct Setup {
     pub queue_limit: usize,
     pub requests_per_connection: Option<u32>,
     pub interrupt: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Each captured connection on its own connection (`connections` open at most).
+    pub captured: bool,
+    /// Fresh header ids (`--clone`), from `seed`.
+    pub fresh_ids: bool,
+    pub seed: u64,
 }
 
 impl Default for Setup {
@@ -154,6 +171,9 @@ impl Default for Setup {
             queue_limit: 10_000,
             requests_per_connection: None,
             interrupt: None,
+            captured: false,
+            fresh_ids: false,
+            seed: 1,
         }
     }
 }
@@ -166,6 +186,7 @@ impl Sim {
                 &EncodeOptions {
                     host: "sim",
                     users: setup.users.as_ref(),
+                    fresh_ids: setup.fresh_ids,
                     ..EncodeOptions::default()
                 },
             )
@@ -182,10 +203,17 @@ impl Sim {
             }
         }
         let timing = PlanTiming::of(&offsets).unwrap_or_default();
-        let steps = Steps {
-            requests: requests.into(),
-            sessions: sessions.into(),
-            offsets_us: offsets.into(),
+        let (steps, flows) = if setup.captured {
+            let (steps, _, n) = crate::runtime::shard_flows(plan, 1).remove(0);
+            (steps, Some(n))
+        } else {
+            let steps = Steps {
+                requests: requests.into(),
+                sessions: sessions.into(),
+                offsets_us: offsets.into(),
+                ..Steps::default()
+            };
+            (steps, None)
         };
         let schedule = Schedule::new(
             &setup.model,
@@ -216,6 +244,8 @@ impl Sim {
             sessions: (0..plan.sessions.len() as u32).collect::<Vec<_>>().into(),
             segments: plan.segments.len(),
             requests_per_connection: setup.requests_per_connection,
+            flows,
+            ids: crate::ids::IdGen::new(setup.seed, 0),
             source_addrs: Vec::new().into(),
             index: 0,
             interrupt: setup.interrupt.clone(),
@@ -236,6 +266,10 @@ impl Sim {
             refuse: Box::new(|_, _| false),
             connect_delay: 100_000,
             actions: Vec::new(),
+            sockets: vec![0; n],
+            last_socket: 0,
+            max_open: 0,
+            closes: Vec::new(),
         }
     }
 
@@ -259,6 +293,8 @@ impl Sim {
                         let iu = i as usize;
                         self.gens[iu] += 1;
                         self.inbox[iu].clear();
+                        self.last_socket += 1;
+                        self.sockets[iu] = self.last_socket;
                         let g = self.gens[iu];
                         let t = self.now + self.connect_delay;
                         if (self.refuse)(i, self.now) {
@@ -275,6 +311,9 @@ impl Sim {
                     }
                     Action::Close(i) => {
                         let iu = i as usize;
+                        if self.open[iu] {
+                            self.closes.push((self.sockets[iu], self.now));
+                        }
                         self.open[iu] = false;
                         self.gens[iu] += 1;
                         self.shard.on_closed(i, self.now);
@@ -293,7 +332,7 @@ impl Sim {
         self.inbox[iu].extend_from_slice(bytes);
         // Answers on one connection leave in order: never before the previous one.
         let mut not_before = self.now;
-        while let Some(seen) = parse(&mut self.inbox[iu], i, self.now) {
+        while let Some(seen) = parse(&mut self.inbox[iu], i, self.sockets[iu], self.now) {
             self.seen.push(seen.clone());
             let g = self.gens[iu];
             match (self.server)(&seen, self.now) {
@@ -359,6 +398,7 @@ impl Sim {
         match self.payloads.remove(&id).expect("payload") {
             Event::Connected(i, g) if g == self.gens[i as usize] => {
                 self.open[i as usize] = true;
+                self.max_open = self.max_open.max(self.open.iter().filter(|o| **o).count());
                 self.shard.on_connected(i, now, true);
             }
             Event::ConnectFailed(i, g) if g == self.gens[i as usize] => {
@@ -383,7 +423,7 @@ impl Sim {
 }
 
 /// Take one whole request off the front of `buf`.
-fn parse(buf: &mut Vec<u8>, conn: u32, at: u64) -> Option<Seen> {
+fn parse(buf: &mut Vec<u8>, conn: u32, socket: u64, at: u64) -> Option<Seen> {
     let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     let head = String::from_utf8(buf[..end].to_vec()).unwrap();
     let mut lines = head.split("\r\n");
@@ -408,6 +448,7 @@ fn parse(buf: &mut Vec<u8>, conn: u32, at: u64) -> Option<Seen> {
     buf.drain(..end + len);
     Some(Seen {
         conn,
+        socket,
         method,
         target,
         headers,
@@ -707,8 +748,15 @@ proptest! {
             },
             _ => LoadModel::Replay { speed: 4.0 },
         };
+        // Model 4: each session's steps on two captured connections, one after the other.
+        let captured = matches!(model, LoadModel::Replay { .. }) && seed % 2 == 0;
+        let mut plan = plan(3, 4);
+        for st in plan.sessions.iter_mut().flat_map(|s| s.steps.iter_mut()) {
+            st.connection = st.offset_us / 20_000;
+        }
         let setup = Setup {
             model,
+            captured,
             connections: conns,
             depth,
             end_ns: 800 * MS,
@@ -716,7 +764,7 @@ proptest! {
             timeout: Duration::from_millis(50),
             ..Setup::default()
         };
-        let mut sim = Sim::new(&plan(3, 4), setup, random_server(seed));
+        let mut sim = Sim::new(&plan, setup, random_server(seed));
         let mut k = 0u32;
         if refuse_every > 0 {
             sim.refuse = Box::new(move |_, _| { k += 1; k.is_multiple_of(refuse_every + 1) });

@@ -381,6 +381,9 @@ struct Merger {
     /// Connection and TLS costs, summed like the latencies.
     connect: Sparse,
     tls: Option<(u64, u64, Sparse, Vec<String>)>,
+    /// Requests per connection, and captured connections that waited for one.
+    per_conn: Sparse,
+    conn_waits: u64,
     bytes_in: u64,
     bytes_out: u64,
     opened: u64,
@@ -530,6 +533,16 @@ impl Merger {
             let e = self.status.entry(k.clone()).or_default();
             *e = e.saturating_add(*v);
         }
+        if !s.requests_per_connection_histogram.is_empty() {
+            add_histogram(
+                &mut self.per_conn,
+                &s.requests_per_connection_histogram,
+                3,
+                name,
+                "summary.requests_per_connection_histogram",
+                budget,
+            )?;
+        }
         if !s.connect_histogram.is_empty() {
             add_histogram(
                 &mut self.connect,
@@ -569,6 +582,7 @@ impl Merger {
             (&mut self.bytes_in, s.bytes_in),
             (&mut self.bytes_out, s.bytes_out),
             (&mut self.opened, s.connections_opened),
+            (&mut self.conn_waits, s.connection_waits),
             (&mut self.closes, s.server_closes),
             (&mut self.unsolicited, s.unsolicited_responses),
         ] {
@@ -619,6 +633,7 @@ impl Merger {
         let service = self.service.histogram(3);
         let lag = self.lag.histogram(3);
         let connect = self.connect.histogram(3);
+        let per_conn = self.per_conn.histogram(3);
         Report {
             format: FORMAT.to_string(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -652,6 +667,10 @@ impl Merger {
                 bytes_in: self.bytes_in,
                 bytes_out: self.bytes_out,
                 connections_opened: self.opened,
+                connections_per_s: crate::build::per_second(self.opened, self.duration),
+                requests_per_connection: Percentiles::of(&per_conn),
+                requests_per_connection_histogram: encode(&per_conn),
+                connection_waits: self.conn_waits,
                 server_closes: self.closes,
                 unsolicited_responses: self.unsolicited,
                 connect_us: Percentiles::of(&connect),

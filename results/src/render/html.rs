@@ -107,6 +107,18 @@ fn details(b: &mut String, r: &Report) {
         );
     }
     b.push_str("</table>\n");
+    let rpc = &s.requests_per_connection;
+    let _ = writeln!(
+        b,
+        "<p>New connections: {:.1}/s. Requests per connection: mean {:.1}, p50 {}, p90 {}, p99 {}, max {}{}.</p>",
+        s.connections_per_s,
+        rpc.mean,
+        rpc.p50,
+        rpc.p90,
+        rpc.p99,
+        rpc.max,
+        super::waits_note(s)
+    );
     if let Some(t) = &s.tls {
         let _ = writeln!(
             b,

@@ -10,3 +10,14 @@ pub mod hdr;
 pub mod html;
 mod svg;
 pub mod text;
+
+/// `; N captured connections waited for a free one`, when some did (text and HTML).
+fn waits_note(s: &crate::model::Summary) -> String {
+    if s.connection_waits == 0 {
+        return String::new();
+    }
+    format!(
+        "; {} captured connections waited for a free one",
+        s.connection_waits
+    )
+}

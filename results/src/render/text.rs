@@ -147,12 +147,26 @@ pub fn render_text(r: &Report) -> String {
     ));
     let status: Vec<String> = s.status.iter().map(|(k, v)| format!("{k}={v}")).collect();
     out.push_str(&format!(
-        "status {}; service time p50 {} ms p99 {} ms (from actual send); connections opened {}, closed by server {}\n",
-        if status.is_empty() { "-".into() } else { status.join(" ") },
+        "status {}; service time p50 {} ms p99 {} ms (from actual send)\n",
+        if status.is_empty() {
+            "-".into()
+        } else {
+            status.join(" ")
+        },
         ms(s.service_us.p50),
         ms(s.service_us.p99),
+    ));
+    let rpc = &s.requests_per_connection;
+    out.push_str(&format!(
+        "connections: {} opened ({:.1}/s), {} closed by server; requests per connection p50 {} p99 {} max {} (mean {:.1}){}\n",
         s.connections_opened,
-        s.server_closes
+        s.connections_per_s,
+        s.server_closes,
+        rpc.p50,
+        rpc.p99,
+        rpc.max,
+        rpc.mean,
+        super::waits_note(s)
     ));
     if let Some(t) = &s.tls {
         out.push_str(&format!(
