@@ -262,8 +262,10 @@ fn canary_version_and_weighted_split_on_recommendations() {
                 == Some("canary-v9")
         })
         .count();
-    // 20% of 2000: 400, standard deviation ~18.
-    assert!((320..480).contains(&canary), "{canary} of {n}");
+    // 20% of 2000: 400, standard deviation 17.9. The server draws from entropy, so the
+    // bound is 6 standard deviations (a false failure about once in 10^9 runs; 4.5 failed
+    // once in CI with 318): still far from 10% (200) or 30% (600).
+    assert!((290..=510).contains(&canary), "{canary} of {n}");
     let stats = json(&get(&mut c, "/__shop/stats", ""));
     assert_eq!(stats["versions"]["canary-v9"], canary as u64 + 1);
     assert_eq!(stats["versions"]["stable"], (n - canary) as u64);
