@@ -8,6 +8,7 @@
 //!               reconnects, re-sends, tokens minted per session (auth); every outcome counted
 //!       schedule  the load model: which request is due when (closed loop, rate, replay, stages)
 //!       requests  the plan's requests encoded to wire bytes once, before the run
+//!       mesh      what the hops say: who answered a failure, how long the upstream took
 //!   stats     HdrHistograms (intended-time latency, service time, schedule lag), counts, windows
 //! ```
 //! HTTP/1.1 framing is the sans-IO `ringload_http1` decoder; only the driver touches sockets,
@@ -17,6 +18,7 @@ mod config;
 mod driver;
 mod error;
 pub mod live;
+pub mod mesh;
 mod requests;
 mod ring;
 mod runtime;
@@ -30,11 +32,12 @@ pub use config::{
     MAX_STAGES, MAX_WAIT, Replay, RunConfig, Stage, Stop, Target, Users,
 };
 pub use error::EngineError;
+pub use mesh::{MeshOptions, Origin, OriginRule};
 pub use requests::{MAX_HEAD, MAX_HEADS_TOTAL};
 pub use ring::check as check_io_uring;
 pub use runtime::{check_validity, expected_wall, replay_rate, run};
 pub use shard::MAX_ATTEMPTS;
 pub use stats::{
-    Counts, ERROR_CLASSES, ErrorClass, KeyLayout, KeyStats, N_ERROR_CLASSES, Row, Split, Stats,
-    Window,
+    Counts, ERROR_CLASSES, ErrorClass, KeyLayout, KeyStats, N_ERROR_CLASSES, Origins, Row, Split,
+    Stats, UpstreamTimes, Window,
 };

@@ -181,6 +181,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
                 users: r.users.as_ref(),
                 expect: &r.expect,
                 split: &r.split,
+                mesh: Some(&r.mesh),
             },
         )
         .map_err(EngineError::Plan)?,

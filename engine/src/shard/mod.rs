@@ -177,14 +177,18 @@ pub struct Shard {
     down_since: Option<u64>,
     /// The next second (of measurement) whose end publishes live figures.
     next_publish: u64,
+    /// Where a failed check's reason is written before it is compared with those kept (reused,
+    /// so a failure like one already kept allocates nothing).
+    scratch: String,
 }
 
 impl Shard {
     pub fn new(cfg: ShardConfig, wire: Arc<WireRequests>, schedule: Schedule) -> Shard {
-        let names: Vec<&str> = wire.capture_names.iter().map(String::as_str).collect();
+        // Compiled once; every connection's decoder holds only the values.
+        let captures = ringload_http1::CaptureSet::new(&wire.capture_specs());
         let limits = Limits::default();
         let conns = (0..cfg.connections)
-            .map(|_| Conn::new(limits, &names))
+            .map(|_| Conn::new(limits, &captures))
             .collect();
         let auth = Auth::new(cfg.sessions.len().max(1), wire.profiles.len());
         let splits = wire.split_captures.len();
@@ -206,6 +210,7 @@ impl Shard {
             check_at: 0,
             down_since: None,
             next_publish: 1,
+            scratch: String::with_capacity(128),
             wire,
             schedule,
             cfg,
@@ -809,7 +814,7 @@ impl Shard {
                         stats.error(wire.req(w.req).key, s, ErrorClass::Auth);
                     }
                 }
-                stats.offending(key, || why.to_string());
+                stats.offending(key, why);
                 false
             }
         }

@@ -19,6 +19,8 @@ use crate::requests::EncodeOptions;
 use crate::schedule::{PlanTiming, ScheduleConfig, Steps};
 use crate::stats::ErrorClass;
 
+mod mesh;
+
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
 
@@ -136,6 +138,8 @@ pub struct Setup {
     pub queue_limit: usize,
     pub requests_per_connection: Option<u32>,
     pub interrupt: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// `--origin-rule`, `--server-timing`.
+    pub mesh: crate::mesh::MeshOptions,
 }
 
 impl Default for Setup {
@@ -154,6 +158,7 @@ impl Default for Setup {
             queue_limit: 10_000,
             requests_per_connection: None,
             interrupt: None,
+            mesh: crate::mesh::MeshOptions::default(),
         }
     }
 }
@@ -166,6 +171,7 @@ impl Sim {
                 &EncodeOptions {
                     host: "sim",
                     users: setup.users.as_ref(),
+                    mesh: Some(&setup.mesh),
                     ..EncodeOptions::default()
                 },
             )
