@@ -66,6 +66,15 @@ fn targets(dir: &std::path::Path) -> String {
     plan
 }
 
+/// The `labels[]` row of `GET {path}`.
+fn label_row<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    let label = format!("GET {path}");
+    v["labels"]
+        .as_array()?
+        .iter()
+        .find(|g| g["label"] == label.as_str())
+}
+
 fn n(v: &Value, k: &str) -> u64 {
     v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"))
 }
@@ -102,12 +111,7 @@ fn origins_are_counted_exactly_and_the_upstream_time_is_the_apps() {
     let mut want = [0u64; 3];
     for (path, origin) in PATHS {
         let label = format!("GET {path}");
-        let row = v["labels"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["label"] == label.as_str())
-            .unwrap_or_else(|| panic!("{label}: {}", r.stdout));
+        let row = label_row(&v, path).unwrap_or_else(|| panic!("{label}: {}", r.stdout));
         let requests = n(row, "requests");
         assert!(requests > 0, "{label}");
         let o = &row["origin"];
@@ -161,15 +165,7 @@ fn origins_are_counted_exactly_and_the_upstream_time_is_the_apps() {
         n(s, "upstream_time_responses"),
         ["/ok", "/ok-server-timing", "/app-fails-relayed"]
             .iter()
-            .map(|p| {
-                let label = format!("GET {p}");
-                v["labels"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|g| g["label"] == label.as_str())
-                    .map_or(0, |g| n(g, "requests"))
-            })
+            .map(|p| label_row(&v, p).map_or(0, |g| n(g, "requests")))
             .sum::<u64>()
     );
     // The text says it too.

@@ -32,16 +32,12 @@ pub fn origin_suffix(o: &OriginCounts) -> String {
     if o.proxy + o.upstream == 0 {
         return String::new();
     }
-    let parts: Vec<String> = [
+    let counts = [
         ("proxy", o.proxy),
         ("upstream", o.upstream),
         ("unknown", o.unknown),
-    ]
-    .iter()
-    .filter(|(_, n)| *n > 0)
-    .map(|(k, n)| format!("{k} {n}"))
-    .collect();
-    format!(" ({})", parts.join(" "))
+    ];
+    format!(" ({})", crate::render::text::nonzero_counts(&counts, " "))
 }
 
 /// Responses a group received: ok, or answered and failed their check.
@@ -104,21 +100,30 @@ pub fn run_text(r: &Report) -> String {
         "label [segment]", "with time", "p50", "p90", "p99", "p50", "p90", "p99"
     );
     for (name, g) in timed_rows(r) {
-        let (u, o) = (&g.upstream_time_us, &g.overhead_us);
+        let [n, u50, u90, u99, o50, o90, o99] = timed_cells(g);
         let _ = writeln!(
             out,
-            "{:<44} {:>9}  {:>8} {:>8} {:>8}  {:>8} {:>8} {:>8}",
+            "{:<44} {n:>9}  {u50:>8} {u90:>8} {u99:>8}  {o50:>8} {o90:>8} {o99:>8}",
             crate::render::text::truncate(&name, 44),
-            g.upstream_time_responses,
-            ms(u.p50),
-            ms(u.p90),
-            ms(u.p99),
-            ms(o.p50),
-            ms(o.p90),
-            ms(o.p99)
         );
     }
     out
+}
+
+/// A timed row's figures: responses that said, upstream time and overhead at each shown
+/// percentile (ms).
+fn timed_cells(g: &Group) -> [String; 7] {
+    let (u, o) = (&g.upstream_time_us, &g.overhead_us);
+    let [(_, a), (_, b), (_, c)] = SHOWN;
+    [
+        g.upstream_time_responses.to_string(),
+        ms(a(u)),
+        ms(b(u)),
+        ms(c(u)),
+        ms(a(o)),
+        ms(b(o)),
+        ms(c(o)),
+    ]
 }
 
 /// The run page's sections: failure origin per row, and where the time went.
@@ -162,19 +167,11 @@ pub fn run_html(r: &Report) -> String {
         );
         b.push_str("<table><tr><th>label [segment]</th><th>with time</th><th>upstream p50 ms</th><th>p90</th><th>p99</th><th>overhead p50 ms</th><th>p90</th><th>p99</th></tr>\n");
         for (name, g) in timed_rows(r) {
-            let (u, o) = (&g.upstream_time_us, &g.overhead_us);
-            let _ = writeln!(
-                b,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&name),
-                g.upstream_time_responses,
-                ms(u.p50),
-                ms(u.p90),
-                ms(u.p99),
-                ms(o.p50),
-                ms(o.p90),
-                ms(o.p99)
-            );
+            let _ = write!(b, "<tr><td>{}</td>", esc(&name));
+            for cell in timed_cells(g) {
+                let _ = write!(b, "<td>{cell}</td>");
+            }
+            b.push_str("</tr>\n");
         }
         b.push_str("</table>\n");
     }
@@ -248,24 +245,13 @@ pub fn compare_text(c: &Comparison) -> String {
             "{:<6} {:>26}   {:>26}   {:>26}",
             "", "service time (from send)", "upstream's own time", "the rest (overhead)"
         );
-        let _ = writeln!(
-            out,
-            "{:<6} {:>8} {:>9} {:>7}   {:>8} {:>9} {:>7}   {:>8} {:>9} {:>7}",
-            "",
-            "baseline",
-            "candidate",
-            "change",
-            "baseline",
-            "candidate",
-            "change",
-            "baseline",
-            "candidate",
-            "change"
-        );
-        for (name, pairs) in compare_rows(c) {
+        let heads = ["baseline", "candidate", "change"].map(String::from);
+        let rows = compare_rows(c)
+            .into_iter()
+            .map(|(name, pairs)| (name, pairs.map(|p| p.cells())));
+        for (name, cells) in std::iter::once(("", [(); 3].map(|_| heads.clone()))).chain(rows) {
             let _ = write!(out, "{name:<6}");
-            for p in &pairs {
-                let [x, y, d] = p.cells();
+            for [x, y, d] in &cells {
                 let _ = write!(out, " {x:>8} {y:>9} {d:>7}  ");
             }
             out.truncate(out.trim_end().len());

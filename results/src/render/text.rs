@@ -28,25 +28,31 @@ fn ms(us: u64) -> String {
     format!("{:.2}", us as f64 / 1000.0)
 }
 
+/// The counts that are not 0, named: `reset=3 timeout=1` (with `sep` `=`), empty when every one
+/// is 0.
+pub(crate) fn nonzero_counts(counts: &[(&str, u64)], sep: &str) -> String {
+    counts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{k}{sep}{n}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// `reset=3 timeout=1`, or `-` when there is none.
 pub fn error_text(e: &Errors) -> String {
-    let parts: Vec<String> = [
-        ("connect", e.connect),
-        ("timeout", e.timeout),
-        ("reset", e.reset),
-        ("protocol", e.protocol),
-        ("validation", e.validation),
-        ("auth", e.auth),
-    ]
-    .iter()
-    .filter(|(_, n)| *n > 0)
-    .map(|(k, n)| format!("{k}={n}"))
-    .collect();
-    if parts.is_empty() {
-        "-".into()
-    } else {
-        parts.join(" ")
-    }
+    let text = nonzero_counts(
+        &[
+            ("connect", e.connect),
+            ("timeout", e.timeout),
+            ("reset", e.reset),
+            ("protocol", e.protocol),
+            ("validation", e.validation),
+            ("auth", e.auth),
+        ],
+        "=",
+    );
+    if text.is_empty() { "-".into() } else { text }
 }
 
 fn row(out: &mut String, name: &str, g: &Group) {
