@@ -26,6 +26,7 @@ pub mod limits;
 pub mod load_args;
 pub mod load_config;
 pub mod merge;
+pub mod mesh_args;
 pub mod out;
 pub mod plan_io;
 pub mod proxy;

@@ -1,5 +1,6 @@
 //! What a replay changes in a plan's requests and checks (shared by `run` and `compare`):
-//! header overrides, tokens (`--auth-token`, `--users`), expectations and splits.
+//! header overrides, tokens (`--auth-token`, `--users`), expectations and splits, and what the
+//! hops' answers mean (`mesh_args`).
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,8 @@ pub struct ReplayArgs {
     /// header an expectation names is split too).
     #[arg(long, value_name = "HEADER")]
     pub split: Vec<String>,
+    #[command(flatten)]
+    pub mesh: crate::mesh_args::MeshArgs,
 }
 
 impl ReplayArgs {
@@ -95,6 +98,7 @@ impl ReplayArgs {
             users,
             expect,
             split: self.split.clone(),
+            mesh: self.mesh.options()?,
         })
     }
 }

@@ -250,6 +250,19 @@ fn the_schema_refuses_a_missing_field_a_wrong_type_and_an_unknown_key() {
     errors_at(&v, Schema::Report, "/run", "threds");
     let v = broken(&|v| v["labels"][0]["histogram"] = "not a histogram".into());
     errors_at(&v, Schema::Report, "/labels/0/histogram", "does not match");
+    let v = broken(&|v| {
+        v["labels"][0].as_object_mut().unwrap().remove("origin");
+    });
+    errors_at(&v, Schema::Report, "/labels/0", "\"origin\" is a required");
+    let v = broken(&|v| v["summary"]["origin"]["proxy"] = (-1).into());
+    errors_at(&v, Schema::Report, "/summary/origin/proxy", "minimum");
+    let v = broken(&|v| v["summary"]["overhead_histogram"] = "".into());
+    errors_at(
+        &v,
+        Schema::Report,
+        "/summary/overhead_histogram",
+        "does not match",
+    );
     let v = broken(&|v| v["invalid_reason"] = "late".into());
     errors_at(&v, Schema::Report, "/invalid_reason", "null");
     let v = broken(&|v| v["format"] = "ringload-compare/1".into());

@@ -153,6 +153,8 @@ pub struct Replay {
     pub expect: Vec<ExpectRule>,
     /// `--split HEADER`: count responses per segment by this header's value.
     pub split: Vec<String>,
+    /// What the hops' answers mean: `--origin-rule`, `--server-timing`.
+    pub mesh: crate::mesh::MeshOptions,
 }
 
 /// Default open-loop precision window, microseconds (see `RunConfig::precision`).

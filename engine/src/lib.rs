@@ -10,6 +10,7 @@
 //!       schedule  the load model: which request is due when (closed loop, rate, replay, stages)
 //!       requests  the plan's requests encoded to wire bytes once, before the run; fresh
 //!                 request and trace ids (`ids`) written over their places at each send
+//!       mesh      what the hops say: who answered a failure, how long the upstream took
 //!   stats     HdrHistograms (intended-time latency, service time, schedule lag), counts, windows
 //! ```
 //! HTTP/1.1 framing is the sans-IO `ringload_http1` decoder; only the driver touches sockets,
@@ -21,6 +22,7 @@ mod driver;
 mod error;
 mod ids;
 pub mod live;
+pub mod mesh;
 mod requests;
 mod ring;
 mod runtime;
@@ -35,11 +37,12 @@ pub use config::{
     MAX_RUN, MAX_SPIN, MAX_STAGES, MAX_WAIT, Replay, RunConfig, Shape, Stage, Stop, Target, Users,
 };
 pub use error::EngineError;
+pub use mesh::{MeshOptions, Origin, OriginRule};
 pub use requests::{MAX_HEAD, MAX_HEADS_TOTAL};
 pub use ring::check as check_io_uring;
 pub use runtime::{check_validity, expected_wall, replay_rate, run};
 pub use shard::MAX_ATTEMPTS;
 pub use stats::{
-    Counts, ERROR_CLASSES, ErrorClass, KeyLayout, KeyStats, N_ERROR_CLASSES, Row, Split, Stats,
-    Window,
+    Counts, ERROR_CLASSES, ErrorClass, KeyLayout, KeyStats, N_ERROR_CLASSES, Origins, Row, Split,
+    Stats, UpstreamTimes, Window,
 };

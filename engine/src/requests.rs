@@ -29,6 +29,7 @@ use ringload_formats::{Plan, Request, StatusRule, TokenLocation, TokenPlace};
 
 use crate::config::{ExpectRule, ExpectScope, Users};
 use crate::ids::IdGen;
+use crate::mesh::{MeshOptions, MeshReader};
 use crate::stats::{KeyLayout, Row};
 
 /// Largest head (request line and headers) one request may encode to: far above what servers
@@ -165,8 +166,12 @@ pub struct WireRequests {
     reqs: Vec<WireReq>,
     id_slots: Vec<IdSlot>,
     pub checks: Vec<Check>,
-    /// Response header names the decoder must capture for the checks and splits.
+    /// Response header names the decoder must capture for the checks, splits and hops.
     pub capture_names: Vec<String>,
+    /// For each capture: the value bytes kept, and whether repeated fields are joined.
+    pub capture_shapes: Vec<(usize, bool)>,
+    /// What the hops' fields say (failure origin, upstream time), by capture index.
+    pub mesh: MeshReader,
     /// Capture indexes of the headers whose values are counted per segment (`--split`, and
     /// every header an expectation names).
     pub split_captures: Vec<usize>,
@@ -199,6 +204,8 @@ pub struct EncodeOptions<'a> {
     pub split: &'a [String],
     /// Write request and trace ids fresh at each send (`--clone`, `--fresh-ids`).
     pub fresh_ids: bool,
+    /// `--origin-rule`, `--server-timing` (`None`: neither).
+    pub mesh: Option<&'a MeshOptions>,
 }
 
 impl WireRequests {
@@ -244,6 +251,8 @@ impl WireRequests {
                 w.split_captures.push(idx);
             }
         }
+        let mesh = o.mesh.cloned().unwrap_or_default();
+        w.mesh = MeshReader::new(&mesh, |name, cap, join| w.capture_with(name, cap, join));
         for r in &plan.requests {
             let slot = r
                 .auth
@@ -320,18 +329,40 @@ impl WireRequests {
         Ok(w)
     }
 
+    /// The capture index of `name` (its first value, up to the decoder's default size).
     fn capture(&mut self, name: &str) -> usize {
+        self.capture_with(name, ringload_http1::CAPTURE_VALUE_CAP, false)
+    }
+
+    /// The capture index of `name`, keeping at least `cap` bytes (joined when repeated if any
+    /// user of it asks).
+    fn capture_with(&mut self, name: &str, cap: usize, join: bool) -> usize {
         match self
             .capture_names
             .iter()
             .position(|n| n.eq_ignore_ascii_case(name))
         {
-            Some(i) => i,
+            Some(i) => {
+                let shape = &mut self.capture_shapes[i];
+                shape.0 = shape.0.max(cap);
+                shape.1 |= join;
+                i
+            }
             None => {
                 self.capture_names.push(name.to_string());
+                self.capture_shapes.push((cap, join));
                 self.capture_names.len() - 1
             }
         }
+    }
+
+    /// What the decoders must capture, by index.
+    pub fn capture_specs(&self) -> Vec<ringload_http1::CaptureSpec<'_>> {
+        self.capture_names
+            .iter()
+            .zip(&self.capture_shapes)
+            .map(|(name, &(cap, join))| ringload_http1::CaptureSpec { name, cap, join })
+            .collect()
     }
 
     /// Append the head of `r` to `heads`; where a token goes when `slot` says one does. With
@@ -819,8 +850,12 @@ mod tests {
         );
         assert_eq!((w.req(0).is_head, w.req(1).is_head), (false, true));
         assert_eq!((w.req(0).key, w.req(1).key), (0, 1));
-        assert_eq!(w.capture_names, vec!["X-Upstream-Version".to_string()]);
+        // The hops' fields first (every run reads them), then the expectation's.
+        let mesh: Vec<&str> = crate::mesh::FIELDS.iter().map(|f| f.0).collect();
+        assert_eq!(w.capture_names[..mesh.len()], mesh);
+        assert_eq!(w.capture_names[mesh.len()..], ["X-Upstream-Version"]);
         let c = &w.checks[w.req(0).check as usize];
+        assert_eq!(c.headers[0].0, mesh.len(), "by its capture index");
         assert!(c.passes(201, |_| Some(b"stable".as_slice())));
         assert!(!c.passes(201, |_| Some(b"canary".as_slice())));
         assert!(!c.passes(200, |_| Some(b"stable".as_slice())));

@@ -271,6 +271,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
                 expect: &r.expect,
                 split: &r.split,
                 fresh_ids: cfg.cloning.is_some(),
+                mesh: Some(&r.mesh),
             },
         )
         .map_err(EngineError::Plan)?,

@@ -7,12 +7,18 @@
 //! - `service`: from the actual send to the response (the uncorrected view others report);
 //! - `lag`: how late each request was sent compared with its intended time.
 //!
+//! What the hops said is counted beside (see `mesh`): failed responses by origin (proxy,
+//! upstream, unknown), and, for responses that carried the upstream's own time, that time and
+//! the rest of the service time (the overhead) in histograms of their own.
+//!
 //! Accounting: every request the engine decides to send ends in exactly one outcome, so
 //! `requests == ok + failed() + timed_out + in_flight_at_end` after a run.
 
 use std::ops::AddAssign;
 
 use hdrhistogram::Histogram;
+
+use crate::mesh::Origin;
 
 /// Highest latency a histogram holds (one hour, microseconds); larger values are clamped.
 pub const MAX_LATENCY_US: u64 = 3_600_000_000;
@@ -166,6 +172,82 @@ impl AddAssign<&Counts> for Counts {
     }
 }
 
+/// Failed responses (the `validation` class: answered, but not as expected) by who answered
+/// them; their sum is that class's count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Origins {
+    pub proxy: u64,
+    pub upstream: u64,
+    pub unknown: u64,
+}
+
+impl Origins {
+    #[inline]
+    fn count(&mut self, o: Origin) {
+        match o {
+            Origin::Proxy => self.proxy += 1,
+            Origin::Upstream => self.upstream += 1,
+            Origin::Unknown => self.unknown += 1,
+        }
+    }
+}
+
+impl AddAssign<&Origins> for Origins {
+    fn add_assign(&mut self, o: &Origins) {
+        self.proxy += o.proxy;
+        self.upstream += o.upstream;
+        self.unknown += o.unknown;
+    }
+}
+
+/// Where the time of the responses that said how long the upstream took went: the upstream's
+/// own time, and the rest of each one's service time (network, proxies, queueing on the
+/// connection), microseconds. Their counts are the responses that said.
+#[derive(Debug, Clone)]
+pub struct UpstreamTimes {
+    pub upstream: Histogram<u64>,
+    pub overhead: Histogram<u64>,
+}
+
+impl UpstreamTimes {
+    pub fn new() -> Self {
+        UpstreamTimes {
+            upstream: new_histogram(),
+            overhead: new_histogram(),
+        }
+    }
+
+    /// A response whose upstream took `upstream_us` of its `service_us`.
+    #[inline]
+    pub fn record(&mut self, upstream_us: u64, service_us: u64) {
+        self.upstream
+            .saturating_record(upstream_us.clamp(1, MAX_LATENCY_US));
+        self.overhead.saturating_record(
+            service_us
+                .saturating_sub(upstream_us)
+                .clamp(1, MAX_LATENCY_US),
+        );
+    }
+
+    pub fn add(&mut self, o: &UpstreamTimes) {
+        self.upstream.add(&o.upstream).expect("same bounds");
+        self.overhead.add(&o.overhead).expect("same bounds");
+    }
+}
+
+impl Default for UpstreamTimes {
+    fn default() -> Self {
+        UpstreamTimes::new()
+    }
+}
+
+/// Add `b` into `a`, creating `a` on the first times to add.
+pub fn add_times(a: &mut Option<Box<UpstreamTimes>>, b: &Option<Box<UpstreamTimes>>) {
+    if let Some(b) = b {
+        a.get_or_insert_with(Box::default).add(b);
+    }
+}
+
 /// First offending values kept per (label, segment): enough to see what broke, bounded.
 pub const MAX_OFFENDING: usize = 5;
 
@@ -179,6 +261,10 @@ pub struct KeyStats {
     /// The first distinct reasons responses failed their check (`status 503`,
     /// `x-upstream-version: stable`), at most [`MAX_OFFENDING`].
     pub offending: Vec<String>,
+    /// Failed responses by origin.
+    pub origins: Origins,
+    /// Upstream time and overhead, from the first response that said.
+    pub upstream: Option<Box<UpstreamTimes>>,
 }
 
 impl KeyStats {
@@ -188,15 +274,16 @@ impl KeyStats {
             latency: new_histogram(),
             reauth: 0,
             offending: Vec::new(),
+            origins: Origins::default(),
+            upstream: None,
         }
     }
 
-    fn offend(&mut self, what: impl FnOnce() -> String) {
-        if self.offending.len() < MAX_OFFENDING {
-            let w = what();
-            if !self.offending.contains(&w) {
-                self.offending.push(w);
-            }
+    /// Keep `what` if it is new and there is room (allocating only then: a failing response
+    /// of a kind already kept costs a comparison).
+    fn offend(&mut self, what: &str) {
+        if self.offending.len() < MAX_OFFENDING && !self.offending.iter().any(|o| o == what) {
+            self.offending.push(what.to_string());
         }
     }
 }
@@ -320,6 +407,10 @@ pub struct Stats {
     /// Captured connections that were due while every connection allowed was open, and waited
     /// for one to close.
     pub conn_waits: u64,
+    /// Failed responses by origin (steps only).
+    pub origins: Origins,
+    /// Upstream time and overhead of every step response that said (steps only).
+    pub upstream: Option<Box<UpstreamTimes>>,
 }
 
 impl Stats {
@@ -371,6 +462,8 @@ impl Stats {
             tls_reasons: Vec::new(),
             conn_requests: new_histogram(),
             conn_waits: 0,
+            origins: Origins::default(),
+            upstream: None,
         }
     }
 
@@ -419,7 +512,7 @@ impl Stats {
     }
 
     /// Remember why a response of `key` failed its check (only the first few are kept).
-    pub fn offending(&mut self, key: u32, what: impl FnOnce() -> String) {
+    pub fn offending(&mut self, key: u32, what: &str) {
         self.key(key).offend(what);
     }
 
@@ -560,6 +653,26 @@ impl Stats {
         self.counts.errors[v] += bad;
     }
 
+    /// A response of `key` that failed its check came from `origin` (after `answered`).
+    #[inline]
+    pub fn origin(&mut self, key: u32, origin: Origin) {
+        self.origins.count(origin);
+        self.key(key).origins.count(origin);
+    }
+
+    /// A response of `key` said its upstream took `upstream_us` of its `service_us` (from the
+    /// actual send). The histograms are created at the first such response.
+    #[inline]
+    pub fn upstream_time(&mut self, key: u32, upstream_us: u64, service_us: u64) {
+        self.upstream
+            .get_or_insert_with(Box::default)
+            .record(upstream_us, service_us);
+        self.key(key)
+            .upstream
+            .get_or_insert_with(Box::default)
+            .record(upstream_us, service_us);
+    }
+
     /// The request failed without a usable response.
     #[inline]
     pub fn error(&mut self, key: u32, second: usize, class: ErrorClass) {
@@ -598,8 +711,10 @@ impl AddAssign<&Stats> for Stats {
                 a.latency.add(&b.latency).expect("same bounds");
                 a.reauth += b.reauth;
                 for o in &b.offending {
-                    a.offend(|| o.clone());
+                    a.offend(o);
                 }
+                a.origins += &b.origins;
+                add_times(&mut a.upstream, &b.upstream);
             }
         }
         self.latency.add(&o.latency).expect("same bounds");
@@ -653,6 +768,8 @@ impl AddAssign<&Stats> for Stats {
         for (a, b) in self.splits.iter_mut().zip(&o.splits) {
             a.add(b);
         }
+        self.origins += &o.origins;
+        add_times(&mut self.upstream, &o.upstream);
     }
 }
 

@@ -56,6 +56,11 @@ static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A keep-alive server that answers every request head without allocating per request.
 fn server() -> std::net::SocketAddr {
+    server_with(&[b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+}
+
+/// The same, answering with `replies` in turn on each connection.
+fn server_with(replies: &'static [&'static [u8]]) -> std::net::SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -65,10 +70,11 @@ fn server() -> std::net::SocketAddr {
             std::thread::spawn(move || {
                 IGNORED.with(|c| c.set(true));
                 let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
-                const RESP: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                let longest = replies.iter().map(|r| r.len()).max().unwrap_or(0);
                 let mut buf = [0u8; 16384];
                 let mut out = [0u8; 16384];
                 let mut tail = 0u32; // last bytes seen, to find \r\n\r\n across reads
+                let mut next = 0;
                 loop {
                     let n = match s.read(&mut buf) {
                         Ok(0) | Err(_) => return,
@@ -78,17 +84,19 @@ fn server() -> std::net::SocketAddr {
                     for &b in &buf[..n] {
                         tail = (tail << 8) | u32::from(b);
                         if tail == 0x0d0a_0d0a {
-                            out[k * RESP.len()..(k + 1) * RESP.len()].copy_from_slice(RESP);
-                            k += 1;
-                            if (k + 1) * RESP.len() > out.len() {
-                                if s.write_all(&out[..k * RESP.len()]).is_err() {
+                            let r = replies[next % replies.len()];
+                            next += 1;
+                            out[k..k + r.len()].copy_from_slice(r);
+                            k += r.len();
+                            if k + longest > out.len() {
+                                if s.write_all(&out[..k]).is_err() {
                                     return;
                                 }
                                 k = 0;
                             }
                         }
                     }
-                    if k > 0 && s.write_all(&out[..k * RESP.len()]).is_err() {
+                    if k > 0 && s.write_all(&out[..k]).is_err() {
                         return;
                     }
                 }
@@ -184,8 +192,8 @@ fn allocations_with(
     allocations_of(n, addr, tls, depth, None)
 }
 
-/// Allocations of a run of `n` requests; with `cloning`, the requests carry request and trace
-/// ids that are written fresh at every send.
+/// Allocations of a run of `n` requests that all succeed; with `cloning`, the requests carry
+/// request and trace ids that are written fresh at every send.
 fn allocations_of(
     n: u64,
     addr: std::net::SocketAddr,
@@ -193,6 +201,19 @@ fn allocations_of(
     depth: usize,
     cloning: Option<ringload_engine::Cloning>,
 ) -> u64 {
+    let (allocs, s) = run_counting(n, addr, tls, depth, cloning);
+    assert_eq!(s.counts.ok, n);
+    allocs
+}
+
+/// Allocations of a run of `n` requests, and its stats.
+fn run_counting(
+    n: u64,
+    addr: std::net::SocketAddr,
+    tls: Option<ringload_engine::tls::TlsOptions>,
+    depth: usize,
+    cloning: Option<ringload_engine::Cloning>,
+) -> (u64, ringload_engine::Stats) {
     let mut b = PlanBuilder::new(Metadata::default());
     let label = b.label("GET /");
     let canary = b.segment("canary");
@@ -237,8 +258,7 @@ fn allocations_of(
     cfg.cloning = cloning;
     let before = ALLOCS.load(Ordering::SeqCst);
     let s = run(&plan, &cfg).unwrap();
-    assert_eq!(s.counts.ok, n);
-    ALLOCS.load(Ordering::SeqCst) - before
+    (ALLOCS.load(Ordering::SeqCst) - before, s)
 }
 
 #[test]
@@ -271,6 +291,42 @@ fn fresh_ids_at_each_send_allocate_nothing_per_request() {
     let per_request = long.saturating_sub(short) as f64 / 38_000.0;
     eprintln!(
         "with fresh ids: {short} allocations for 2,000 requests, {long} for 40,000 ({per_request:.5} per extra request)"
+    );
+    assert!(per_request < 0.001, "{per_request} allocations per request");
+}
+
+/// Responses as a mesh answers them cost nothing per request either: upstream times read from
+/// `x-envoy-upstream-service-time` and joined `Server-Timing` fields into their histograms, and
+/// failed responses classified by their headers and the first bytes of their bodies (Envoy's
+/// texts, nginx's page, a chunked body).
+#[test]
+fn mesh_answers_allocate_nothing_per_request() {
+    let _one = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    const REPLIES: &[&[u8]] = &[
+        b"HTTP/1.1 200 OK\r\nserver: envoy\r\nx-envoy-upstream-service-time: 2\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 503 Service Unavailable\r\nserver: envoy\r\ncontent-length: 19\r\n\r\nno healthy upstream",
+        b"HTTP/1.1 200 OK\r\nServer-Timing: db;dur=0.5\r\nServer-Timing: app;dur=1.25\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 502 Bad Gateway\r\nServer: nginx\r\nTransfer-Encoding: chunked\r\n\r\n\
+          20\r\n<html><head><title>502</title></\r\n2c\r\nhead><body><hr><center>nginx</center></body>\r\n\
+          0\r\n\r\n",
+    ];
+    let addr = server_with(REPLIES);
+    let counted = |n: u64| {
+        let (allocs, s) = run_counting(n, addr, None, 8, None);
+        // Every other answer fails, and a proxy said so; every other one said its upstream time.
+        let failed = s.counts.errors[ringload_engine::ErrorClass::Validation as usize];
+        assert_eq!((s.counts.requests, s.counts.ok + failed), (n, n));
+        assert!(failed.abs_diff(n / 2) <= 4, "{failed} of {n}");
+        assert_eq!(s.origins.proxy, failed, "{:?}", s.origins);
+        assert_eq!(s.upstream.as_ref().unwrap().upstream.len(), s.counts.ok);
+        allocs
+    };
+    counted(1_000);
+    let short = counted(2_000);
+    let long = counted(40_000);
+    let per_request = long.saturating_sub(short) as f64 / 38_000.0;
+    eprintln!(
+        "mesh answers: allocations: {short} for 2,000 requests, {long} for 40,000 ({per_request:.5} per extra request)"
     );
     assert!(per_request < 0.001, "{per_request} allocations per request");
 }

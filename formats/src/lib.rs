@@ -53,3 +53,28 @@ pub fn read_plan<R: Read>(r: R) -> Result<Plan, FormatError> {
     let (header, payload) = container::read_file(r, PLAN)?;
     wire::decode(header.version, header.flags, &payload)
 }
+
+/// [`read_plan`], and the SHA-256 of every byte of the file (read to its end), in hex: the
+/// plan's identity a result records (`sha256sum` prints the same).
+pub fn read_plan_digest<R: Read>(r: R) -> Result<(Plan, String), FormatError> {
+    use sha2::Digest as _;
+    struct Hashing<R> {
+        inner: R,
+        hash: sha2::Sha256,
+    }
+    impl<R: Read> Read for Hashing<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.hash.update(&buf[..n]);
+            Ok(n)
+        }
+    }
+    let mut h = Hashing {
+        inner: r,
+        hash: sha2::Sha256::new(),
+    };
+    let plan = read_plan(&mut h)?;
+    std::io::copy(&mut h, &mut std::io::sink()).map_err(FormatError::Io)?;
+    let digest = h.hash.finalize();
+    Ok((plan, digest.iter().map(|b| format!("{b:02x}")).collect()))
+}

@@ -115,6 +115,30 @@ fn encode(plan: &Plan) -> Vec<u8> {
 const GOLDEN_V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden-v1.plan");
 const GOLDEN_V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden-v2.plan");
 
+/// The digest is the whole file's SHA-256 (as `sha256sum` printed it for the golden files),
+/// whatever the pieces the file is read in; a file that is no plan has none.
+#[test]
+fn the_digest_is_the_files_sha256() {
+    for (file, sum) in [
+        (
+            GOLDEN_V1,
+            "a6a94ac0ddccb3130bce546e1aef1b6f91ffd72e4f5590c6271f1d79930e3101",
+        ),
+        (
+            GOLDEN_V2,
+            "aaa03b69b0d8d55e7d267f4c05be8566b35e983653ec28c7c901e262064ffe22",
+        ),
+    ] {
+        let bytes = std::fs::read(file).unwrap();
+        let (plan, digest) = ringload_formats::read_plan_digest(&bytes[..]).unwrap();
+        assert_eq!(digest, sum, "{file}");
+        assert_eq!(plan, read_plan(&bytes[..]).unwrap());
+        let slow = std::io::BufReader::with_capacity(7, &bytes[..]);
+        assert_eq!(ringload_formats::read_plan_digest(slow).unwrap().1, sum);
+    }
+    assert!(ringload_formats::read_plan_digest(&b"not a plan"[..]).is_err());
+}
+
 #[test]
 fn round_trip_keeps_every_field() {
     let plan = sample();

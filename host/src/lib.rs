@@ -8,10 +8,14 @@
 //! raise_open_files(n)   soft NOFILE limit to the hard one, or why n connections cannot open
 //! executor(...)         a glommio executor builder pinned where asked, and executor_error()
 //!                       naming io_memory against the locked-memory limit when it fails
+//! facts()               the kernel, CPU model and counts a result records (its provenance)
 //! ```
 //! Nothing here changes process state on its own: callers decide when (the CLI before a run).
 
 use std::io;
+
+mod facts;
+pub use facts::{Facts, cpu_model, facts};
 
 use glommio::{LocalExecutorBuilder, Placement};
 

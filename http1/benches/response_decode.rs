@@ -6,11 +6,13 @@
 //! (nginx's usual head, a 2-byte body) per buffer. "httparse only" parses each head and skips
 //! the Content-Length body; it is the floor for any decoder built on httparse. The decoder adds
 //! framing rules (conflicting lengths, Transfer-Encoding, Connection), limits and state.
+//! "with mesh captures" is the engine's decoder: the six fields it reads for the hops
+//! (`server`, `x-envoy-*`, `l5d-proxy-error`, `server-timing`) captured, error bodies sniffed.
 
 use std::hint::black_box;
 use std::time::Instant;
 
-use ringload_http1::{Limits, ResponseDecoder, ResponseTo};
+use ringload_http1::{CaptureSpec, Limits, ResponseDecoder, ResponseTo};
 
 const RESPONSE: &[u8] =
     b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 26 Nov 2026 23:30:00 GMT\r\n\
@@ -19,7 +21,25 @@ const PIPELINE: usize = 16;
 const ROUNDS: usize = 200_000;
 
 fn decoder(buf: &[u8]) -> usize {
-    let mut d = ResponseDecoder::new(Limits::default());
+    decode_all(ResponseDecoder::new(Limits::default()), buf)
+}
+
+/// The engine's decoder (`ringload_engine::mesh::FIELDS`, and the body sniff).
+fn mesh_decoder(buf: &[u8]) -> usize {
+    let spec = |name, cap, join| CaptureSpec { name, cap, join };
+    let specs = [
+        spec("server", 32, false),
+        spec("x-envoy-upstream-service-time", 16, false),
+        spec("x-envoy-overloaded", 0, false),
+        spec("x-envoy-ratelimited", 0, false),
+        spec("l5d-proxy-error", 0, false),
+        spec("server-timing", 128, true),
+    ];
+    let d = ResponseDecoder::with_capture_specs(Limits::default(), &specs).sniff_error_bodies(256);
+    decode_all(d, buf)
+}
+
+fn decode_all(mut d: ResponseDecoder, buf: &[u8]) -> usize {
     let mut n = 0;
     for _ in 0..ROUNDS {
         let mut off = 0;
@@ -64,7 +84,7 @@ fn time(name: &str, f: fn(&[u8]) -> usize, buf: &[u8]) -> f64 {
         best = best.min(t.elapsed().as_nanos() as f64 / n as f64);
     }
     println!(
-        "{name:<16} {best:6.1} ns/response (best of 5, {} responses each)",
+        "{name:<18} {best:6.1} ns/response (best of 5, {} responses each)",
         ROUNDS * PIPELINE
     );
     best
@@ -73,6 +93,8 @@ fn time(name: &str, f: fn(&[u8]) -> usize, buf: &[u8]) -> f64 {
 fn main() {
     let buf = RESPONSE.repeat(PIPELINE);
     let d = time("decoder", decoder, &buf);
+    let m = time("with mesh captures", mesh_decoder, &buf);
     let h = time("httparse only", bare_httparse, &buf);
     println!("decoder / httparse only: {:.2}", d / h);
+    println!("with mesh captures / decoder: {:.2}", m / d);
 }

@@ -7,8 +7,9 @@
 //!
 //! - the **engine** (pipelined load-generator client): [`ResponseDecoder`],
 //!   which allocates nothing per response and returns a `Copy`
-//!   [`ResponseSummary`]; selected header values are captured into inline
-//!   buffers ([`ResponseDecoder::with_captures`]);
+//!   [`ResponseSummary`]; selected header values are captured into buffers
+//!   allocated once ([`ResponseDecoder::with_captures`]), and the first bytes of
+//!   error bodies may be kept for a look ([`ResponseDecoder::sniff_error_bodies`]);
 //! - the **recorder** (reassembled TCP streams): [`RequestCollector`] yields
 //!   [`OwnedRequest`]s (method, target, headers, body up to a cap), and
 //!   [`ResponseDecoder`] pairs statuses with them;
@@ -72,14 +73,14 @@ mod request;
 mod response;
 pub mod url;
 
-pub use capture::{CAPTURE_VALUE_CAP, Captured};
+pub use capture::{CAPTURE_VALUE_CAP, CaptureSet, CaptureSpec, Captured, MAX_CAPTURE_VALUE_CAP};
 pub use error::{Error, ErrorKind};
 pub use limits::{HARD_MAX_HEADERS, Limits};
 pub use owned::{OwnedRequest, RequestCollector};
 pub use request::{
     BodyMode, HeaderIter, RequestDecoder, RequestEvent, RequestHead, RequestSummary,
 };
-pub use response::{KeptResponse, ResponseDecoder, ResponseSummary, ResponseTo};
+pub use response::{KeptResponse, MAX_BODY_SNIFF, ResponseDecoder, ResponseSummary, ResponseTo};
 
 /// Protocol version of a parsed message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -10,16 +10,53 @@
 //! responses the recorder pairs with requests) are decoded with
 //! [`ResponseDecoder::decode_keeping`], which also copies every header field and the body, each
 //! up to a cap, into a caller-owned [`KeptResponse`].
+//!
+//! Besides chosen header values ([`ResponseDecoder::with_capture_specs`]), a decoder may keep the
+//! first bytes of the body of error responses ([`ResponseDecoder::sniff_error_bodies`]): what a
+//! proxy's own error page says (`no healthy upstream`), at most [`MAX_BODY_SNIFF`] bytes, in a
+//! buffer reserved once, on the first error response.
 
 use std::mem::MaybeUninit;
 
 use crate::body::BodyDecoder;
-use crate::capture::{Captured, Captures};
+use crate::capture::{CaptureSet, CaptureSpec, Captured, Captures};
 use crate::chunked::ChunkedDecoder;
 use crate::error::{Error, ErrorKind, LocalError};
 use crate::head::{self, Fields, HeadScanner, Scan};
 use crate::limits::{HARD_MAX_HEADERS, Limits};
 use crate::{Decoded, Framing, Version};
+
+/// The most body bytes [`ResponseDecoder::sniff_error_bodies`] keeps of a response.
+pub const MAX_BODY_SNIFF: usize = 1024;
+
+/// The first bytes of an error response's body, kept for a look (see
+/// [`ResponseDecoder::sniff_error_bodies`]).
+#[derive(Debug, Clone, Default)]
+struct Sniff {
+    /// Bytes kept per response (0: off).
+    cap: usize,
+    /// The current response is an error whose body is being kept.
+    on: bool,
+    /// Reserved to `cap` on the first error response, then reused.
+    buf: Vec<u8>,
+}
+
+impl Sniff {
+    /// A final head with `status` was parsed: start keeping its body if it is an error.
+    fn start(&mut self, status: u16) {
+        self.buf.clear();
+        self.on = self.cap > 0 && status >= 400;
+        if self.on && self.buf.capacity() < self.cap {
+            self.buf.reserve_exact(self.cap);
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, data: &[u8]) {
+        let take = data.len().min(self.cap - self.buf.len());
+        self.buf.extend_from_slice(&data[..take]);
+    }
+}
 
 /// What the request that the response answers implies for its framing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -152,6 +189,7 @@ pub struct ResponseDecoder {
     /// The response being decoded.
     cur: ResponseSummary,
     captures: Captures,
+    sniff: Sniff,
 }
 
 /// What the head parser found in one head.
@@ -168,10 +206,24 @@ impl ResponseDecoder {
     }
 
     /// A decoder that, for every final response, copies the first value of each
-    /// named header field (ASCII case-insensitive) into an inline buffer; read it
-    /// with [`ResponseDecoder::captured`] using the name's index in `names`.
+    /// named header field (ASCII case-insensitive, up to
+    /// [`crate::CAPTURE_VALUE_CAP`] bytes) into a buffer of its own; read it with
+    /// [`ResponseDecoder::captured`] using the name's index in `names`.
     /// Keep the list short: every header field is compared with every name.
     pub fn with_captures(limits: Limits, names: &[&str]) -> Self {
+        let specs: Vec<CaptureSpec<'_>> = names.iter().map(|n| CaptureSpec::first(n)).collect();
+        Self::with_capture_specs(limits, &specs)
+    }
+
+    /// [`ResponseDecoder::with_captures`] with a size and a repeat rule per field
+    /// ([`CaptureSpec`]); the buffers are allocated here, once.
+    pub fn with_capture_specs(limits: Limits, specs: &[CaptureSpec<'_>]) -> Self {
+        Self::with_capture_set(limits, &CaptureSet::new(specs))
+    }
+
+    /// A decoder capturing the fields of `set`, shared with other decoders (one per
+    /// connection: the names are kept once, each decoder holds its values only).
+    pub fn with_capture_set(limits: Limits, set: &CaptureSet) -> Self {
         ResponseDecoder {
             limits,
             config: httparse::ParserConfig::default(),
@@ -181,8 +233,26 @@ impl ResponseDecoder {
             lead: 0,
             head_pending: false,
             cur: ResponseSummary::START,
-            captures: Captures::new(names),
+            captures: Captures::new(set),
+            sniff: Sniff::default(),
         }
+    }
+
+    /// Keep the first `bytes` (at most [`MAX_BODY_SNIFF`]) of the body of every
+    /// final response with a status of 400 or more: read them with
+    /// [`ResponseDecoder::error_body_prefix`]. The buffer is reserved on the first
+    /// such response and reused; bodies of other responses are not looked at.
+    pub fn sniff_error_bodies(mut self, bytes: usize) -> Self {
+        self.sniff.cap = bytes.min(MAX_BODY_SNIFF);
+        self
+    }
+
+    /// The first body bytes of the most recent final response if its status was
+    /// 400 or more and [`ResponseDecoder::sniff_error_bodies`] is on (de-chunked;
+    /// as much as has arrived while the body is still being decoded); empty
+    /// otherwise.
+    pub fn error_body_prefix(&self) -> &[u8] {
+        &self.sniff.buf
     }
 
     /// Forgets all state (for a new connection); the capture names are kept.
@@ -194,6 +264,8 @@ impl ResponseDecoder {
         self.head_pending = false;
         self.cur = ResponseSummary::START;
         self.captures.clear();
+        self.sniff.buf.clear();
+        self.sniff.on = false;
     }
 
     /// The value captured for `names[index]` from the most recent final response
@@ -311,9 +383,16 @@ impl ResponseDecoder {
                 // `decode` returns early when failed; keep the error sticky anyway.
                 State::Failed(e) => return Err(LocalError::new(e.kind(), e.detail(), 0)),
                 State::Body(body) => {
+                    let sniff = &mut self.sniff;
                     let p = match keep.as_deref_mut() {
-                        None => body.decode(&buf[*consumed..], |_| {}),
-                        Some(k) => body.decode(&buf[*consumed..], |d| k.push_body(d)),
+                        None if !sniff.on => body.decode(&buf[*consumed..], |_| {}),
+                        None => body.decode(&buf[*consumed..], |d| sniff.push(d)),
+                        Some(k) => body.decode(&buf[*consumed..], |d| {
+                            k.push_body(d);
+                            if sniff.on {
+                                sniff.push(d);
+                            }
+                        }),
                     }
                     .map_err(|e| shift(e, *consumed))?;
                     *consumed += p.consumed;
@@ -545,6 +624,7 @@ impl ResponseDecoder {
             (Framing::UntilClose, Some(BodyDecoder::UntilClose))
         };
         let http10 = info.version == Version::Http10;
+        self.sniff.start(info.status);
         self.cur.status = info.status;
         self.cur.version = info.version;
         self.cur.framing = framing;

@@ -35,6 +35,30 @@ fn allocs() -> usize {
     ALLOCS.with(Cell::get)
 }
 
+/// Decode `stream` in fixed-size pieces, like a ring of receive buffers, calling `each` after
+/// every response; returns the responses and the bytes consumed.
+fn decode_in_pieces(
+    dec: &mut ResponseDecoder,
+    stream: &[u8],
+    mut each: impl FnMut(&ResponseDecoder),
+) -> (usize, usize) {
+    let (mut n, mut pos) = (0, 0);
+    for end in (0..stream.len()).step_by(61).skip(1).chain([stream.len()]) {
+        loop {
+            let d = dec
+                .decode(&stream[pos..end], ResponseTo::NonHead)
+                .expect("valid");
+            pos += d.consumed;
+            if d.message.is_none() {
+                break;
+            }
+            n += 1;
+            each(dec);
+        }
+    }
+    (n, pos)
+}
+
 #[test]
 fn decoding_allocates_nothing_per_message() {
     let one: Vec<u8> = [
@@ -48,25 +72,12 @@ fn decoding_allocates_nothing_per_message() {
     let mut dec =
         ResponseDecoder::with_captures(Limits::default(), &["x-upstream-version", "server"]);
     let before = allocs();
-    let mut pos = 0;
-    let mut n = 0;
     let mut canary = 0;
-    // Fixed-size pieces, like a ring of receive buffers.
-    for end in (0..stream.len()).step_by(61).skip(1).chain([stream.len()]) {
-        loop {
-            let d = dec
-                .decode(&stream[pos..end], ResponseTo::NonHead)
-                .expect("valid");
-            pos += d.consumed;
-            if d.message.is_none() {
-                break;
-            }
-            n += 1;
-            if dec.captured(0).is_some_and(|c| c.value == b"canary-v2") {
-                canary += 1;
-            }
+    let (n, pos) = decode_in_pieces(&mut dec, &stream, |dec| {
+        if dec.captured(0).is_some_and(|c| c.value == b"canary-v2") {
+            canary += 1;
         }
-    }
+    });
     assert_eq!(allocs() - before, 0, "response decoding allocated");
     assert_eq!((n, canary, pos), (1500, 500, stream.len()));
 
@@ -87,4 +98,48 @@ fn decoding_allocates_nothing_per_message() {
     }
     assert_eq!(allocs() - before, 0, "request decoding allocated");
     assert_eq!((heads, done, pos), (1000, 1000, req.len()));
+}
+
+/// Sized and joined captures and the sniff of error bodies allocate nothing per response: the
+/// sniff's buffer is reserved once, at the first error response.
+#[test]
+fn sniffing_error_bodies_allocates_once() {
+    use ringload_http1::CaptureSpec;
+    let one: Vec<u8> = [
+        &b"HTTP/1.1 503 Service Unavailable\r\nserver: envoy\r\nContent-Length: 19\r\n\r\nno healthy upstream"[..],
+        b"HTTP/1.1 200 OK\r\nServer-Timing: db;dur=1\r\nserver-timing: app;dur=4.5\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 502 Bad Gateway\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n",
+        &[b'x'; 1024],
+        b"\r\n0\r\n\r\n",
+    ]
+    .concat();
+    let stream = one.repeat(500);
+    let specs = [
+        CaptureSpec::first("server"),
+        CaptureSpec {
+            name: "server-timing",
+            cap: 256,
+            join: true,
+        },
+    ];
+    let mut dec =
+        ResponseDecoder::with_capture_specs(Limits::default(), &specs).sniff_error_bodies(256);
+    let before = allocs();
+    let (mut sniffed, mut timed) = (0, 0);
+    let (n, pos) = decode_in_pieces(&mut dec, &stream, |dec| {
+        sniffed += dec.error_body_prefix().len();
+        if dec
+            .captured(1)
+            .is_some_and(|c| c.value == b"db;dur=1, app;dur=4.5")
+        {
+            timed += 1;
+        }
+    });
+    assert_eq!(
+        allocs() - before,
+        1,
+        "one reserve for the sniff, nothing per response"
+    );
+    assert_eq!((n, timed, pos), (1500, 500, stream.len()));
+    assert_eq!(sniffed, 500 * (19 + 256));
 }

@@ -610,3 +610,58 @@ Transfer-Encoding: chunked\r\n\r\n5\r\n{\"acc\r\na\r\ness\":\"t1\"}\r\n0\r\n\r\n
         }
     }
 }
+
+/// Error bodies are sniffed up to the cap, de-chunked, the same whatever the pieces the bytes
+/// arrive in; successes are not looked at; each response starts afresh, pipelined or not, and
+/// read-until-close bodies are sniffed too.
+#[test]
+fn error_bodies_are_sniffed_up_to_the_cap() {
+    let page = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n\
+<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n";
+    let input = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n\
+         5\r\nno he\r\ne\r\nalthy upstream\r\n0\r\n\r\n\
+         HTTP/1.1 200 OK\r\nContent-Length: 19\r\n\r\nno healthy upstream\
+         HTTP/1.1 502 Bad Gateway\r\nServer: nginx\r\nContent-Length: {}\r\n\r\n{page}\
+         HTTP/1.1 504 Gateway Timeout\r\nContent-Length: 0\r\n\r\n\
+         HTTP/1.0 503 x\r\n\r\nupstream connect error or disconnect/reset before headers",
+        page.len()
+    );
+    let input = input.as_bytes();
+    for cap in [16, 256, 1 << 20] {
+        let want: Vec<Vec<u8>> = [
+            &b"no healthy upstream"[..],
+            b"",
+            page.as_bytes(),
+            b"",
+            b"upstream connect error or disconnect/reset before headers",
+        ]
+        .iter()
+        .map(|b| b[..b.len().min(cap.min(ringload_http1::MAX_BODY_SNIFF))].to_vec())
+        .collect();
+        for cut in 0..input.len() {
+            let mut d = dec().sniff_error_bodies(cap);
+            let mut buf = Vec::new();
+            let mut seen = Vec::new();
+            for piece in [&input[..cut], &input[cut..]] {
+                buf.extend_from_slice(piece);
+                loop {
+                    let r = d.decode(&buf, GET).unwrap();
+                    buf.drain(..r.consumed);
+                    match r.message {
+                        Some(_) => seen.push(d.error_body_prefix().to_vec()),
+                        None => break,
+                    }
+                }
+            }
+            assert_eq!(d.finish_eof().unwrap().unwrap().status, 503);
+            seen.push(d.error_body_prefix().to_vec());
+            assert_eq!(seen, want, "cap {cap}, cut at {cut}");
+        }
+    }
+    // Off by default.
+    let mut d = dec();
+    d.decode(b"HTTP/1.1 503 x\r\nContent-Length: 2\r\n\r\nno", GET)
+        .unwrap();
+    assert!(d.error_body_prefix().is_empty());
+}

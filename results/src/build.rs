@@ -1,10 +1,11 @@
 //! From an engine's [`Stats`] to a [`Report`]: counts per label x segment, per segment and in
-//! total, percentiles from whole histograms, per-window rows, connection and TLS costs.
+//! total, percentiles from whole histograms, per-window rows, connection and TLS costs, and what
+//! the hops said (failure origins, upstream time and overhead).
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use ringload_engine::{Counts, LoadModel, Row, RunConfig, Stats, Stop};
+use ringload_engine::{Counts, LoadModel, Origins, Row, RunConfig, Stats, Stop, UpstreamTimes};
 
 use crate::histogram::encode;
 use crate::model::*;
@@ -53,7 +54,26 @@ fn group(
         offending: Vec::new(),
         split: BTreeMap::new(),
         histogram: encode(h),
+        origin: OriginCounts::default(),
+        upstream_time_responses: 0,
+        upstream_time_us: Percentiles::default(),
+        upstream_time_histogram: encode(&ringload_engine::stats::new_histogram()),
+        overhead_us: Percentiles::default(),
+        overhead_histogram: encode(&ringload_engine::stats::new_histogram()),
     }
+}
+
+/// `g` with what the hops said: failure origins, and the upstream times if any response said.
+fn with_hops(mut g: Group, origins: &Origins, times: Option<&UpstreamTimes>) -> Group {
+    g.origin = origins.into();
+    if let Some(t) = times {
+        g.upstream_time_responses = t.upstream.len();
+        g.upstream_time_us = Percentiles::of(&t.upstream);
+        g.upstream_time_histogram = encode(&t.upstream);
+        g.overhead_us = Percentiles::of(&t.overhead);
+        g.overhead_histogram = encode(&t.overhead);
+    }
+    g
 }
 
 fn describe_load(cfg: &RunConfig) -> String {
@@ -93,8 +113,6 @@ fn describe_model(cfg: &RunConfig) -> String {
     }
 }
 
-/// What a report names besides the stats: the plan's labels, segments, and the label of each
-/// auth profile's login (the split headers' names come with the stats).
 /// Add an engine's header split counts (raw value bytes) into a result's shares.
 fn add_split(e: &mut SplitShares, s: &ringload_engine::Split) {
     for (v, n) in &s.values {
@@ -104,6 +122,27 @@ fn add_split(e: &mut SplitShares, s: &ringload_engine::Split) {
     e.missing += s.missing;
 }
 
+/// One segment's steps added up.
+struct SegmentAcc {
+    counts: Counts,
+    latency: Histogram<u64>,
+    origins: Origins,
+    times: Option<Box<UpstreamTimes>>,
+}
+
+impl Default for SegmentAcc {
+    fn default() -> Self {
+        SegmentAcc {
+            counts: Counts::default(),
+            latency: ringload_engine::stats::new_histogram(),
+            origins: Origins::default(),
+            times: None,
+        }
+    }
+}
+
+/// What a report names besides the stats: the plan's labels, segments, and the label of each
+/// auth profile's login (the split headers' names come with the stats).
 #[derive(Debug, Clone)]
 pub struct Names {
     pub labels: Vec<String>,
@@ -142,9 +181,7 @@ pub fn build(
     let secs = stats.elapsed_s;
     let nseg = segments.len() + 1;
     let mut label_groups = Vec::new();
-    let mut seg_counts: Vec<(Counts, Histogram<u64>)> = (0..nseg)
-        .map(|_| (Counts::default(), ringload_engine::stats::new_histogram()))
-        .collect();
+    let mut seg_counts: Vec<SegmentAcc> = (0..nseg).map(|_| SegmentAcc::default()).collect();
     for (key, ks) in stats.keys.iter().enumerate() {
         let Some(ks) = ks else { continue };
         match stats.layout.row(key as u32) {
@@ -174,9 +211,12 @@ pub fn build(
                 );
                 g.reauth = ks.reauth;
                 g.offending = ks.offending.clone();
-                label_groups.push(g);
-                seg_counts[slot].0 += &ks.counts;
-                let _ = seg_counts[slot].1.add(&ks.latency);
+                label_groups.push(with_hops(g, &ks.origins, ks.upstream.as_deref()));
+                let acc = &mut seg_counts[slot];
+                acc.counts += &ks.counts;
+                let _ = acc.latency.add(&ks.latency);
+                acc.origins += &ks.origins;
+                ringload_engine::stats::add_times(&mut acc.times, &ks.upstream);
             }
         }
     }
@@ -199,12 +239,12 @@ pub fn build(
         seg_counts
             .iter()
             .enumerate()
-            .filter(|(_, (c, _))| c.requests > 0)
-            .map(|(s, (c, h))| {
+            .filter(|(_, a)| a.counts.requests > 0)
+            .map(|(s, a)| {
                 let name = segments.get(s).cloned().unwrap_or_else(|| "(none)".into());
-                let mut g = group(None, Some(name), c, h, secs, 0);
+                let mut g = group(None, Some(name), &a.counts, &a.latency, secs, 0);
                 g.split = split_of(Some(s));
-                g
+                with_hops(g, &a.origins, a.times.as_deref())
             })
             .collect()
     };
@@ -237,18 +277,22 @@ pub fn build(
         invalid_reason: validity.clone().err(),
         interrupted: stats.interrupted,
         summary: Summary {
-            group: Group {
-                reauth: stats.reauth,
-                split: split_of(None),
-                ..group(
-                    None,
-                    None,
-                    &stats.counts,
-                    &stats.latency,
-                    secs,
-                    stats.connect_errors,
-                )
-            },
+            group: with_hops(
+                Group {
+                    reauth: stats.reauth,
+                    split: split_of(None),
+                    ..group(
+                        None,
+                        None,
+                        &stats.counts,
+                        &stats.latency,
+                        secs,
+                        stats.connect_errors,
+                    )
+                },
+                &stats.origins,
+                stats.upstream.as_deref(),
+            ),
             resent: stats.resent,
             dropped: stats.dropped,
             logins: stats.logins,

@@ -233,6 +233,7 @@ pub fn render_text(c: &Comparison) -> String {
             100.0 * (g.failed + g.timed_out) as f64 / g.requests as f64
         }
     };
+    out.push_str(&crate::render::hops::compare_text(c));
     let (eb, ec) = (rate(&c.baseline), rate(&c.candidate));
     if ec > eb {
         out.push_str(&format!(

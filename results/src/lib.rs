@@ -40,13 +40,14 @@ pub enum ResultsError {
 /// Results built from known stats, for the tests of every module here.
 #[cfg(test)]
 pub(crate) mod testing {
-    use ringload_engine::{RunConfig, Stats, Target};
+    use ringload_engine::{Origin, RunConfig, Stats, Target};
 
     use crate::model::Report;
 
     /// A worker's stats: 500 requests over label `GET /a` in segment `canary` (key 0) and in
     /// no segment (key 1), over 3 seconds; latencies 100 us..5.1 ms, every 50th reset, every
-    /// 7th a 503 that fails its check.
+    /// 7th a 503 that fails its check (answered by a proxy, the upstream or unknown in turn),
+    /// every 3rd saying its upstream took a quarter of its latency.
     pub fn worker(seed: u64) -> Stats {
         let mut s = Stats::with_layout(ringload_engine::KeyLayout {
             labels: 1,
@@ -69,6 +70,14 @@ pub(crate) mod testing {
                     v,
                     v / 2,
                 );
+                if i % 7 == 0 {
+                    let o =
+                        [Origin::Proxy, Origin::Upstream, Origin::Unknown][(i / 7 % 3) as usize];
+                    s.origin(key, o);
+                }
+                if i % 3 == 0 {
+                    s.upstream_time(key, v / 4, v / 2);
+                }
             }
         }
         s.lag.saturating_record(10 + seed);

@@ -111,6 +111,53 @@ pub struct Group {
     pub split: BTreeMap<String, SplitShares>,
     /// Base64 of the HdrHistogram V2 encoding of the latency histogram (microseconds).
     pub histogram: String,
+    /// Failed responses (`errors.validation`: answered, not as expected) by who answered them.
+    #[serde(default)]
+    pub origin: OriginCounts,
+    /// Responses that said how long the upstream took (`x-envoy-upstream-service-time`,
+    /// `Server-Timing`): the count of the two histograms below (0: none did).
+    #[serde(default)]
+    pub upstream_time_responses: u64,
+    /// The upstream's own time, as those responses said.
+    #[serde(default)]
+    pub upstream_time_us: Percentiles,
+    #[serde(default)]
+    pub upstream_time_histogram: String,
+    /// Per response, its service time (from the actual send) minus the upstream's time: what
+    /// the network, the proxies and the connection's queue took.
+    #[serde(default)]
+    pub overhead_us: Percentiles,
+    #[serde(default)]
+    pub overhead_histogram: String,
+}
+
+/// Failed responses by who answered them (see `ringload_engine::mesh`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OriginCounts {
+    /// A proxy on the way (sidecar, gateway, ingress) answered itself.
+    pub proxy: u64,
+    /// The upstream service answered; a proxy only relayed it.
+    pub upstream: u64,
+    /// Nothing in the response said.
+    pub unknown: u64,
+}
+
+impl OriginCounts {
+    pub fn total(&self) -> u64 {
+        self.proxy
+            .saturating_add(self.upstream)
+            .saturating_add(self.unknown)
+    }
+}
+
+impl From<&ringload_engine::Origins> for OriginCounts {
+    fn from(o: &ringload_engine::Origins) -> Self {
+        OriginCounts {
+            proxy: o.proxy,
+            upstream: o.upstream,
+            unknown: o.unknown,
+        }
+    }
 }
 
 impl Group {

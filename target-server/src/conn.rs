@@ -313,6 +313,7 @@ impl Conn {
             close: true,
             keep_alive_10: false,
             canary: false,
+            app_time: None,
         };
         self.push(now, Item::Response(spec));
     }
@@ -392,6 +393,7 @@ fn decide(head: &RequestHead<'_>, ctx: &ExecutorCtx) -> (ResponseSpec, Duration)
         close,
         keep_alive_10: !http11 && !close,
         canary: params.canary,
+        app_time: None,
     };
     if let Some(e) = bad {
         spec.status = 400;
@@ -401,6 +403,9 @@ fn decide(head: &RequestHead<'_>, ctx: &ExecutorCtx) -> (ResponseSpec, Duration)
     }
     let decision = params.decide(&mut *ctx.rng.borrow_mut());
     spec.status = decision.status;
+    if params.delay.is_some() {
+        spec.app_time = Some(decision.delay);
+    }
     if let Some(n) = params.size {
         spec.body = Body::Generated(n);
     }

@@ -68,7 +68,8 @@ is answered 400 with the reason):
 
   ?delay=20ms          x-ringload-delay: 20ms        answer after a fixed delay
   ?delay=5ms..50ms     x-ringload-delay: 5ms..50ms   uniform random delay in the range
-                       units: ns, us, ms, s (decimals allowed); at most 60s
+                       units: ns, us, ms, s (decimals allowed); at most 60s; the answer
+                       says it as an application would: server-timing: app;dur=MS
   ?status=404          x-ringload-status: 404        always this status (200..=599)
   ?status=503:10       x-ringload-status: 503:10     10% of answers 503, the rest 200;
                        lists allowed: 503:10,500:2.5 (at most 4, shares <= 100%)

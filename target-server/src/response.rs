@@ -53,6 +53,9 @@ pub struct ResponseSpec {
     /// HTTP/1.0 client that asked for keep-alive: confirm it explicitly.
     pub keep_alive_10: bool,
     pub canary: bool,
+    /// The delay the request asked for (`?delay=`), told as `server-timing: app;dur=MS`: the
+    /// time the "application" spent, as an app behind a mesh reports it.
+    pub app_time: Option<std::time::Duration>,
 }
 
 impl ResponseSpec {
@@ -115,6 +118,15 @@ pub fn encode_head(spec: &ResponseSpec, out: &mut Vec<u8>) -> BodyWriter {
         out.extend_from_slice(b"x-upstream-version: canary-v2\r\n");
     } else {
         out.extend_from_slice(b"x-upstream-version: stable\r\n");
+    }
+    if let Some(t) = spec.app_time {
+        let us = t.as_micros();
+        let _ = write!(
+            out,
+            "server-timing: app;dur={}.{:03}\r\n",
+            us / 1000,
+            us % 1000
+        );
     }
     if spec.chunked && !no_body {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
@@ -260,6 +272,7 @@ mod tests {
             close: false,
             keep_alive_10: false,
             canary: false,
+            app_time: None,
         }
     }
 
@@ -318,6 +331,18 @@ mod tests {
             ..spec(Body::Generated(0))
         };
         assert_eq!(split(&encode(&empty)).1, b"0\r\n\r\n");
+    }
+
+    #[test]
+    fn a_delay_is_told_as_the_apps_server_timing() {
+        let (head, _) = split(&encode(&spec(Body::Default)));
+        assert!(!head.contains("server-timing"));
+        let s = ResponseSpec {
+            app_time: Some(std::time::Duration::from_micros(12_345)),
+            ..spec(Body::Default)
+        };
+        let (head, _) = split(&encode(&s));
+        assert!(head.contains("server-timing: app;dur=12.345\r\n"), "{head}");
     }
 
     #[test]

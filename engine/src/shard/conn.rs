@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 
-use ringload_http1::{KeptResponse, Limits, ResponseDecoder};
+use ringload_http1::{CaptureSet, KeptResponse, Limits, ResponseDecoder};
 
 use super::Req;
 
@@ -63,11 +63,13 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub(super) fn new(limits: Limits, captures: &[&str]) -> Conn {
+    /// A connection whose decoder captures `captures` and sniffs error bodies for the hops.
+    pub(super) fn new(limits: Limits, captures: &CaptureSet) -> Conn {
         Conn {
             state: State::Idle { at: 0 },
             inflight: VecDeque::new(),
-            decoder: ResponseDecoder::with_captures(limits, captures),
+            decoder: ResponseDecoder::with_capture_set(limits, captures)
+                .sniff_error_bodies(crate::mesh::BODY_SNIFF),
             rbuf: Vec::new(),
             sbuf: Vec::new(),
             send_off: 0,

@@ -198,16 +198,20 @@ pub struct Shard {
     down_since: Option<u64>,
     /// The next second (of measurement) whose end publishes live figures.
     next_publish: u64,
+    /// Where a failed check's reason is written before it is compared with those kept (reused,
+    /// so a failure like one already kept allocates nothing).
+    scratch: String,
 }
 
 impl Shard {
     pub fn new(cfg: ShardConfig, wire: Arc<WireRequests>, schedule: Schedule) -> Shard {
-        let names: Vec<&str> = wire.capture_names.iter().map(String::as_str).collect();
+        // Compiled once; every connection's decoder holds only the values.
+        let captures = ringload_http1::CaptureSet::new(&wire.capture_specs());
         let limits = Limits::default();
         let flows = Flows::new(cfg.flows, cfg.connections);
         let conns = (0..cfg.connections)
             .map(|_| {
-                let mut c = Conn::new(limits, &names);
+                let mut c = Conn::new(limits, &captures);
                 if flows.captured() {
                     // Captured connections open when their first step is due.
                     c.hold();
@@ -238,6 +242,7 @@ impl Shard {
             check_at: 0,
             down_since: None,
             next_publish: 1,
+            scratch: String::with_capacity(128),
             wire,
             schedule,
             cfg,
@@ -984,7 +989,7 @@ impl Shard {
                             .error(self.wire.req(w.req).key, s, ErrorClass::Auth);
                     }
                 }
-                self.stats.offending(key, || why.to_string());
+                self.stats.offending(key, &why);
                 false
             }
         }

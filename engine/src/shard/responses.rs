@@ -2,6 +2,8 @@
 //! protocol errors, each ending its request in exactly one outcome (or sending it again: after
 //! a close mid-pipeline, or once after a 401 that needed a new token).
 
+use std::fmt::Write as _;
+
 use ringload_http1::{KeptResponse, ResponseSummary, ResponseTo};
 
 use super::auth::Rejected;
@@ -213,19 +215,37 @@ impl Shard {
                 let decoder = &self.conns[i].decoder;
                 let captured = |idx: usize| decoder.captured(idx).map(|v| v.value);
                 let offence = check.offence(sum.status, captured);
+                // What the hops say: how long the upstream took, and who answered a failure.
+                let mesh = &self.wire.mesh;
+                if let Some(up) = mesh.upstream_us(|idx| decoder.captured(idx)) {
+                    self.stats.upstream_time(key, up, latency_from_send);
+                }
+                if offence.is_some() {
+                    let body = decoder.error_body_prefix();
+                    let origin = mesh.origin(sum.status, |idx| decoder.captured(idx), body);
+                    self.stats.origin(key, origin);
+                }
                 let segment = self.wire.layout.segment_slot(key);
                 for (h, &idx) in self.wire.split_captures.iter().enumerate() {
                     self.stats.split(segment, h, captured(idx));
                 }
                 if let Some(o) = offence {
-                    let names = &self.wire.capture_names;
-                    self.stats.offending(key, || match o {
-                        Offence::Status(s) => format!("status {s}"),
-                        Offence::Header(idx, Some(v)) => {
-                            format!("{}: {}", names[idx], String::from_utf8_lossy(v))
+                    let text = &mut self.scratch;
+                    text.clear();
+                    match o {
+                        Offence::Status(s) => {
+                            let _ = write!(text, "status {s}");
                         }
-                        Offence::Header(idx, None) => format!("{}: (missing)", names[idx]),
-                    });
+                        Offence::Header(idx, v) => {
+                            text.push_str(&self.wire.capture_names[idx]);
+                            text.push_str(": ");
+                            match v {
+                                Some(v) => push_lossy(text, v),
+                                None => text.push_str("(missing)"),
+                            }
+                        }
+                    }
+                    self.stats.offending(key, text);
                 }
                 let second = second_of(r.intended, self.cfg.measure_from_ns);
                 self.stats.answered(
@@ -237,6 +257,16 @@ impl Shard {
                     latency_from_send,
                 );
             }
+        }
+    }
+}
+
+/// `v` as text, invalid UTF-8 replaced (as `String::from_utf8_lossy`, without allocating).
+fn push_lossy(text: &mut String, v: &[u8]) {
+    for chunk in v.utf8_chunks() {
+        text.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            text.push(char::REPLACEMENT_CHARACTER);
         }
     }
 }

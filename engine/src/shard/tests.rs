@@ -21,6 +21,7 @@ use crate::stats::ErrorClass;
 
 mod captured;
 mod clones;
+mod mesh;
 
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
@@ -153,6 +154,8 @@ pub struct Setup {
     /// Fresh header ids (`--clone`), from `seed`.
     pub fresh_ids: bool,
     pub seed: u64,
+    /// `--origin-rule`, `--server-timing`.
+    pub mesh: crate::mesh::MeshOptions,
 }
 
 impl Default for Setup {
@@ -174,6 +177,7 @@ impl Default for Setup {
             captured: false,
             fresh_ids: false,
             seed: 1,
+            mesh: crate::mesh::MeshOptions::default(),
         }
     }
 }
@@ -187,6 +191,7 @@ impl Sim {
                     host: "sim",
                     users: setup.users.as_ref(),
                     fresh_ids: setup.fresh_ids,
+                    mesh: Some(&setup.mesh),
                     ..EncodeOptions::default()
                 },
             )

@@ -20,8 +20,8 @@ use crate::ResultsError;
 use crate::histogram::encode;
 use crate::json::parse_json;
 use crate::model::{
-    Errors, FORMAT, Group, Percentiles, Report, RunInfo, SplitShares, Summary, TlsSummary,
-    WindowRow,
+    Errors, FORMAT, Group, OriginCounts, Percentiles, Report, RunInfo, SplitShares, Summary,
+    TlsSummary, WindowRow,
 };
 use crate::sparse::Sparse;
 use ringload_engine::stats::{MAX_OFFENDING, MAX_SPLIT_VALUES};
@@ -145,6 +145,10 @@ struct Acc {
     offending: Vec<String>,
     split: BTreeMap<String, SplitShares>,
     hist: Sparse,
+    origin: OriginCounts,
+    /// The upstream's own time and the overhead (see `Group::upstream_time_us`).
+    upstream: Sparse,
+    overhead: Sparse,
 }
 
 impl Acc {
@@ -205,6 +209,31 @@ impl Acc {
             e.other = e.other.saturating_add(sp.other);
             e.missing = e.missing.saturating_add(sp.missing);
         }
+        let o = &g.origin;
+        for (a, b) in [
+            (&mut self.origin.proxy, o.proxy),
+            (&mut self.origin.upstream, o.upstream),
+            (&mut self.origin.unknown, o.unknown),
+        ] {
+            *a = a.saturating_add(b);
+        }
+        // Results written before upstream times have none (empty: skipped).
+        for (dst, b64, field) in [
+            (
+                &mut self.upstream,
+                &g.upstream_time_histogram,
+                "upstream_time_histogram",
+            ),
+            (
+                &mut self.overhead,
+                &g.overhead_histogram,
+                "overhead_histogram",
+            ),
+        ] {
+            if !b64.is_empty() {
+                add_histogram(dst, b64, 3, name, &format!("{what}.{field}"), budget)?;
+            }
+        }
         add_histogram(
             &mut self.hist,
             &g.histogram,
@@ -217,6 +246,7 @@ impl Acc {
 
     fn group(self, label: Option<String>, segment: Option<String>) -> Group {
         let h = self.hist.histogram(3);
+        let (upstream, overhead) = (self.upstream.histogram(3), self.overhead.histogram(3));
         let [connect, timeout, reset, protocol, validation, auth] = self.errors;
         Group {
             label,
@@ -241,6 +271,12 @@ impl Acc {
             offending: self.offending,
             split: self.split,
             histogram: encode(&h),
+            origin: self.origin,
+            upstream_time_responses: upstream.len(),
+            upstream_time_us: Percentiles::of(&upstream),
+            upstream_time_histogram: encode(&upstream),
+            overhead_us: Percentiles::of(&overhead),
+            overhead_histogram: encode(&overhead),
         }
     }
 }
@@ -819,6 +855,12 @@ mod tests {
             "/summary/lag_us",
             "/summary/status",
             "/summary/histogram",
+            "/summary/origin",
+            "/summary/upstream_time_responses",
+            "/summary/upstream_time_us",
+            "/summary/upstream_time_histogram",
+            "/summary/overhead_us",
+            "/summary/overhead_histogram",
             "/labels",
             "/segments",
         ] {
@@ -835,6 +877,19 @@ mod tests {
             }
         }
         assert_eq!(merged.windows.len(), report_of(&both).windows.len());
+        // The hops' figures were there to merge: origins in every row, and upstream times.
+        let s = &merged.summary.group;
+        assert!(s.origin.proxy > 0 && s.origin.upstream > 0 && s.origin.unknown > 0);
+        assert_eq!(s.origin.total(), s.errors.validation);
+        assert_eq!(
+            s.upstream_time_responses,
+            a.upstream.as_ref().unwrap().upstream.len()
+                + b.upstream.as_ref().unwrap().upstream.len()
+        );
+        for g in merged.labels.iter().chain(&merged.segments) {
+            assert_eq!(g.origin.total(), g.errors.validation);
+            assert!(g.upstream_time_responses > 0 && g.overhead_us.p50 > 0);
+        }
         // Concurrent workers: rates add up.
         assert!((merged.summary.group.rps - 2.0 * report_of(&a).summary.group.rps).abs() < 0.2);
     }

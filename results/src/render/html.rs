@@ -172,7 +172,7 @@ fn group_rows(out: &mut String, groups: &[&Group]) {
             ms(l.p99 as f64),
             ms(l.p999 as f64),
             ms(l.max as f64),
-            esc(&error_text(&g.errors))
+            esc(&(error_text(&g.errors) + &crate::render::hops::origin_suffix(&g.origin)))
         );
     }
     out.push_str("</table>\n");
@@ -308,6 +308,7 @@ pub fn run_page(r: &Report) -> String {
         s.connections_opened,
         s.server_closes
     );
+    b.push_str(&crate::render::hops::run_html(r));
     details(&mut b, r);
     page(&format!("ringload run {}", r.plan), &b)
 }
@@ -397,6 +398,7 @@ pub fn compare_page(c: &Comparison) -> String {
     let mut named_c = c.candidate.summary.group.clone();
     named_c.label = Some(format!("candidate {}", c.candidate.run.target));
     group_rows(&mut b, &[&named_b, &named_c]);
+    b.push_str(&crate::render::hops::compare_html(c));
     page(&format!("ringload compare {}", c.plan), &b)
 }
 

@@ -1,6 +1,7 @@
 //! The terminal table of a run.
 
 use crate::model::{Errors, Group, Report, SplitShares};
+use crate::render::hops;
 
 /// `stable 74.8% / canary-v2 25.2% of 5,012 with the header (120 without)`, largest first:
 /// shares among the responses that carried the header.
@@ -27,19 +28,21 @@ fn ms(us: u64) -> String {
     format!("{:.2}", us as f64 / 1000.0)
 }
 
-/// `reset=3 timeout=1`, or `-` when there is none.
-pub fn error_text(e: &Errors) -> String {
-    let parts: Vec<String> = e
-        .by_class()
+/// The counts that are not 0, named: `reset=3 timeout=1` (with `sep` `=`), empty when every one
+/// is 0.
+pub(crate) fn nonzero_counts(counts: &[(&str, u64)], sep: &str) -> String {
+    counts
         .iter()
         .filter(|(_, n)| *n > 0)
-        .map(|(k, n)| format!("{k}={n}"))
-        .collect();
-    if parts.is_empty() {
-        "-".into()
-    } else {
-        parts.join(" ")
-    }
+        .map(|(k, n)| format!("{k}{sep}{n}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `reset=3 timeout=1`, or `-` when there is none.
+pub fn error_text(e: &Errors) -> String {
+    let text = nonzero_counts(&e.by_class(), "=");
+    if text.is_empty() { "-".into() } else { text }
 }
 
 fn row(out: &mut String, name: &str, g: &Group) {
@@ -57,11 +60,11 @@ fn row(out: &mut String, name: &str, g: &Group) {
         ms(l.p999),
         ms(l.max),
         g.failed + g.timed_out,
-        error_text(&g.errors)
+        error_text(&g.errors) + &hops::origin_suffix(&g.origin)
     ));
 }
 
-fn truncate(s: &str, n: usize) -> String {
+pub(crate) fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {
@@ -141,6 +144,7 @@ pub fn render_text(r: &Report) -> String {
             ));
         }
     }
+    out.push_str(&hops::run_text(r));
     out.push_str(&format!(
         "requests {} = ok {} + failed {} + timed out {} + in flight at end {}; resent {}; sent at {:.1}/s over {:.2} s\n",
         s.group.requests, s.group.ok, s.group.failed, s.group.timed_out, s.group.in_flight_at_end, s.resent, s.send_rate, s.duration_s
