@@ -65,7 +65,7 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
         ("--html", args.html.as_deref()),
     ])?;
     let gates = Gate::for_compare(&args.fail_on)?;
-    let plan = crate::plan_io::load(&args.plan)?;
+    let (plan, sha256) = crate::plan_io::load(&args.plan)?;
     let replay = args.replay.replay(&plan, &args.plan)?;
     // TLS options serve the https side: "plain vs mTLS" is one command.
     let connect = &args.load.connect;
@@ -89,7 +89,7 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
     for cfg in [&mut base_cfg, &mut cand_cfg] {
         cfg.interrupt = Some(interrupt.flag());
     }
-    let Some(comparison) = crate::rounds::compare_rounds(
+    let Some(mut comparison) = crate::rounds::compare_rounds(
         &plan,
         &args.plan,
         (&mut base_cfg, &args.baseline),
@@ -108,6 +108,17 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
             None => Err(CliError::Runtime("no round completed".into())),
         };
     };
+    for (side, target) in [
+        (&mut comparison.baseline, &args.baseline),
+        (&mut comparison.candidate, &args.candidate),
+    ] {
+        side.provenance = vec![crate::provenance::of(
+            &plan,
+            Some(&sha256),
+            target,
+            side.run.started_at_unix_ms,
+        )];
+    }
     let invalid = comparison.invalid_reason.clone();
     crate::out::emit(&ringload_results::compare::render_text(&comparison))?;
     if let Some(out) = &args.output {

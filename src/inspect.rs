@@ -8,9 +8,10 @@ pub use ringload_formats::summary::{AuthInfo, Count, PlanSummary as Inspect, sum
 use crate::error::CliError;
 
 pub fn inspect(path: &Path) -> Result<Inspect, CliError> {
-    let plan = crate::plan_io::load(path)?;
+    let (plan, sha256) = crate::plan_io::load(path)?;
     let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let mut i = summarise(&plan, &path.display().to_string(), bytes);
+    i.sha256 = Some(sha256);
     // The file's own version (an older one reads fine), from its header.
     let mut head = [0u8; 10];
     if let Ok(mut f) = std::fs::File::open(path)
@@ -28,6 +29,9 @@ pub fn render(i: &Inspect) -> String {
         "plan        {} (format v{}, {} bytes, {:.2} bytes/step)",
         i.file, i.format_version, i.bytes, i.bytes_per_step
     );
+    if let Some(sum) = &i.sha256 {
+        let _ = writeln!(out, "sha256      {sum}");
+    }
     let _ = writeln!(out, "source      {} ({})", i.source, i.source_kind);
     if let Some(a) = &i.authority {
         let _ = writeln!(

@@ -29,6 +29,7 @@ pub mod merge;
 pub mod mesh_args;
 pub mod out;
 pub mod plan_io;
+pub mod provenance;
 pub mod proxy;
 pub mod record;
 pub mod replay;

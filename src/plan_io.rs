@@ -5,26 +5,27 @@ use std::io::{BufReader, BufWriter};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use ringload_formats::{FormatError, Plan, read_plan, write_plan};
+use ringload_formats::{FormatError, Plan, read_plan_digest, write_plan};
 
 use crate::error::CliError;
 
 /// Read a plan to inspect or replay: a plan without a single step is refused here, for every
-/// command alike (ringload never writes one; there is nothing to show or send).
-pub fn load(path: &Path) -> Result<Plan, CliError> {
+/// command alike (ringload never writes one; there is nothing to show or send). With it, the
+/// file's SHA-256 in hex (a result's provenance names the plan by it).
+pub fn load(path: &Path) -> Result<(Plan, String), CliError> {
     let err = |source| CliError::Plan {
         path: path.to_path_buf(),
         source,
     };
     let f = std::fs::File::open(path).map_err(|e| err(FormatError::Io(e)))?;
-    let plan = read_plan(BufReader::new(f)).map_err(err)?;
+    let (plan, sha256) = read_plan_digest(BufReader::new(f)).map_err(err)?;
     if plan.step_count() == 0 {
         return Err(CliError::BadInput(format!(
             "{}: the plan has no steps (nothing to inspect or replay)",
             path.display()
         )));
     }
-    Ok(plan)
+    Ok((plan, sha256))
 }
 
 /// Write atomically (temp file + rename), mode 0600 when the plan holds secrets.

@@ -83,6 +83,8 @@ pub fn worker_part(plan: &mut Plan, spec: &str) -> Result<(), CliError> {
 /// What `run` replays: the plan, its name in messages and reports, and the target.
 struct Source {
     plan: Plan,
+    /// SHA-256 of the plan file (none in quick mode).
+    sha256: Option<String>,
     /// The plan file, or `command line` in quick mode (errors name it).
     file: PathBuf,
     name: String,
@@ -122,8 +124,10 @@ fn source(args: &RunArgs) -> Result<Source, CliError> {
                 file.display()
             ))
         })?;
+        let (plan, sha256) = crate::plan_io::load(&file)?;
         return Ok(Source {
-            plan: crate::plan_io::load(&file)?,
+            plan,
+            sha256: Some(sha256),
             name: file.display().to_string(),
             file,
             target,
@@ -155,12 +159,15 @@ fn source(args: &RunArgs) -> Result<Source, CliError> {
         ..Default::default()
     };
     let (plan, _) = ringload_recorder::normalise(vec![cap], &opts)?;
+    // The result names the plan by its first URL, secrets masked (as in its provenance).
+    let first = crate::provenance::mask_url(&args.what[0]);
     let name = match args.what.len() {
-        1 => args.what[0].clone(),
-        n => format!("{} (+{} URLs)", args.what[0], n - 1),
+        1 => first,
+        n => format!("{first} (+{} URLs)", n - 1),
     };
     Ok(Source {
         plan,
+        sha256: None,
         file: PathBuf::from("command line"),
         name,
         target,
@@ -177,6 +184,7 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
     let gates = Gate::for_results(&args.fail_on)?;
     let Source {
         mut plan,
+        sha256,
         file,
         name,
         target,
@@ -203,6 +211,12 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
         .duration_since(std::time::UNIX_EPOCH)
         .ok()
         .map(|d| d.as_millis() as u64);
+    report.provenance = vec![crate::provenance::of(
+        &plan,
+        sha256.as_deref(),
+        &target,
+        report.run.started_at_unix_ms,
+    )];
     crate::out::emit(&ringload_results::render::text::render_text(&report))?;
     crate::out::write_result(&report, args.output.as_deref(), args.html.as_deref())?;
     if let Some(code) = interrupt.exit_code() {

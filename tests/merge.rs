@@ -85,6 +85,12 @@ fn two_shards_merge_into_one_result() {
     let m = read_json(&merged);
     assert_result_schema(&m);
     let (a, b) = (read_json(&files[0]), read_json(&files[1]));
+    // Every worker's provenance, in the order the files were given.
+    assert_eq!(m["provenance"][0], a["provenance"][0]);
+    assert_eq!(m["provenance"][1], b["provenance"][0]);
+    assert_eq!(m["provenance"].as_array().unwrap().len(), 2);
+    assert_eq!(a["provenance"][0]["command"][11], "--shard");
+    assert_eq!(a["provenance"][0]["command"][12], "0/2");
     let n = |v: &serde_json::Value, k: &str| v["summary"][k].as_u64().unwrap();
     let total = n(&a, "requests") + n(&b, "requests");
     assert!(total > 100, "{total}");

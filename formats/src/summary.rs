@@ -14,6 +14,9 @@ pub struct PlanSummary {
     /// The plan file, as named.
     pub file: String,
     pub format_version: u16,
+    /// SHA-256 of the file, hex (what results name the plan by); the caller fills it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     pub bytes: u64,
     pub bytes_per_step: f64,
     pub steps: u64,
@@ -132,6 +135,7 @@ pub fn summarise(plan: &Plan, file: &str, bytes: u64) -> PlanSummary {
     PlanSummary {
         file: file.to_string(),
         format_version: crate::PLAN.latest,
+        sha256: None,
         bytes,
         bytes_per_step: if steps == 0 {
             0.0

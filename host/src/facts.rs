@@ -4,6 +4,8 @@
 /// Facts about this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Facts {
+    /// `uname -n`: the machine's name (a pod's name under Kubernetes).
+    pub host: String,
     /// `uname -srm`: `Linux 6.1.0-18-amd64 x86_64`.
     pub kernel: String,
     /// The CPU model as `/proc/cpuinfo` names it, or `unknown`.
@@ -20,16 +22,18 @@ pub fn facts() -> Facts {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     // SAFETY: sysconf only reads a system value.
     let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    let (host, kernel) = uname().unwrap_or_else(|| ("unknown".into(), "unknown".into()));
     Facts {
-        kernel: kernel().unwrap_or_else(|| "unknown".into()),
+        host,
+        kernel,
         cpu_model: cpu_model(&cpuinfo).unwrap_or_else(|| "unknown".into()),
         cpus: usize::try_from(online).unwrap_or(0),
         cpus_allowed: crate::allowed_cpus().len(),
     }
 }
 
-/// `sysname release machine` from `uname(2)`.
-fn kernel() -> Option<String> {
+/// (`nodename`, `sysname release machine`) from `uname(2)`.
+fn uname() -> Option<(String, String)> {
     // SAFETY: uname fills the struct we own; its fields are NUL-terminated C strings.
     let u = unsafe {
         let mut u: libc::utsname = std::mem::zeroed();
@@ -39,14 +43,21 @@ fn kernel() -> Option<String> {
         u
     };
     let text = |f: &[libc::c_char]| {
-        let bytes: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
-    Some(format!(
-        "{} {} {}",
-        text(&u.sysname),
-        text(&u.release),
-        text(&u.machine)
+    Some((
+        text(&u.nodename),
+        format!(
+            "{} {} {}",
+            text(&u.sysname),
+            text(&u.release),
+            text(&u.machine)
+        ),
     ))
 }
 
@@ -56,7 +67,8 @@ pub fn cpu_model(cpuinfo: &str) -> Option<String> {
     let field = |key: &str| {
         cpuinfo.lines().find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            (k.trim().eq_ignore_ascii_case(key) && !v.trim().is_empty()).then(|| v.trim().to_string())
+            (k.trim().eq_ignore_ascii_case(key) && !v.trim().is_empty())
+                .then(|| v.trim().to_string())
         })
     };
     ["model name", "Model", "cpu model", "Hardware", "cpu"]
@@ -99,6 +111,7 @@ mod tests {
     fn this_machine_has_a_kernel_and_cpus() {
         let f = facts();
         assert!(f.kernel.starts_with("Linux "), "{f:?}");
+        assert!(!f.host.is_empty() && f.host != "unknown", "{f:?}");
         assert!(f.cpus >= 1 && f.cpus_allowed >= 1, "{f:?}");
         assert!(f.cpus_allowed <= f.cpus.max(f.cpus_allowed));
     }

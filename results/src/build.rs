@@ -276,6 +276,7 @@ pub fn build(
         valid: validity.is_ok(),
         invalid_reason: validity.clone().err(),
         interrupted: stats.interrupted,
+        provenance: Vec::new(),
         summary: Summary {
             group: with_hops(
                 Group {

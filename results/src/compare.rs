@@ -255,6 +255,9 @@ pub fn render_text(c: &Comparison) -> String {
             c.rounds
         ));
     }
+    for side in [&c.baseline, &c.candidate] {
+        out.push_str(&crate::render::provenance::text(&side.provenance));
+    }
     out
 }
 

@@ -28,7 +28,7 @@ pub use build::{Names, build};
 pub use compare::Comparison;
 pub use file::Loaded;
 pub use gate::{Gate, Verdict};
-pub use model::Report;
+pub use model::{Provenance, Report};
 
 /// A result that cannot be read, merged or gated; the text names the file and the place.
 #[derive(Debug, thiserror::Error)]

@@ -302,6 +302,57 @@ pub struct RunInfo {
     pub timeout_s: f64,
 }
 
+/// Where a result came from: enough to tell two results apart months later, or which worker of a
+/// merge ran where. A run writes one; `merge` keeps every worker's (in the order given, a
+/// merged file's own list in its place); each side of `compare` holds its run's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// ringload's version.
+    pub tool_version: String,
+    /// The command line, secrets masked (credential headers, secret query fields and body
+    /// fields, URL passwords: `REDACTED`).
+    pub command: Vec<String>,
+    /// SHA-256 of the plan file, hex (`sha256sum` prints the same); absent for quick mode,
+    /// whose plan was built from the command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_sha256: Option<String>,
+    /// The plan's tags (`record --tag mesh=istio`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub plan_tags: BTreeMap<String, String>,
+    /// The server the requests went to.
+    pub target: String,
+    /// When measurement began, Unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at_unix_ms: Option<u64>,
+    /// The machine's name (`uname -n`: the pod name under Kubernetes).
+    pub host: String,
+    /// `uname -srm`.
+    pub kernel: String,
+    /// The CPU model as `/proc/cpuinfo` names it.
+    pub cpu_model: String,
+    /// CPUs online, and those this process could run on.
+    pub cpus: usize,
+    pub cpus_allowed: usize,
+}
+
+impl Provenance {
+    /// Bytes of text it holds (merge charges them to its name budget).
+    pub fn text_len(&self) -> usize {
+        self.command.iter().map(String::len).sum::<usize>()
+            + self.plan_sha256.as_ref().map_or(0, String::len)
+            + self
+                .plan_tags
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+            + self.tool_version.len()
+            + self.target.len()
+            + self.host.len()
+            + self.kernel.len()
+            + self.cpu_model.len()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub format: String,
@@ -313,6 +364,10 @@ pub struct Report {
     /// The run was stopped by SIGINT/SIGTERM before its end (it drained and reported).
     #[serde(default)]
     pub interrupted: bool,
+    /// Where the result came from: one entry per run that made it (several after `merge`);
+    /// empty in results written before provenance was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provenance: Vec<Provenance>,
     pub summary: Summary,
     pub labels: Vec<Group>,
     pub segments: Vec<Group>,

@@ -989,7 +989,7 @@ impl Shard {
                             .error(self.wire.req(w.req).key, s, ErrorClass::Auth);
                     }
                 }
-                self.stats.offending(key, &why);
+                self.stats.offending(key, why);
                 false
             }
         }

@@ -414,6 +414,8 @@ struct Merger {
     send_rate: f64,
     duration: f64,
     interrupted: bool,
+    /// Every file's provenance, in the order given.
+    provenance: Vec<crate::model::Provenance>,
     /// Connection and TLS costs, summed like the latencies.
     connect: Sparse,
     tls: Option<(u64, u64, Sparse, Vec<String>)>,
@@ -611,6 +613,10 @@ impl Merger {
             }
         }
         self.interrupted |= r.interrupted;
+        for p in &r.provenance {
+            budget.name(p.text_len(), name)?;
+        }
+        self.provenance.extend(r.provenance.iter().cloned());
         for (a, b) in [
             (&mut self.resent, s.resent),
             (&mut self.dropped, s.dropped),
@@ -688,6 +694,7 @@ impl Merger {
             valid: invalid.is_empty(),
             invalid_reason: (!invalid.is_empty()).then(|| invalid.join("; ")),
             interrupted: self.interrupted,
+            provenance: self.provenance,
             summary: Summary {
                 group: self.summary.group(None, None),
                 resent: self.resent,

@@ -310,6 +310,7 @@ pub fn run_page(r: &Report) -> String {
     );
     b.push_str(&crate::render::hops::run_html(r));
     details(&mut b, r);
+    b.push_str(&crate::render::provenance::html(&r.provenance));
     page(&format!("ringload run {}", r.plan), &b)
 }
 
@@ -399,6 +400,11 @@ pub fn compare_page(c: &Comparison) -> String {
     named_c.label = Some(format!("candidate {}", c.candidate.run.target));
     group_rows(&mut b, &[&named_b, &named_c]);
     b.push_str(&crate::render::hops::compare_html(c));
+    let sides: Vec<_> = [&c.baseline, &c.candidate]
+        .iter()
+        .flat_map(|r| r.provenance.iter().cloned())
+        .collect();
+    b.push_str(&crate::render::provenance::html(&sides));
     page(&format!("ringload compare {}", c.plan), &b)
 }
 

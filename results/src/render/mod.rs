@@ -3,13 +3,14 @@
 //! (`hdr`). JSON is the model itself (`serde_json`). The page's charts: `svg` draws a line
 //! chart, `charts` computes the ones the result does not hold ready (percentile spectrum,
 //! failures per second by class). `hops` shows what the hops said (failure origins, upstream
-//! time and overhead) for `text` and `html`.
+//! time and overhead) and `provenance` where the result came from, for `text` and `html`.
 
 mod charts;
 pub mod csv;
 pub mod hdr;
 pub mod hops;
 pub mod html;
+pub mod provenance;
 mod svg;
 pub mod text;
 

@@ -203,5 +203,6 @@ pub fn render_text(r: &Report) -> String {
     if r.interrupted {
         out.push_str("INTERRUPTED: stopped early by a signal; the figures cover the time it ran\n");
     }
+    out.push_str(&super::provenance::text(&r.provenance));
     out
 }
