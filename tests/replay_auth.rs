@@ -286,6 +286,37 @@ fn users_log_in_as_distinct_accounts() {
         (3, 3),
         "three sessions, three accounts"
     );
+    // Cloned sessions (#16): each copy is a session of its own and logs in as its own user.
+    let six = write(
+        dir.path(),
+        "six.csv",
+        (0..6).fold("username,password\n".to_string(), |acc, i| {
+            acc + &format!("user{i},P@ssw0rd-LoadTest!\n")
+        }),
+    );
+    let before = t.shop_stats().unwrap();
+    let (v, _) = run(
+        dir.path(),
+        &plan,
+        &url,
+        &[
+            "-c",
+            "6",
+            "-n",
+            "300",
+            "--clone",
+            "2",
+            "--users",
+            six.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(u(&v["summary"]["ok"]), 300);
+    let s = t.shop_stats().unwrap();
+    assert_eq!(
+        (s.logins - before.logins, s.users - before.users),
+        (6, 6),
+        "three sessions cloned twice: six sessions, six accounts"
+    );
     // A column that is not a login field is refused before anything is sent.
     let bad = write(dir.path(), "bad.csv", "email,password\na@b,x\n");
     let r = ringload([
@@ -299,7 +330,7 @@ fn users_log_in_as_distinct_accounts() {
         bad.to_str().unwrap(),
     ]);
     r.assert_bad_input("\"email\" is not a field of the login body");
-    assert_eq!(t.shop_stats().unwrap().logins, 3);
+    assert_eq!(t.shop_stats().unwrap().logins, 3 + 6);
     t.stop().unwrap();
 }
 

@@ -4,9 +4,9 @@
 //! Copy `k` of session `s` starts `k * span / N` after `s` does (its span: its first to its last
 //! step), so the copies spread over the time the session took instead of landing together. It
 //! is session `k * S + s` of the expanded plan: copy 0 is the plan's own order, and `--users`
-//! rows go to copies in turn as to any session, so each copy logs in as its own user. A copy
-//! keeps its steps' captured connection ids; being a session of its own, its connections are
-//! its own too.
+//! rows go in turn to the sessions that log in, copies included, so each copy logs in as its
+//! own user. A copy keeps its steps' captured connection ids; being a session of its own, its
+//! connections are its own too.
 //!
 //! With fresh ids, every step of copy `k` has its item ids rewritten (see `ids`): each UUID in
 //! its target or body and each id-like path segment (`ringload_http1::url::is_id_like`) becomes

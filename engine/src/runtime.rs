@@ -162,6 +162,31 @@ fn shard_steps(plan: &Plan, k: usize, replay: bool) -> Vec<(Steps, Vec<u32>)> {
         .collect()
 }
 
+/// Each plan session's place among the sessions that log in (those with a step carrying an
+/// auth slot), which picks its `--users` row: N rows give N such sessions N accounts, whatever
+/// the sessions without a login between them. Sessions without a login get their plan index
+/// (they never use a row).
+fn login_ordinals(plan: &Plan) -> Vec<u32> {
+    let mut next = 0u32;
+    plan.sessions
+        .iter()
+        .enumerate()
+        .map(|(g, sess)| {
+            let logs_in = sess.steps.iter().any(|st| {
+                plan.requests
+                    .get(st.request as usize)
+                    .is_some_and(|r| r.auth.is_some())
+            });
+            if logs_in {
+                next += 1;
+                next - 1
+            } else {
+                g as u32
+            }
+        })
+        .collect()
+}
+
 /// Whole sessions to `k` shards, each to the shard with the fewest steps so far: each shard's
 /// plan indices of its sessions, in plan order.
 fn deal_sessions(plan: &Plan, k: usize) -> Vec<Vec<u32>> {
@@ -332,7 +357,9 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
     // A replay's shards share one clock through the plan: `--requests` goes to each in
     // proportion to its steps, so one lap of the plan is each step once.
     let weights: Vec<u64> = steps.iter().map(|s| s.0.requests.len() as u64).collect();
+    let logins = login_ordinals(plan);
     for (i, (steps, sessions, flows)) in steps.into_iter().enumerate() {
+        let user_rows: Arc<[u32]> = sessions.iter().map(|&g| logins[g as usize]).collect();
         let cpu = cfg.cpus[i];
         let shard = ShardConfig {
             cpu,
@@ -349,6 +376,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
             spin: cfg.spin,
             precision: cfg.precision,
             sessions: sessions.into(),
+            user_rows,
             segments: plan.segments.len(),
             requests_per_connection: cfg.requests_per_connection,
             flows,

@@ -89,8 +89,11 @@ pub struct ShardConfig {
     pub spin: Duration,
     /// Open loop: a due send may wait this long to share a wake-up with the next ones.
     pub precision: Duration,
-    /// Global index of each of this shard's sessions (for `--users` rows).
+    /// Global index of each of this shard's sessions (the scope of its fresh ids).
     pub sessions: Arc<[u32]>,
+    /// The `--users` row of each of this shard's sessions, before the modulo: its place among
+    /// the plan's sessions that log in.
+    pub user_rows: Arc<[u32]>,
     /// Segments of the plan (stats keys are `label * (segments + 1) + segment`).
     pub segments: usize,
     /// Close each connection after this many requests.
@@ -631,7 +634,12 @@ impl Shard {
             match r.kind {
                 Kind::Login(p) => {
                     let login = &wire.profiles[p as usize];
-                    let row = session as usize % login.logins.len();
+                    let user = cfg
+                        .user_rows
+                        .get(r.session as usize)
+                        .copied()
+                        .unwrap_or(session);
+                    let row = user as usize % login.logins.len();
                     wire.write_fresh(&login.logins[row], &[], ids, scope, c.batch());
                 }
                 Kind::Step => {

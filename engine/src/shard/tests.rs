@@ -247,6 +247,7 @@ impl Sim {
             spin: Duration::ZERO,
             precision: Duration::ZERO,
             sessions: (0..plan.sessions.len() as u32).collect::<Vec<_>>().into(),
+            user_rows: (0..plan.sessions.len() as u32).collect::<Vec<_>>().into(),
             segments: plan.segments.len(),
             requests_per_connection: setup.requests_per_connection,
             flows,
