@@ -73,8 +73,10 @@ pub struct LoadArgs {
     /// the run invalid (exit 4).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "50ms")]
     pub max_lag: Duration,
-    /// Open loop: poll rather than sleep this long before each due send (timer precision for
-    /// CPU: every microsecond polled is spent).
+    /// Poll rather than sleep this long: open loop, before each due send (timer precision for
+    /// CPU); closed loop, while waiting for responses (a saturated server then pays no wake-up
+    /// for the client: more requests/s from it, e.g. `--spin 50us` over TLS). Every microsecond
+    /// polled is CPU spent.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0us")]
     pub spin: Duration,
     /// Open loop: a due send may go out this much late so that sends close together share one

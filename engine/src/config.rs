@@ -16,7 +16,7 @@ pub const MAX_RATE: f64 = 1e8;
 pub const MAX_RUN: Duration = Duration::from_secs(24 * 3600);
 /// The longest timeout, drain, give-up time or lag limit.
 pub const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
-/// The longest spin before a due send (beyond that, spinning is just burning a core).
+/// The longest spin (beyond that, spinning is just burning a core).
 pub const MAX_SPIN: Duration = Duration::from_secs(1);
 /// The largest request budget (`Stop::Requests`): three hours at `MAX_RATE`.
 pub const MAX_REQUESTS: u64 = 1_000_000_000_000;
@@ -194,8 +194,10 @@ pub struct RunConfig {
     pub io_memory: usize,
     /// Hard cap on the whole run's wall time, whatever the stop condition (safety net).
     pub max_wall: Duration,
-    /// Open loop: poll instead of sleeping for this long before each due send (timer precision
-    /// against CPU).
+    /// Poll instead of sleeping for this long: in the open loop before each due send (timer
+    /// precision against CPU); in the closed loop while waiting for responses (a client that
+    /// sleeps makes the server pay a wake-up for the responses that wake it, which lowers a
+    /// saturated server's rate; polling spends the client's idle CPU instead).
     pub spin: Duration,
     /// Open loop: how late a due send may go out so that sends close together share one
     /// wake-up (each wake-up costs tens of microseconds on a VM); the lag histogram shows it.

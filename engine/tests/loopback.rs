@@ -33,6 +33,24 @@ fn request_bytes_are_exact_and_content_length_responses_complete() {
     assert_eq!(s.latency.len(), 200);
 }
 
+/// The closed loop's `spin` polls for responses instead of sleeping: every request still
+/// completes once, counted once.
+#[test]
+fn closed_loop_polling_for_responses_keeps_the_accounting() {
+    let addr = serve(|mut s, _| {
+        let mut pending = Vec::new();
+        while read_request(&mut s, &mut pending).is_some() {
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .unwrap();
+        }
+    });
+    let mut cfg = config(addr, 2, 1, 2_000);
+    cfg.spin = std::time::Duration::from_micros(50);
+    let s = run(&plan("GET", "/ok"), &cfg).unwrap();
+    assert_accounted(&s);
+    assert_eq!((s.counts.requests, s.counts.ok), (2_000, 2_000));
+}
+
 fn framing_case(response: &'static [u8], method: &str) {
     let addr = serve(move |s, _| answer_all(s, response));
     let s = run(&plan(method, "/"), &config(addr, 1, 4, 100)).unwrap();

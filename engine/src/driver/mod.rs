@@ -254,6 +254,10 @@ impl Driver {
                 // Waking from a blocked wait costs tens of microseconds (more on a VM); the
                 // last `spin` before a due send is polled instead.
                 wait = wait.saturating_sub(spin);
+            } else if spin > 0 && wait > 0 && self.poll_until(now + spin)? {
+                // Closed loop: responses came while polling; no sleep, so the server that
+                // sent them paid no wake-up.
+                wait = 0;
             }
             self.wait(now, wait)?;
             now = self.now();

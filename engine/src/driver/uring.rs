@@ -154,6 +154,19 @@ impl Driver {
         }
     }
 
+    /// Poll (non-blocking enters) until a completion is ready or `until`; whether one is.
+    pub(super) fn poll_until(&mut self, until: u64) -> Result<bool, EngineError> {
+        loop {
+            if !self.ring.completion().is_empty() {
+                return Ok(true);
+            }
+            if self.now() >= until {
+                return Ok(false);
+            }
+            self.wait(0, 0)?;
+        }
+    }
+
     /// `io_uring_enter` with GETEVENTS (deferred completions are only posted by such an enter),
     /// waiting for `want` completions.
     fn enter(&mut self, want: u32) -> std::io::Result<usize> {
