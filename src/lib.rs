@@ -37,3 +37,4 @@ pub mod report;
 pub mod rounds;
 pub mod run;
 pub mod target;
+pub mod users;

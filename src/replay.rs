@@ -5,13 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use ringload_engine::{ExpectRule, ExpectScope, Replay, Users};
+use ringload_engine::{ExpectRule, ExpectScope, Replay};
 use ringload_formats::{Plan, StatusRule};
 
 use crate::error::CliError;
-
-/// Largest `--users` file read.
-const MAX_USERS_BYTES: u64 = 64 << 20;
 
 #[derive(Debug, Args, Default)]
 pub struct ReplayArgs {
@@ -48,7 +45,7 @@ impl ReplayArgs {
             .iter()
             .map(|h| parse_header(h))
             .collect::<Result<_, _>>()?;
-        let users = self.users.as_deref().map(read_users).transpose()?;
+        let users = self.users.as_deref().map(crate::users::read).transpose()?;
         let expect = self
             .expect
             .iter()
@@ -196,49 +193,6 @@ fn parse_status(v: &str) -> Option<StatusRule> {
             .filter(|c| (100..=599).contains(c))
             .map(StatusRule::Exact),
     }
-}
-
-/// A CSV with a header row; every row has every column.
-fn read_users(path: &Path) -> Result<Users, CliError> {
-    let name = path.display();
-    let bad = |why: String| CliError::BadInput(format!("--users {name}: {why}"));
-    let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
-    if meta.len() > MAX_USERS_BYTES {
-        return Err(bad(format!("larger than {} MiB", MAX_USERS_BYTES >> 20)));
-    }
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| bad(e.to_string()))?;
-    let columns: Vec<String> = r
-        .headers()
-        .map_err(|e| bad(e.to_string()))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    if columns.is_empty() || columns.iter().any(String::is_empty) {
-        return Err(bad(
-            "the first line must name the columns (e.g. username,password)".into(),
-        ));
-    }
-    let mut rows = Vec::new();
-    for (i, rec) in r.records().enumerate() {
-        let rec = rec.map_err(|e| bad(format!("line {}: {e}", i + 2)))?;
-        if rec.len() != columns.len() {
-            return Err(bad(format!(
-                "line {}: {} fields, the header has {}",
-                i + 2,
-                rec.len(),
-                columns.len()
-            )));
-        }
-        rows.push(rec.iter().map(str::to_string).collect());
-    }
-    if rows.is_empty() {
-        return Err(bad("no rows after the header".into()));
-    }
-    Ok(Users { columns, rows })
 }
 
 #[cfg(test)]
