@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::mesh::{MeshOptions, OriginRule};
-use crate::stats::{KeyStats, Origins, Row};
+use crate::stats::{ErrorClass, KeyStats, Origins, Row};
 
 /// One label per path, `/linkerd` in segment `canary`, one session stepping through them.
 fn mesh_plan(paths: &[&str]) -> Plan {
