@@ -82,3 +82,45 @@ pub fn label_for(method: &str, target: &str, rules: &[LabelRule]) -> String {
     }
     label
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_template_ids() {
+        let l = |m, p| label_for(m, p, &[]);
+        assert_eq!(
+            l("GET", "/api/v1/products/SKU-100045"),
+            "GET /api/v1/products/:id"
+        );
+        assert_eq!(
+            l("GET", "/api/v1/products?category=home&page=1"),
+            "GET /api/v1/products"
+        );
+        assert_eq!(l("GET", "/users/42/orders/7"), "GET /users/:id/orders/:id");
+        assert_eq!(
+            l("DELETE", "/o/3f2504e0-4f89-11d3-9a0c-0305e82c3301"),
+            "DELETE /o/:id"
+        );
+        assert_eq!(l("GET", "/blob/deadbeefcafe1234"), "GET /blob/:id");
+        assert_eq!(l("GET", "/api/v1/health"), "GET /api/v1/health");
+        assert_eq!(l("GET", "/"), "GET /");
+        assert_eq!(l("GET", "/v2/apps"), "GET /v2/apps");
+        assert!(!is_id_like("v1"));
+        assert!(!is_id_like("checkout"));
+        assert!(!is_id_like("cafe"));
+    }
+
+    #[test]
+    fn label_rules_win_and_expand() {
+        let r: LabelRule = r"^GET /api/v1/(\w+)\?.*auth=1=GET $1 (auth)"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            label_for("GET", "/api/v1/products?auth=1", &[r]),
+            "GET products (auth)"
+        );
+        assert!("(=x".parse::<LabelRule>().is_err());
+    }
+}

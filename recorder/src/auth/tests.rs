@@ -1,6 +1,8 @@
-//! Auth detection on hand-built exchanges: what counts as a token, where it was handed out and
-//! sent back, which exchanges are logins, slots, strips and tokens from outside.
+//! Auth detection on hand-built exchanges: where a token was handed out and sent back, which
+//! exchanges are logins, slots, strips and tokens from outside. (What counts as a token, option
+//! parsing and user fields are tested next to their code, in `token`, `manual` and `profile`.)
 
+use super::manual::bearer;
 use super::*;
 
 const T1: &str = "eyJhbGciOiJIUzI1NiJ9.dXNlcjE.c2lnbmF0dXJlMQ";
@@ -42,84 +44,6 @@ fn run(exchanges: &[Exchange], opts: &AuthOptions) -> Detection {
 
 fn detect_default(exchanges: &[Exchange]) -> Detection {
     run(exchanges, &AuthOptions::default())
-}
-
-#[test]
-fn option_parsing() {
-    assert_eq!(
-        parse_token_at("/data/token").unwrap(),
-        TokenLocation::JsonPointer("/data/token".into())
-    );
-    assert_eq!(
-        parse_token_at("cookie:sid").unwrap(),
-        TokenLocation::Cookie("sid".into())
-    );
-    assert_eq!(
-        parse_token_at("header:X-Auth-Token").unwrap(),
-        TokenLocation::Header("X-Auth-Token".into())
-    );
-    assert!(parse_token_at("access_token").is_err());
-    assert!(parse_token_at("cookie:a;b").is_err());
-    assert_eq!(parse_send_as("bearer").unwrap(), bearer());
-    assert_eq!(
-        parse_send_as("header:Authorization:Token").unwrap(),
-        TokenPlace::Header {
-            name: "Authorization".into(),
-            prefix: "Token ".into()
-        }
-    );
-    assert_eq!(
-        parse_send_as("header:X-Auth-Token").unwrap(),
-        TokenPlace::Header {
-            name: "X-Auth-Token".into(),
-            prefix: String::new()
-        }
-    );
-    assert_eq!(
-        parse_send_as("query:access_token").unwrap(),
-        TokenPlace::Query("access_token".into())
-    );
-    assert!(parse_send_as("header:Bad Name").is_err());
-    assert!(parse_send_as("cookie:").is_err());
-    assert!(parse_send_as("form:x").is_err());
-    assert!("maybe".parse::<AuthMode>().is_err());
-    assert_eq!("strip".parse::<AuthMode>().unwrap(), AuthMode::Strip);
-}
-
-#[test]
-fn what_counts_as_a_token() {
-    assert!(credential_like(T1));
-    assert!(credential_like("a1b2c3d4"));
-    for trivial in [
-        "abc",
-        "12345678901",
-        "aaaaaaaaaaaa",
-        "has space in it",
-        "undefined",
-        "",
-    ] {
-        assert!(!credential_like(trivial), "{trivial:?}");
-    }
-    for name in [
-        "access_token",
-        "id_token",
-        "token",
-        "jwt",
-        "authToken",
-        "X-Auth-Token",
-        "session_token",
-    ] {
-        assert!(token_like_name(name), "{name}");
-    }
-    for name in [
-        "token_type",
-        "expires_in",
-        "csrf_token",
-        "X-CSRF-Token",
-        "user",
-    ] {
-        assert!(!token_like_name(name), "{name}");
-    }
 }
 
 #[test]
@@ -386,26 +310,6 @@ fn strip_removes_credentials_and_keep_leaves_them() {
     );
     assert!(det.profiles.is_empty() && det.slots.iter().all(Option::is_none));
     assert!(det.strip.iter().all(Vec::is_empty) && det.outside.iter().all(|o| !o));
-}
-
-#[test]
-fn user_fields_in_body_order() {
-    let form = Exchange {
-        body: b"grant_type=password&client_id=web&username=u&password=p".to_vec(),
-        ..req(
-            "POST",
-            "/t",
-            &[("Content-Type", "application/x-www-form-urlencoded")],
-        )
-    };
-    assert_eq!(user_fields(&form), ["username", "password"]);
-    let json = Exchange {
-        body: br#"{"remember":true,"email":"a@b","user_password":"x"}"#.to_vec(),
-        ..req("POST", "/t", &[("Content-Type", "application/json")])
-    };
-    assert_eq!(user_fields(&json), ["email", "user_password"]);
-    let none = req("POST", "/t", &[("Content-Type", "text/plain")]);
-    assert!(user_fields(&none).is_empty());
 }
 
 mod props {
