@@ -1,5 +1,5 @@
 //! What a thread-per-core io_uring process needs from the machine it runs on, shared by the
-//! engine (one executor per CPU, each with a private ring) and the target server:
+//! engine (one executor per CPU, each with a private ring), the target server and the proxy:
 //!
 //! ```text
 //! allowed_cpus()        the affinity mask (taskset, cgroup cpusets): where executors may go
@@ -9,12 +9,15 @@
 //! executor(...)         a glommio executor builder pinned where asked, and executor_error()
 //!                       naming io_memory against the locked-memory limit when it fails
 //! facts()               the kernel, CPU model and counts a result records (its provenance)
+//! serve::Frame          the servers' listener frame (target and proxy): bind, N executors
+//!                       sharing the socket with a per-connection handler, wait, StopTrigger
 //! ```
 //! Nothing here changes process state on its own: callers decide when (the CLI before a run).
 
 use std::io;
 
 mod facts;
+pub mod serve;
 pub use facts::{Facts, cpu_model, facts};
 
 use glommio::{LocalExecutorBuilder, Placement};

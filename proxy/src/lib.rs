@@ -3,7 +3,8 @@
 //! recording, with an optional added latency, it is the sidecar stand-in (`ringload proxy`).
 //!
 //! ```text
-//! client --TLS?--> accept (glommio executor, one per thread, sharing the socket)
+//! client --TLS?--> accept (glommio executor, one per thread, sharing the socket: the listener
+//!                    frame of ringload_host::serve, which the target server uses too)
 //!   conn     the I/O shell: two pumps with one fixed buffer each (client -> upstream,
 //!            upstream -> client), TCP back-pressure end to end, the upstream connected lazily
 //!     flow   the sans-IO core: ringload_http1's request and response decoders frame both

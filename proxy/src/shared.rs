@@ -2,7 +2,7 @@
 //! read-only context for its connections.
 
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,14 +30,8 @@ impl Shared {
     /// The recording holds as many exchanges as it may: wake the waiter.
     pub(crate) fn limit_reached(&self) {
         self.limit.store(true, Ordering::SeqCst);
-        wake(&self.wake_tx);
+        ringload_host::serve::wake(&self.wake_tx);
     }
-}
-
-pub(crate) fn wake(fd: &OwnedFd) {
-    // A full pipe already means "wake up", so the result does not matter.
-    // SAFETY: writing one byte from a valid buffer to an fd we own.
-    let _ = unsafe { libc::write(fd.as_raw_fd(), b"w".as_ptr().cast(), 1) };
 }
 
 impl std::fmt::Debug for Shared {

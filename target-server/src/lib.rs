@@ -10,7 +10,8 @@
 //!   the socket and starts `threads` glommio executors that share it (the kernel hands
 //!   each accepted connection to one of them), returning a [`TargetHandle`] once all
 //!   are serving. [`run`] is the blocking form for the CLI (until SIGINT/SIGTERM).
-//! - `server`: executors, stop hand-shake, signals. `conn`: the per-connection loop
+//! - `server`: the target on `ringload_host::serve`'s listener frame (executors, stop
+//!   hand-shake), signals. `conn`: the per-connection loop
 //!   (parse -> queue in order with due times -> batch-write what is due).
 //! - Sans-IO parts: request framing comes from `ringload-http1`'s `RequestDecoder`
 //!   (discarding bodies, or keeping up to 64 KiB in shop mode); `behavior` (knobs),
