@@ -120,7 +120,7 @@ pub fn execute(args: &CompareArgs) -> Result<u8, CliError> {
         )];
     }
     let invalid = comparison.invalid_reason.clone();
-    crate::out::emit(&ringload_results::compare::render_text(&comparison))?;
+    crate::out::emit(&ringload_results::render::text::render_compare(&comparison))?;
     if let Some(out) = &args.output {
         let text =
             serde_json::to_vec_pretty(&comparison).map_err(|e| CliError::Runtime(e.to_string()))?;

@@ -53,7 +53,7 @@ pub fn execute(args: &ReportArgs) -> Result<u8, CliError> {
     let rendered: Vec<u8> = match (&loaded, args.format) {
         (Loaded::Run(r), Format::Text) => text::render_text(r).into_bytes(),
         (Loaded::Compare(c), Format::Text) => {
-            ringload_results::compare::render_text(c).into_bytes()
+            ringload_results::render::text::render_compare(c).into_bytes()
         }
         (Loaded::Run(r), Format::Json) => pretty(r.as_ref())?,
         (Loaded::Compare(c), Format::Json) => pretty(c.as_ref())?,

@@ -34,6 +34,7 @@
 use ringload_http1::Captured;
 
 use crate::stats::MAX_LATENCY_US;
+pub use crate::stats::Origin;
 
 /// Body bytes looked at for a proxy's own error text (nginx's page names itself ~110 bytes in).
 pub const BODY_SNIFF: usize = 256;
@@ -47,27 +48,6 @@ pub const ENVOY_TEXTS: [&[u8]; 6] = [
     b"local_rate_limited",
     b"RBAC: access denied",
 ];
-
-/// Who answered a failed response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Origin {
-    /// A proxy on the way (sidecar, gateway, ingress) answered it itself.
-    Proxy,
-    /// The upstream service answered it (a proxy only relayed it).
-    Upstream,
-    /// Nothing in the response says.
-    Unknown,
-}
-
-impl Origin {
-    pub fn name(self) -> &'static str {
-        match self {
-            Origin::Proxy => "proxy",
-            Origin::Upstream => "upstream",
-            Origin::Unknown => "unknown",
-        }
-    }
-}
 
 /// `--origin-rule header:NAME[:VALUE]=proxy|upstream`: a response carrying the header (whose
 /// value starts with VALUE, ASCII case-insensitive) failed at that origin.

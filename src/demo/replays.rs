@@ -220,7 +220,7 @@ impl Replays<'_> {
             ));
         };
         self.invalid |= !comparison.valid;
-        crate::out::emit(&ringload_results::compare::render_text(&comparison))?;
+        crate::out::emit(&ringload_results::render::text::render_compare(&comparison))?;
         crate::out::emit(&format!(
             "sidecar: {}\n",
             crate::proxy::counters(&hop.stats)

@@ -1,4 +1,5 @@
-//! What the hops said (see `mesh`): failed responses by who answered them ([`Origins`]), and
+//! What the hops said, as counted (`mesh` reads it from responses): who answered a failed
+//! response ([`Origin`]), failed responses by origin ([`Origins`]), and
 //! the upstream's own time and the rest of the service time ([`UpstreamTimes`]).
 
 use std::ops::AddAssign;
@@ -6,7 +7,27 @@ use std::ops::AddAssign;
 use hdrhistogram::Histogram;
 
 use super::{MAX_LATENCY_US, new_histogram};
-use crate::mesh::Origin;
+
+/// Who answered a failed response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// A proxy on the way (sidecar, gateway, ingress) answered it itself.
+    Proxy,
+    /// The upstream service answered it (a proxy only relayed it).
+    Upstream,
+    /// Nothing in the response says.
+    Unknown,
+}
+
+impl Origin {
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Proxy => "proxy",
+            Origin::Upstream => "upstream",
+            Origin::Unknown => "unknown",
+        }
+    }
+}
 
 /// Failed responses (the `validation` class: answered, but not as expected) by who answered
 /// them; their sum is that class's count.

@@ -36,10 +36,8 @@ use std::ops::AddAssign;
 
 use hdrhistogram::Histogram;
 
-use crate::mesh::Origin;
-
 pub use counts::{Counts, ERROR_CLASSES, ErrorClass, N_ERROR_CLASSES};
-pub use hops::{Origins, UpstreamTimes, add_times};
+pub use hops::{Origin, Origins, UpstreamTimes, add_times};
 pub use keys::{KeyStats, MAX_OFFENDING};
 pub use layout::{KeyLayout, Row};
 pub use splits::{MAX_SPLIT_VALUES, Split};

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use crate::compare::Comparison;
 use crate::model::{Group, OriginCounts, Percentiles, Report};
-use crate::render::html::esc;
+use crate::render::svg::esc;
 
 /// One percentile of a [`Percentiles`].
 type Pick = fn(&Percentiles) -> u64;
@@ -37,7 +37,7 @@ pub fn origin_suffix(o: &OriginCounts) -> String {
         ("upstream", o.upstream),
         ("unknown", o.unknown),
     ];
-    format!(" ({})", crate::render::text::nonzero_counts(&counts, " "))
+    format!(" ({})", crate::render::cells::nonzero_counts(&counts, " "))
 }
 
 /// Responses a group received: ok, or answered and failed their check.
@@ -104,7 +104,7 @@ pub fn run_text(r: &Report) -> String {
         let _ = writeln!(
             out,
             "{:<44} {n:>9}  {u50:>8} {u90:>8} {u99:>8}  {o50:>8} {o90:>8} {o99:>8}",
-            crate::render::text::truncate(&name, 44),
+            crate::render::cells::truncate(&name, 44),
         );
     }
     out

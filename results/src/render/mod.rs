@@ -5,6 +5,7 @@
 //! failures per second by class). `hops` shows what the hops said (failure origins, upstream
 //! time and overhead) and `provenance` where the result came from, for `text` and `html`.
 
+pub mod cells;
 mod charts;
 pub mod csv;
 pub mod hdr;

@@ -1,6 +1,8 @@
-//! The terminal table of a run.
+//! The terminal tables of a run and of a comparison.
 
+use crate::compare::{Comparison, SIGN_TEST_ROUNDS};
 use crate::model::{Errors, Group, Report, SplitShares};
+use crate::render::cells::{nonzero_counts, truncate};
 use crate::render::hops;
 
 /// `stable 74.8% / canary-v2 25.2% of 5,012 with the header (120 without)`, largest first:
@@ -28,17 +30,6 @@ fn ms(us: u64) -> String {
     format!("{:.2}", us as f64 / 1000.0)
 }
 
-/// The counts that are not 0, named: `reset=3 timeout=1` (with `sep` `=`), empty when every one
-/// is 0.
-pub(crate) fn nonzero_counts(counts: &[(&str, u64)], sep: &str) -> String {
-    counts
-        .iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(k, n)| format!("{k}{sep}{n}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// `reset=3 timeout=1`, or `-` when there is none.
 pub fn error_text(e: &Errors) -> String {
     let text = nonzero_counts(&e.by_class(), "=");
@@ -62,14 +53,6 @@ fn row(out: &mut String, name: &str, g: &Group) {
         g.failed + g.timed_out,
         error_text(&g.errors) + &hops::origin_suffix(&g.origin)
     ));
-}
-
-pub(crate) fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n - 1).collect::<String>())
-    }
 }
 
 /// The terminal table.
@@ -204,5 +187,100 @@ pub fn render_text(r: &Report) -> String {
         out.push_str("INTERRUPTED: stopped early by a signal; the figures cover the time it ran\n");
     }
     out.push_str(&super::provenance::text(&r.provenance));
+    out
+}
+
+/// Microseconds as `1.23 ms`.
+fn ms_f(us: f64) -> String {
+    format!("{:.2} ms", us / 1e3)
+}
+
+/// The terminal table of a comparison: overhead per percentile with its range and noise, each
+/// side's counts, what the hops said, and where each side came from.
+pub fn render_compare(c: &Comparison) -> String {
+    let mut out = format!(
+        "ringload compare {}: baseline {} vs candidate {}; {} rounds ({}, {}; {} conns x pipeline {})\n",
+        c.plan,
+        c.baseline.run.target,
+        c.candidate.run.target,
+        if c.interrupted {
+            format!("{} of {}", c.per_round.len(), c.rounds)
+        } else {
+            c.rounds.to_string()
+        },
+        c.baseline.run.load,
+        c.baseline.run.stop,
+        c.baseline.run.connections,
+        c.baseline.run.pipeline
+    );
+    out.push_str(&format!(
+        "{:<6} {:>11} {:>11}   {:>11} {:>8}  {:<12} {:>23}  {:>10}\n",
+        "", "baseline", "candidate", "overhead", "", "", "range over rounds", "noise"
+    ));
+    for o in &c.overhead {
+        let range = format!(
+            "[{:+.2} .. {:+.2}] ms",
+            o.range_us[0] / 1e3,
+            o.range_us[1] / 1e3
+        );
+        out.push_str(&format!(
+            "{:<6} {:>11} {:>11}   {:>+8.2} ms {:>+7.1}%  {:<12} {:>23}  {:>10}\n",
+            o.percentile,
+            ms_f(o.baseline_us as f64),
+            ms_f(o.candidate_us as f64),
+            o.overhead_us / 1e3,
+            o.overhead_pct,
+            if c.per_round.len() < SIGN_TEST_ROUNDS {
+                "-"
+            } else if o.consistent {
+                "consistent"
+            } else {
+                "within noise"
+            },
+            range,
+            ms_f(o.baseline_noise_us),
+        ));
+    }
+    for (name, r) in [("baseline", &c.baseline), ("candidate", &c.candidate)] {
+        let g = &r.summary.group;
+        let e = &g.errors;
+        out.push_str(&format!(
+            "{name:<9} requests {} ok {} failed {} timed out {}; {:.1} req/s; errors connect {} reset {} protocol {} validation {}\n",
+            g.requests, g.ok, g.failed, g.timed_out, g.rps, e.connect, e.reset, e.protocol, e.validation
+        ));
+    }
+    let rate = |r: &Report| {
+        let g = &r.summary.group;
+        if g.requests == 0 {
+            0.0
+        } else {
+            100.0 * (g.failed + g.timed_out) as f64 / g.requests as f64
+        }
+    };
+    out.push_str(&crate::render::hops::compare_text(c));
+    let (eb, ec) = (rate(&c.baseline), rate(&c.candidate));
+    if ec > eb {
+        out.push_str(&format!(
+            "WARNING: the candidate failed or timed out {ec:.2}% of requests, the baseline \
+             {eb:.2}%: percentiles include failed responses' latency (timeouts have none)\n"
+        ));
+    }
+    out.push_str(
+        "overhead: median over rounds of candidate - baseline; noise: the baseline's own spread \
+         between rounds; consistent: every round has the same sign (needs 6 rounds or more)\n",
+    );
+    if let Some(why) = &c.invalid_reason {
+        out.push_str(&format!("INVALID RUN: {why}\n"));
+    }
+    if c.interrupted {
+        out.push_str(&format!(
+            "INTERRUPTED: stopped by a signal after {} of {} rounds; the figures cover those\n",
+            c.per_round.len(),
+            c.rounds
+        ));
+    }
+    for side in [&c.baseline, &c.candidate] {
+        out.push_str(&crate::render::provenance::text(&side.provenance));
+    }
     out
 }
