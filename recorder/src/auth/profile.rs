@@ -120,23 +120,7 @@ pub fn password_like(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
-    }
-
-    fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Exchange {
-        Exchange {
-            method: method.into(),
-            path: path.into(),
-            headers: h(headers),
-            status: Some(200),
-            ..Exchange::default()
-        }
-    }
+    use crate::auth::tests::req;
 
     #[test]
     fn user_fields_in_body_order() {

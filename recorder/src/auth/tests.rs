@@ -8,14 +8,14 @@ use super::*;
 const T1: &str = "eyJhbGciOiJIUzI1NiJ9.dXNlcjE.c2lnbmF0dXJlMQ";
 const T2: &str = "eyJhbGciOiJIUzI1NiJ9.dXNlcjI.c2lnbmF0dXJlMg";
 
-fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(super) fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect()
 }
 
-fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Exchange {
+pub(super) fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Exchange {
     Exchange {
         method: method.into(),
         path: path.into(),

@@ -188,14 +188,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::source::har::tests::{P, har};
     use crate::source::har::{SKIP_NON_HTTP, parse};
-
-    fn har(entries: &str) -> Vec<u8> {
-        format!(r#"{{"log":{{"version":"1.2","creator":{{"name":"t","version":"1"}},"entries":[{entries}]}}}}"#)
-            .into_bytes()
-    }
-
-    const P: &str = "x.har";
 
     #[test]
     fn entries_to_exchanges() {

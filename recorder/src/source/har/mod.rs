@@ -162,12 +162,13 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Capture, RecordError> {
 mod tests {
     use super::*;
 
-    fn har(entries: &str) -> Vec<u8> {
+    /// A HAR document holding `entries` (JSON objects, comma-separated).
+    pub(super) fn har(entries: &str) -> Vec<u8> {
         format!(r#"{{"log":{{"version":"1.2","creator":{{"name":"t","version":"1"}},"entries":[{entries}]}}}}"#)
             .into_bytes()
     }
 
-    const P: &str = "x.har";
+    pub(super) const P: &str = "x.har";
 
     #[test]
     fn errors_name_their_position() {
