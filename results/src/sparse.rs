@@ -1,4 +1,5 @@
-//! Histograms being summed, kept as their non-zero buckets only.
+//! Histograms being summed, kept as their non-zero buckets only; and the base64 V2 form they
+//! are written in ([`encode`]) and read from.
 //!
 //! A decoded HdrHistogram holds its whole counts array: 184 KiB for ringload's 3-digit 1 us..1 h
 //! latency histograms, however few values it holds, so summing 10,000 groups took gigabytes.
@@ -9,7 +10,7 @@
 
 use base64::Engine as _;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::Deserializer;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 
 /// The uncompressed V2 cookie (hdrhistogram's, with the word-size flag 0x10).
 const V2_COOKIE: u32 = 0x1c84_9313;
@@ -21,6 +22,16 @@ pub const MAX_COUNT: u64 = 1 << 48;
 /// Most values a merged histogram may count: hdrhistogram sums counts in a `u64` without
 /// checking, so totals stay far below its range.
 pub const MAX_MERGED_COUNT: u64 = 1 << 62;
+
+/// The base64 V2 form of `h` (empty when the serializer refuses, which it does not for the
+/// histograms ringload keeps).
+pub fn encode(h: &Histogram<u64>) -> String {
+    let mut buf = Vec::new();
+    match V2Serializer::new().serialize(h, &mut buf) {
+        Ok(_) => base64::engine::general_purpose::STANDARD.encode(buf),
+        Err(_) => String::new(),
+    }
+}
 
 /// A histogram's non-zero buckets, by index into its counts array, in index order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -216,7 +227,6 @@ impl Sparse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::histogram::encode;
 
     #[test]
     fn sums_of_sparse_histograms_equal_sums_of_whole_ones() {
