@@ -1,7 +1,8 @@
 //! Releasing requests: the schedule's due ones go into the shared queue or their captured
-//! connection's (open loop: every due one, up to the queue limit; closed loop: what the open
-//! connections have room for); requests sent again go back to the front; a captured
-//! connection's slot opens when work arrives and is retired once its connection is over.
+//! connection's (open loop: every due one once the earliest is `precision` late, up to the
+//! queue limit; closed loop: what the open connections have room for); requests sent again go
+//! back to the front; a captured connection's slot opens when work arrives and is retired once
+//! its connection is over.
 
 use super::flows::Started;
 use super::{Kind, Req, Shard};
@@ -18,6 +19,16 @@ impl Shard {
     pub(super) fn release(&mut self, now: u64) {
         if self.stopping {
             // The end of the schedule, or an interrupt: nothing new goes out.
+            return;
+        }
+        if self.open_loop
+            && let Some(due) = self.schedule.next_due_at()
+            && now < due.saturating_add(self.cfg.precision.as_nanos() as u64)
+        {
+            // Open loop: due sends wait until the earliest is `precision` late, then all due by
+            // then go out in one pass (each timed from its own intended time), awake or not.
+            // Sent as they fall due, every send (and every response it brings) costs the
+            // client and the server a wake-up of their own.
             return;
         }
         let room = if self.open_loop {

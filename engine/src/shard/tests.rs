@@ -170,6 +170,8 @@ pub struct Setup {
     pub seed: u64,
     /// `--origin-rule`, `--server-timing`.
     pub mesh: crate::mesh::MeshOptions,
+    /// `--precision` (0: every send at its due time).
+    pub precision: Duration,
 }
 
 impl Default for Setup {
@@ -192,6 +194,7 @@ impl Default for Setup {
             fresh_ids: false,
             seed: 1,
             mesh: crate::mesh::MeshOptions::default(),
+            precision: Duration::ZERO,
         }
     }
 }
@@ -259,7 +262,7 @@ impl Sim {
             measure_from_ns: setup.warmup_ns,
             max_wall: Duration::from_secs(3600),
             spin: Duration::ZERO,
-            precision: Duration::ZERO,
+            precision: setup.precision,
             sessions: (0..plan.sessions.len() as u32).collect::<Vec<_>>().into(),
             user_rows: (0..plan.sessions.len() as u32).collect::<Vec<_>>().into(),
             segments: plan.segments.len(),

@@ -29,6 +29,37 @@ fn open_loop_rate_sends_on_schedule_with_latency_from_the_intended_time() {
     assert_eq!(s.dropped, 0);
 }
 
+/// `--precision`: due sends wait until the earliest is `precision` late, then go out together,
+/// whether the shard is awake for responses or not (they arrive all the time here): every send
+/// is late by at most the window, about half of it on average. Without the window, each send
+/// goes out when due.
+#[test]
+fn open_loop_sends_due_within_the_precision_window_go_out_together() {
+    let lag_of = |precision: Duration| {
+        let setup = Setup {
+            model: LoadModel::Rate {
+                rate: 20_000.0,
+                arrival: Arrival::Uniform,
+            },
+            connections: 64,
+            end_ns: S,
+            budget: None,
+            precision,
+            ..Setup::default()
+        };
+        // 370 us per answer: responses arrive between the windows' ends.
+        let mut sim = Sim::new(&plan(2, 3), setup, always(ok(""), 370 * MS / 1000));
+        let s = sim.run(60 * S);
+        assert_accounted(&s);
+        assert_eq!((s.counts.requests, s.counts.ok), (20_000, 20_000));
+        (s.lag.value_at_quantile(0.5), s.lag.max())
+    };
+    let (p50, max) = lag_of(Duration::from_micros(500));
+    assert!((200..=300).contains(&p50), "lag p50 {p50} us");
+    assert!((490..=501).contains(&max), "lag max {max} us");
+    assert_eq!(lag_of(Duration::ZERO), (1, 1));
+}
+
 #[test]
 fn open_loop_against_a_slow_server_queues_and_the_wait_is_in_the_latency() {
     // 4 connections x 1, 20 ms per answer: 200/s possible, 400/s asked for 1 s.
