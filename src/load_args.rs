@@ -79,10 +79,10 @@ pub struct LoadArgs {
     /// polled is CPU spent.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0us")]
     pub spin: Duration,
-    /// Open loop: a due send may go out this much late so that sends close together share one
-    /// wake-up (CPU for send-time precision; the lag histogram shows what it cost); 0 wakes for
-    /// every send.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "500us")]
+    /// Open loop: due sends wait until the earliest is this late, then go out together in one
+    /// wake-up (CPU for send-time precision; the lag histogram shows what it cost); 0 sends
+    /// each when due.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "300us")]
     pub precision: Duration,
     /// Send the plan's captured Host instead of the target's.
     #[arg(long)]
