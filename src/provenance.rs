@@ -29,10 +29,30 @@ pub fn of(
     }
 }
 
-/// Options whose value is a header line (`Name: value`).
-const HEADER_OPTIONS: &[&str] = &["-H", "--header"];
-/// Options whose value is a request body (`@FILE` names a file and is kept).
-const BODY_OPTIONS: &[&str] = &["--body"];
+/// How one argument's value is masked.
+type Mask = fn(&str) -> String;
+
+/// Options whose value may hold a secret, and how each value is masked: a header line
+/// (`Name: value`), a request body (`@FILE` names a file and is kept).
+const MASKED_OPTIONS: &[(&[&str], Mask)] =
+    &[(&["-H", "--header"], mask_header), (&["--body"], mask_body)];
+
+/// `arg` as option `name`: `Some(None)` when the value is the next argument, `Some(Some((prefix,
+/// value)))` when it is joined (`--name=VALUE`, or `-HVALUE` for a short option).
+fn split_option<'a>(arg: &'a str, name: &str) -> Option<Option<(&'a str, &'a str)>> {
+    if arg == name {
+        return Some(None);
+    }
+    let short = name.len() == 2 && arg.len() > 2 && arg.starts_with(name);
+    let at = if short {
+        2
+    } else if arg.starts_with(name) && arg[name.len()..].starts_with('=') {
+        name.len() + 1
+    } else {
+        return None;
+    };
+    Some(Some(arg.split_at(at)))
+}
 
 /// The command line with secrets masked: the values of credential headers given with `-H`
 /// (`Authorization`, `Cookie`, `X-Api-Key`...), secret fields of inline bodies and of URL
@@ -40,43 +60,25 @@ const BODY_OPTIONS: &[&str] = &["--body"];
 /// recognised as `-H VALUE`, `-HVALUE`, `--header VALUE` and `--header=VALUE`.
 pub fn masked(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let mut pending: Option<fn(&str) -> String> = None;
+    let mut pending: Option<Mask> = None;
     for arg in args {
         if let Some(mask) = pending.take() {
             out.push(mask(&arg));
             continue;
         }
-        let opt = |names: &[&str]| {
-            names.iter().find_map(|n| {
-                if arg == *n {
-                    Some(None)
-                } else if let Some(v) = arg.strip_prefix(&format!("{n}=")) {
-                    Some(Some((format!("{n}="), v)))
-                } else if n.len() == 2 && arg.len() > 2 && arg.starts_with(n) {
-                    Some(Some((n.to_string(), &arg[2..])))
-                } else {
-                    None
-                }
-            })
-        };
-        let masked = if let Some(joined) = opt(HEADER_OPTIONS) {
-            match joined {
-                None => {
-                    pending = Some(mask_header);
-                    arg.clone()
-                }
-                Some((prefix, v)) => format!("{prefix}{}", mask_header(v)),
+        let option = MASKED_OPTIONS.iter().find_map(|(names, mask)| {
+            names
+                .iter()
+                .find_map(|n| split_option(&arg, n))
+                .map(|joined| (joined, *mask))
+        });
+        let masked = match option {
+            Some((None, mask)) => {
+                pending = Some(mask);
+                arg.clone()
             }
-        } else if let Some(joined) = opt(BODY_OPTIONS) {
-            match joined {
-                None => {
-                    pending = Some(mask_body);
-                    arg.clone()
-                }
-                Some((prefix, v)) => format!("{prefix}{}", mask_body(v)),
-            }
-        } else {
-            mask_url(&arg)
+            Some((Some((prefix, value)), mask)) => format!("{prefix}{}", mask(value)),
+            None => mask_url(&arg),
         };
         out.push(masked);
     }
@@ -85,15 +87,11 @@ pub fn masked(args: impl IntoIterator<Item = String>) -> Vec<String> {
 
 /// `Authorization: Bearer x` -> `Authorization: REDACTED`; other headers as given.
 fn mask_header(line: &str) -> String {
-    let Some((name, _)) = line.split_once(':') else {
-        return line.to_string();
-    };
-    let mut one = [(name.trim().to_string(), String::new())];
-    redact::headers(&mut one);
-    if one[0].1.is_empty() {
-        line.to_string()
-    } else {
-        format!("{name}: {}", redact::PLACEHOLDER)
+    match line.split_once(':') {
+        Some((name, _)) if redact::is_secret_header(name.trim()) => {
+            format!("{name}: {}", redact::PLACEHOLDER)
+        }
+        _ => line.to_string(),
     }
 }
 

@@ -63,7 +63,7 @@ fn uname() -> Option<(String, String)> {
 
 /// The first CPU's model in `/proc/cpuinfo` text: `model name` on x86, `Model`, `cpu model`
 /// or `Hardware` elsewhere, `CPU implementer`/`CPU part` on ARM servers that name nothing else.
-pub fn cpu_model(cpuinfo: &str) -> Option<String> {
+fn cpu_model(cpuinfo: &str) -> Option<String> {
     let field = |key: &str| {
         cpuinfo.lines().find_map(|l| {
             let (k, v) = l.split_once(':')?;

@@ -18,7 +18,7 @@ use std::io;
 
 mod facts;
 pub mod serve;
-pub use facts::{Facts, cpu_model, facts};
+pub use facts::{Facts, facts};
 
 use glommio::{LocalExecutorBuilder, Placement};
 

@@ -42,7 +42,8 @@ fn is_secret_field(name: &str) -> bool {
         || n.ends_with("_token")
 }
 
-fn is_secret_header(name: &str) -> bool {
+/// Is `name` a credential header (its value a secret)?
+pub fn is_secret_header(name: &str) -> bool {
     SECRET_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h))
 }
 

@@ -191,7 +191,7 @@ pub fn render_text(r: &Report) -> String {
 }
 
 /// Microseconds as `1.23 ms`.
-fn ms_f(us: f64) -> String {
+fn ms_unit(us: f64) -> String {
     format!("{:.2} ms", us / 1e3)
 }
 
@@ -226,8 +226,8 @@ pub fn render_compare(c: &Comparison) -> String {
         out.push_str(&format!(
             "{:<6} {:>11} {:>11}   {:>+8.2} ms {:>+7.1}%  {:<12} {:>23}  {:>10}\n",
             o.percentile,
-            ms_f(o.baseline_us as f64),
-            ms_f(o.candidate_us as f64),
+            ms_unit(o.baseline_us as f64),
+            ms_unit(o.candidate_us as f64),
             o.overhead_us / 1e3,
             o.overhead_pct,
             if c.per_round.len() < SIGN_TEST_ROUNDS {
@@ -238,7 +238,7 @@ pub fn render_compare(c: &Comparison) -> String {
                 "within noise"
             },
             range,
-            ms_f(o.baseline_noise_us),
+            ms_unit(o.baseline_noise_us),
         ));
     }
     for (name, r) in [("baseline", &c.baseline), ("candidate", &c.candidate)] {
