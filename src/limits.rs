@@ -82,6 +82,7 @@ pub fn check_ranges(a: &LoadArgs) -> Result<(), CliError> {
     }
     at_most("--spin", a.spin, MAX_SPIN)?;
     at_most("--precision", a.precision, MAX_SPIN)?;
+    at_most("--coalesce", a.coalesce, MAX_SPIN)?;
     if !(64..=1 << 20).contains(&a.io_memory_kib) {
         return bad(format!(
             "--io-memory-kib {}: between 64 and 1048576",

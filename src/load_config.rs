@@ -185,6 +185,7 @@ impl LoadArgs {
             io_memory: self.io_memory_kib << 10,
             spin: self.spin,
             precision: self.precision,
+            coalesce: self.coalesce,
             requests_per_connection: self.requests_per_connection,
             source_addrs: match &connect.source_ip {
                 Some(spec) => crate::addresses::parse_sources(spec)?,

@@ -2,6 +2,8 @@
 //! short connections replayed with `--connections captured` reaches nginx as the same
 //! connections carrying the same number of requests, and `--clone 3` sends three times the
 //! requests with fresh request ids and ids rewritten consistently within each copy.
+//! `--requests-per-connection N` asks for the close on each connection's last request, so nginx
+//! closes first and keeps the TIME_WAIT, not ringload's ephemeral port.
 
 mod util;
 
@@ -283,5 +285,75 @@ fn shape_options_are_refused_where_they_cannot_apply() {
         r.stderr.contains("\"many\" is not a number"),
         "{}",
         r.stderr
+    );
+}
+
+/// TIME_WAIT sockets of connections to `port` on loopback: (the server's side, the clients').
+fn time_waits(port: u16) -> (usize, usize) {
+    let hex = format!(":{port:04X}");
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let (mut server, mut client) = (0, 0);
+    for l in tcp.lines().skip(1) {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() > 3 && f[3] == "06" {
+            server += usize::from(f[1].ends_with(&hex));
+            client += usize::from(f[2].ends_with(&hex));
+        }
+    }
+    (server, client)
+}
+
+#[test]
+fn the_last_request_of_each_connection_asks_nginx_to_close() {
+    let ng = Nginx::start(
+        "log_format close '$connection $connection_requests $http_connection';",
+        "access_log close.log close; location / { return 200 'ok'; }",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let url = format!("{}/x", ng.url());
+    let r = ringload([
+        "run",
+        &url,
+        "-c",
+        "4",
+        "-n",
+        "300",
+        "--requests-per-connection",
+        "3",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    r.assert_ok();
+    let v = util::read_json(&out);
+    let s = &v["summary"];
+    assert_eq!(s["ok"], 300, "{s}");
+    // A connection closed while the last requests were still queued reopens, and may then
+    // find them taken by the others: up to one such per connection.
+    let opened = s["connections_opened"].as_u64().unwrap();
+    assert!((100..=104).contains(&opened), "{s}");
+    assert_eq!(
+        s["server_closes"], 0,
+        "asked for, so not counted as the server's: {s}"
+    );
+    // Each connection's third request, and only it, says `Connection: close`; at the end of the
+    // budget the last connections carry fewer and are closed by ringload.
+    let log = std::fs::read_to_string(ng.dir.path().join("close.log")).unwrap();
+    let mut thirds = 0;
+    for l in log.lines() {
+        let f: Vec<&str> = l.split(' ').collect();
+        let want = if f[1] == "3" { "close" } else { "-" };
+        assert_eq!(f[2], want, "{l}");
+        thirds += usize::from(f[1] == "3");
+    }
+    assert_eq!(log.lines().count(), 300);
+    assert!(thirds >= 95, "{thirds} connections carried 3 requests");
+    // nginx closed first: the TIME_WAITs are on its port's side (a close racing the server's
+    // FIN may leave a few on ringload's).
+    let (server, client) = time_waits(ng.addr.port());
+    assert!(
+        server >= thirds - 5 && client <= 10,
+        "TIME_WAIT server {server}, client {client}"
     );
 }

@@ -375,6 +375,7 @@ pub fn run(plan: &Plan, cfg: &RunConfig) -> Result<Stats, EngineError> {
             max_wall: cfg.max_wall,
             spin: cfg.spin,
             precision: cfg.precision,
+            coalesce: cfg.coalesce,
             sessions: sessions.into(),
             user_rows,
             segments: plan.segments.len(),

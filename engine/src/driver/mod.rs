@@ -5,7 +5,10 @@
 //! actions become submissions (connect with a linked timeout, one send per connection per batch,
 //! cancel on close), then one `io_uring_enter` both submits and waits: for a completion, or at
 //! most until the shard's next deadline (a due send, a request timeout, a reconnect, the end of
-//! the run), which an `IORING_OP_TIMEOUT` bounds. An idle loop never wakes on a fixed tick. Then
+//! the run), which an `IORING_OP_TIMEOUT` bounds. In the closed loop, with many answers awaited,
+//! the wait is coalesced first: until half of them are in or `coalesce` has passed, so a burst
+//! of answers wakes the executor once (every wake-up of a sleeping client is paid by the server
+//! whose answer causes it). An idle loop never wakes on a fixed tick. Then
 //! every completion becomes a shard event: multishot receives hand their bytes to
 //! `Shard::on_bytes`, a connect to `on_connected`, a send to `on_sent`. Nothing on this path
 //! allocates in steady state.
@@ -46,6 +49,9 @@ const MAX_WAIT_NS: u64 = 50_000_000;
 const RECV_BUF: usize = 4 << 10;
 /// Most receive buffers per executor (8 MiB of 4 KiB buffers).
 const RECV_BUFS_MAX: usize = 2048;
+/// Fewest operations awaiting the server for a closed-loop wait to be coalesced (below it, a
+/// server that is saturated by so few connections gains little, and single answers dominate).
+const COALESCE_MIN: u32 = 16;
 /// Completions handled per pass over the ring.
 const CQE_BATCH: usize = 256;
 
@@ -127,6 +133,9 @@ pub struct Driver {
     actions: Vec<Action>,
     /// Operations in the kernel, all sockets and timers.
     outstanding: u64,
+    /// Of those, the ones the server completes (armed receives, connects): how many answers a
+    /// coalesced wait may gather.
+    awaiting: u32,
     timers: Box<[Timer; TIMERS]>,
     t0: Instant,
     /// Completions copied out of the ring, reused by every pass.
@@ -197,6 +206,7 @@ impl Driver {
             ),
             actions: Vec::with_capacity(cfg.connections * 2),
             outstanding: 0,
+            awaiting: 0,
             timers: Box::new([Timer::FREE; TIMERS]),
             t0: Instant::now(),
             cqes: Vec::with_capacity(CQE_BATCH),
@@ -242,6 +252,7 @@ impl Driver {
         self.core.begin();
         let open = self.core.is_open_loop();
         let spin = self.core.config().spin.as_nanos() as u64;
+        let coalesce = self.core.config().coalesce.as_nanos() as u64;
         let mut now = self.now();
         loop {
             self.core.poll(now);
@@ -258,6 +269,17 @@ impl Driver {
                 // Closed loop: responses came while polling; no sleep, so the server that
                 // sent them paid no wake-up.
                 wait = 0;
+            }
+            if !open && coalesce > 0 && wait > 0 && self.awaiting >= COALESCE_MIN {
+                // Closed loop: gather a burst of answers in one wake-up (each wake-up of a
+                // sleeping client costs the server that sends the answer).
+                let deadline = now + wait;
+                if self.wait_for(self.awaiting / 2, coalesce.min(wait))? {
+                    wait = 0;
+                } else {
+                    now = self.now();
+                    wait = deadline.saturating_sub(now);
+                }
             }
             self.wait(now, wait)?;
             now = self.now();

@@ -37,6 +37,7 @@ impl Driver {
         s.recv_armed = false;
         s.started = now;
         s.ops += 2;
+        self.awaiting += 1;
         let g = s.generation;
         let connect = opcode::Connect::new(fd, self.addr.as_ptr() as *const _, self.addr.len())
             .build()
@@ -77,6 +78,7 @@ impl Driver {
         let Some(fd) = s.fd() else { return Ok(()) };
         s.recv_armed = true;
         s.ops += 1;
+        self.awaiting += 1;
         let e = opcode::RecvMulti::new(fd, BGID)
             .build()
             .user_data(ud(OP_RECV, s.generation, i));
@@ -154,6 +156,26 @@ impl Driver {
         }
     }
 
+    /// Submit what is queued and wait until `n` completions are ready or `wait_ns` has passed;
+    /// whether any is ready. The timeout is `io_uring_enter`'s own (one per coalesced wait, so
+    /// its cost is shared by the answers it gathers).
+    pub(super) fn wait_for(&mut self, n: u32, wait_ns: u64) -> Result<bool, EngineError> {
+        let ts = types::Timespec::new()
+            .sec(wait_ns / 1_000_000_000)
+            .nsec((wait_ns % 1_000_000_000) as u32);
+        let args = types::SubmitArgs::new().timespec(&ts);
+        match self.ring.submitter().submit_with_args(n as usize, &args) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                ) => {}
+            Err(e) => return Err(self.io_err(e)),
+        }
+        Ok(!self.ring.completion().is_empty())
+    }
+
     /// Poll (non-blocking enters) until a completion is ready or `until`; whether one is.
     pub(super) fn poll_until(&mut self, until: u64) -> Result<bool, EngineError> {
         loop {
@@ -221,6 +243,9 @@ impl Driver {
         if !more {
             self.outstanding -= 1;
             self.socks[i].ops -= 1;
+            if matches!(op, OP_RECV | OP_CONNECT) {
+                self.awaiting -= 1;
+            }
         }
         let s = &self.socks[i];
         let current = (data >> 32) & 0xff_ffff == s.generation as u64 & 0xff_ffff;

@@ -60,6 +60,7 @@ pub use logins::LoginProfile;
 pub use splice::{Splice, insert_index, token_inserts};
 
 use head::EncodedHead;
+pub use head::close_after;
 
 /// Largest head (request line and headers) one request may encode to: far above what servers
 /// accept (nginx 8-32 KiB, Envoy 60 KiB by default).

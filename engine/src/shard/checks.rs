@@ -6,6 +6,9 @@ use super::{Kind, Req, Shard};
 
 /// The shortest sleep before a deadline is looked at again, so an overdue one cannot spin.
 const MIN_DEADLINE_NS: u64 = 100_000;
+/// How long a server that said `Connection: close` has to close (at most half the request
+/// timeout): then the client closes.
+const ENDING_GRACE_NS: u64 = 1_000_000_000;
 
 impl Shard {
     /// The earliest time a check must run, whatever I/O happens: a request timeout (of what is
@@ -23,11 +26,19 @@ impl Shard {
             if let Some(since) = c.connecting_since() {
                 t = t.min(since.saturating_add(self.connect_deadline_ns()));
             }
+            if let Some(by) = c.ending_by() {
+                t = t.min(by);
+            }
         }
         if let (Some(since), Some(limit)) = (self.down_since, self.cfg.give_up_after) {
             t = t.min(since.saturating_add(limit.as_nanos() as u64));
         }
         t.max(now + MIN_DEADLINE_NS)
+    }
+
+    /// How long a connection waits for the close its server announced.
+    pub(super) fn ending_grace_ns(&self) -> u64 {
+        ENDING_GRACE_NS.min(self.cfg.timeout.as_nanos() as u64 / 2)
     }
 
     /// The timeout of request `r`, ns (a plan step's own wins over the run's).
@@ -61,6 +72,14 @@ impl Shard {
                 .is_some_and(|t| now.saturating_sub(t) >= connect_ns)
             {
                 self.on_connect_failed(i as u32, libc::ETIMEDOUT, now);
+                continue;
+            }
+            // The server announced a close and has not closed: the client does. What was
+            // written behind the announcing answer is sent again elsewhere, not timed out.
+            if let Some(by) = self.conns[i].ending_by() {
+                if now >= by {
+                    self.close(i, now, false);
+                }
                 continue;
             }
             let Some(head) = self.conns[i].head() else {

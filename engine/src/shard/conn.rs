@@ -4,9 +4,16 @@
 //!
 //! ```text
 //!   Idle{at} --connect()--> Connecting{since} --opened()--> Open --close()--> Closing --closed()--> Idle
-//!                                |                                        ^
-//!                                +------------------connect failed--------+
+//!                                |                          |             ^   ^
+//!                                |                       ending()         |   |
+//!                                |                          v             |   |
+//!                                |                    Ending{by} --close()+   |
+//!                                +------------------connect failed------------+
 //! ```
+//!
+//! `Ending` is a connection whose server said `Connection: close`: nothing more is written or
+//! decoded, and the shard closes it when the server's EOF arrives (or at `by`), so the server
+//! closes first and keeps the TIME_WAIT, not the client's port.
 //!
 //! `Idle{at: u64::MAX}` is held: it reconnects only when the shard asks (a captured
 //! connection with nothing to send yet, or a slot no captured connection is on).
@@ -31,6 +38,10 @@ enum State {
         since: u64,
     },
     Open,
+    /// The server said it closes after its answer: closed at its EOF, or at `by` (ns).
+    Ending {
+        by: u64,
+    },
     /// The shell is tearing the socket down; `closed()` follows.
     Closing,
 }
@@ -84,8 +95,25 @@ impl Conn {
         }
     }
 
+    /// A socket that is up (including one waiting for the server's close).
     pub(super) fn is_open(&self) -> bool {
-        self.state == State::Open
+        matches!(self.state, State::Open | State::Ending { .. })
+    }
+
+    /// Waiting for the server to close, until when.
+    pub(super) fn ending_by(&self) -> Option<u64> {
+        match self.state {
+            State::Ending { by } => Some(by),
+            _ => None,
+        }
+    }
+
+    /// The server said it closes: write and decode nothing more, close at its EOF or at `by`.
+    pub(super) fn ending(&mut self, by: u64) {
+        if self.state == State::Open {
+            self.state = State::Ending { by };
+            self.no_more_writes = true;
+        }
     }
 
     /// No socket and no reconnect planned until the shard asks.
@@ -198,6 +226,11 @@ impl Conn {
     /// The batch being written (between `begin_batch` and `start_send`).
     pub(super) fn batch(&mut self) -> &mut Vec<u8> {
         &mut self.sbuf
+    }
+
+    /// Will the next request written be the last this socket carries (`limit` per socket)?
+    pub(super) fn next_is_last(&self, limit: Option<u32>) -> bool {
+        limit.is_some_and(|l| self.written + 1 >= l)
     }
 
     /// Add a request written into the current batch; after `limit` requests on this socket,

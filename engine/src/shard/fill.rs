@@ -5,7 +5,7 @@
 
 use super::auth::Ready;
 use super::{Action, Kind, Shard, login_req, second_of};
-use crate::requests::insert_index;
+use crate::requests::{close_after, insert_index};
 use crate::schedule::NO_FLOW;
 use crate::stats::ErrorClass;
 
@@ -69,6 +69,7 @@ impl Shard {
             let Some(mut r) = queue.pop_front() else {
                 break;
             };
+            let start = c.batch().len();
             let session = cfg.sessions.get(r.session as usize).copied().unwrap_or(0);
             let scope = crate::ids::scope(session, r.lap);
             match r.kind {
@@ -124,6 +125,9 @@ impl Shard {
                         },
                     }
                 }
+            }
+            if c.next_is_last(cfg.requests_per_connection) {
+                close_after(c.batch(), start);
             }
             r.sent = now;
             r.attempts += 1;

@@ -102,6 +102,8 @@ pub struct ShardConfig {
     pub spin: Duration,
     /// Open loop: a due send may wait this long to share a wake-up with the next ones.
     pub precision: Duration,
+    /// Closed loop: how long a wait may hold to gather answers (see `EngineConfig::coalesce`).
+    pub coalesce: Duration,
     /// Global index of each of this shard's sessions (the scope of its fresh ids).
     pub sessions: Arc<[u32]>,
     /// The `--users` row of each of this shard's sessions, before the modulo: its place among

@@ -25,7 +25,8 @@ impl Shard {
             Unsolicited,
         }
         let i = i as usize;
-        if !self.conns[i].is_open() {
+        // Bytes after a `Connection: close` answer are not the server's to send: ignored.
+        if !self.conns[i].is_open() || self.conns[i].ending_by().is_some() {
             return;
         }
         self.stats.bytes_in += data.len() as u64;
@@ -110,9 +111,16 @@ impl Shard {
                 }
             }
             End::Close => {
-                self.stats.server_closes += 1;
-                self.conns[i].stop_writing();
-                self.close(i, now, false);
+                // A socket whose last request asked for the close is not counted as closed by
+                // the server.
+                if !self.conns[i].spent() {
+                    self.stats.server_closes += 1;
+                }
+                // The server closes first (its EOF closes ours); requests written behind this
+                // answer go back to the queue then.
+                let by = now.saturating_add(self.ending_grace_ns());
+                self.conns[i].ending(by);
+                self.check_at = self.check_at.min(by);
             }
             End::Protocol => {
                 let r = self.conns[i].pop_head().expect("a response was expected");
@@ -131,6 +139,11 @@ impl Shard {
     pub fn on_eof(&mut self, i: u32, now: u64) {
         let i = i as usize;
         if !self.conns[i].is_open() {
+            return;
+        }
+        if self.conns[i].ending_by().is_some() {
+            // The close it announced (and was counted for, if not asked).
+            self.close(i, now, false);
             return;
         }
         self.stats.server_closes += 1;
@@ -153,6 +166,11 @@ impl Shard {
     pub fn on_reset(&mut self, i: u32, now: u64) {
         let i = i as usize;
         if !self.conns[i].is_open() {
+            return;
+        }
+        if self.conns[i].ending_by().is_some() {
+            // Reset instead of the announced close: nothing was lost.
+            self.close(i, now, false);
             return;
         }
         if !self.conns[i].decoder.is_idle() {

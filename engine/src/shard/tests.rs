@@ -263,6 +263,7 @@ impl Sim {
             max_wall: Duration::from_secs(3600),
             spin: Duration::ZERO,
             precision: setup.precision,
+            coalesce: Duration::ZERO,
             sessions: (0..plan.sessions.len() as u32).collect::<Vec<_>>().into(),
             user_rows: (0..plan.sessions.len() as u32).collect::<Vec<_>>().into(),
             segments: plan.segments.len(),

@@ -145,3 +145,96 @@ proptest! {
         prop_assert!(sim.shard.is_done());
     }
 }
+
+/// `--requests-per-connection 2`: the second request on each socket says `Connection: close`,
+/// the server answers and closes, and the client never closes first (so the server, not the
+/// client's ephemeral port, keeps the TIME_WAIT).
+#[test]
+fn the_last_request_per_connection_asks_the_server_to_close_first() {
+    let server: Server = Box::new(|seen, _| {
+        if seen.header("connection") == Some("close") {
+            Reply::ThenClose {
+                delay: MS,
+                bytes: b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+                    .to_vec(),
+            }
+        } else {
+            Reply::Bytes {
+                delay: MS,
+                bytes: ok("ok"),
+            }
+        }
+    });
+    let setup = Setup {
+        connections: 2,
+        budget: Some(40),
+        requests_per_connection: Some(2),
+        ..Setup::default()
+    };
+    let mut sim = Sim::new(&plan(1, 5), setup, server);
+    let s = sim.run(60 * S);
+    assert_accounted(&s);
+    assert_eq!(s.counts.ok, 40, "{:?}", s.counts);
+    let closing: Vec<bool> = sim
+        .seen
+        .iter()
+        .map(|r| r.header("connection") == Some("close"))
+        .collect();
+    assert_eq!(
+        closing.iter().filter(|c| **c).count(),
+        20,
+        "every second one"
+    );
+    assert_eq!(s.server_closes, 0, "asked for: not the server's doing");
+    assert_eq!(s.resent, 0);
+    // The run's end closes what is still open; before it, no socket was closed by the client.
+    let end = sim.closes.iter().map(|c| c.1).max().unwrap_or(0);
+    assert!(
+        sim.closes.iter().all(|c| c.1 == end),
+        "the client closed first: {:?}",
+        sim.closes
+    );
+}
+
+/// A server that says `Connection: close` and never closes: the client closes after the grace
+/// (half the request timeout here); the pipelined requests behind the answer are sent again on
+/// another connection, none timed out.
+#[test]
+fn an_announced_close_that_never_comes_is_done_by_the_client() {
+    let mut count: HashMap<u32, u32> = HashMap::new();
+    let server: Server = Box::new(move |seen, _| {
+        let n = count.entry(seen.conn).or_default();
+        *n += 1;
+        let close = if *n == 2 { "Connection: close\r\n" } else { "" };
+        Reply::Bytes {
+            delay: MS,
+            bytes: format!("HTTP/1.1 200 OK\r\n{close}Content-Length: 0\r\n\r\n").into_bytes(),
+        }
+    });
+    let setup = Setup {
+        depth: 4,
+        connections: 2,
+        budget: Some(30),
+        timeout: Duration::from_millis(400),
+        ..Setup::default()
+    };
+    let mut sim = Sim::new(&plan(1, 5), setup, server);
+    let s = sim.run(60 * S);
+    assert_accounted(&s);
+    assert_eq!(s.counts.ok, 30, "{:?}", s.counts);
+    assert_eq!(s.counts.timed_out, 0);
+    assert!(
+        s.resent > 0,
+        "requests behind the announcing answer were sent again"
+    );
+    assert!(s.server_closes > 0);
+    // The first announcing answer came at ~2 ms; its socket was closed by the client at the
+    // grace, 200 ms (half the timeout), not at once.
+    let first = sim
+        .closes
+        .iter()
+        .map(|c| c.1)
+        .min()
+        .expect("the client closed");
+    assert!((200 * MS..210 * MS).contains(&first), "{first}");
+}
