@@ -64,6 +64,7 @@ fn durations_counts_and_stages_beyond_the_limits_are_refused() {
     run(&["--timeout", "25h"]).assert_bad_input("--timeout 25h: at most 24h");
     run(&["--drain", "100days"]).assert_bad_input("--drain 2400h: at most 24h");
     run(&["--spin", "2s"]).assert_bad_input("--spin 2s: at most 1s");
+    run(&["--coalesce", "2s"]).assert_bad_input("--coalesce 2s: at most 1s");
     run(&["-c", "0"]).assert_bad_input("--connections 0: between 1 and 100000");
     run(&["-p", "5000"]).assert_bad_input("--pipeline 5000: between 1 and 1024");
     timed(
