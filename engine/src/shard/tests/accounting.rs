@@ -28,18 +28,7 @@ fn a_close_mid_pipeline_resends_the_unanswered_requests() {
     let server: Server = Box::new(move |seen, _| {
         let n = count.entry(seen.conn).or_default();
         *n += 1;
-        if (*n).is_multiple_of(3) {
-            Reply::ThenClose {
-                delay: MS,
-                bytes: b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-                    .to_vec(),
-            }
-        } else {
-            Reply::Bytes {
-                delay: MS,
-                bytes: ok("ok"),
-            }
-        }
+        ok_or_close((*n).is_multiple_of(3))
     });
     let setup = Setup {
         depth: 4,
@@ -61,6 +50,21 @@ fn a_close_mid_pipeline_resends_the_unanswered_requests() {
         s.counts.requests + s.resent,
         "every write is a first write or a counted re-send"
     );
+}
+
+/// An answer after 1 ms; with `close`, saying `Connection: close`, then the server's close.
+fn ok_or_close(close: bool) -> Reply {
+    if close {
+        Reply::ThenClose {
+            delay: MS,
+            bytes: b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        }
+    } else {
+        Reply::Bytes {
+            delay: MS,
+            bytes: ok("ok"),
+        }
+    }
 }
 
 /// Random servers, random load models: the accounting identity always holds, and every write
@@ -151,20 +155,8 @@ proptest! {
 /// client's ephemeral port, keeps the TIME_WAIT).
 #[test]
 fn the_last_request_per_connection_asks_the_server_to_close_first() {
-    let server: Server = Box::new(|seen, _| {
-        if seen.header("connection") == Some("close") {
-            Reply::ThenClose {
-                delay: MS,
-                bytes: b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-                    .to_vec(),
-            }
-        } else {
-            Reply::Bytes {
-                delay: MS,
-                bytes: ok("ok"),
-            }
-        }
-    });
+    let server: Server =
+        Box::new(|seen, _| ok_or_close(seen.header("connection") == Some("close")));
     let setup = Setup {
         connections: 2,
         budget: Some(40),
