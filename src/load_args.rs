@@ -84,8 +84,8 @@ pub struct LoadArgs {
     /// each when due.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "300us")]
     pub precision: Duration,
-    /// Closed loop, 16 or more connections awaiting answers: sleep until half of them have
-    /// answered or this long has passed, so a burst of answers wakes ringload once (the server
+    /// Closed loop, 16 or more connections open or opening: sleep until half of them have had
+    /// bytes from the server or this long has passed, so a burst of answers wakes ringload once (the server
     /// pays for each wake-up of a sleeping client: nginx over TLS served 1.05x the rate). An
     /// answer may be read up to this late, and its latency includes it; 0 wakes at each answer.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "25us")]

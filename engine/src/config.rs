@@ -208,8 +208,8 @@ pub struct RunConfig {
     /// sends close together share one wake-up of the client, and their responses one of the
     /// server (each costs tens of microseconds on a VM); the lag histogram shows it.
     pub precision: Duration,
-    /// Closed loop, with many connections awaiting answers: sleep until half of them have
-    /// answered or this long has passed, so a burst of answers wakes the client once (each
+    /// Closed loop, with many connections open or opening: sleep until half of them have had
+    /// bytes from the server or this long has passed, so a burst of answers wakes the client once (each
     /// wake-up is paid by the server that sends the answer); an answer may be read up to this
     /// late, and its latency includes it. Zero wakes at each answer.
     pub coalesce: Duration,

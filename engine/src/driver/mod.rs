@@ -49,8 +49,9 @@ const MAX_WAIT_NS: u64 = 50_000_000;
 const RECV_BUF: usize = 4 << 10;
 /// Most receive buffers per executor (8 MiB of 4 KiB buffers).
 const RECV_BUFS_MAX: usize = 2048;
-/// Fewest operations awaiting the server for a closed-loop wait to be coalesced (below it, a
-/// server that is saturated by so few connections gains little, and single answers dominate).
+/// Fewest operations awaiting the server (armed receives, that is open connections, and
+/// connects) for a closed-loop wait to be coalesced: below it, a run with so few connections
+/// is more likely measuring latency than saturating a server.
 const COALESCE_MIN: u32 = 16;
 /// Completions handled per pass over the ring.
 const CQE_BATCH: usize = 256;
@@ -265,14 +266,21 @@ impl Driver {
                 // Waking from a blocked wait costs tens of microseconds (more on a VM); the
                 // last `spin` before a due send is polled instead.
                 wait = wait.saturating_sub(spin);
-            } else if spin > 0 && wait > 0 && self.poll_until(now + spin)? {
-                // Closed loop: responses came while polling; no sleep, so the server that
-                // sent them paid no wake-up.
-                wait = 0;
+            } else if spin > 0 && wait > 0 {
+                let deadline = now + wait;
+                if self.poll_until(now + spin)? {
+                    // Closed loop: responses came while polling; no sleep, so the server that
+                    // sent them paid no wake-up.
+                    wait = 0;
+                } else {
+                    now = self.now();
+                    wait = deadline.saturating_sub(now);
+                }
             }
             if !open && coalesce > 0 && wait > 0 && self.awaiting >= COALESCE_MIN {
                 // Closed loop: gather a burst of answers in one wake-up (each wake-up of a
-                // sleeping client costs the server that sends the answer).
+                // sleeping client costs the server that sends the answer). `awaiting` counts
+                // every armed receive, so half of it may never come: the time bounds the wait.
                 let deadline = now + wait;
                 if self.wait_for(self.awaiting / 2, coalesce.min(wait))? {
                     wait = 0;

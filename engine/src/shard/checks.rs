@@ -74,8 +74,8 @@ impl Shard {
                 self.on_connect_failed(i as u32, libc::ETIMEDOUT, now);
                 continue;
             }
-            // The server announced a close and has not closed: the client does. What was
-            // written behind the announcing answer is sent again elsewhere, not timed out.
+            // The server announced a close and has not closed: the client does (what was
+            // written behind the announcing answer went back to the queue at the answer).
             if let Some(by) = self.conns[i].ending_by() {
                 if now >= by {
                     self.close(i, now, false);

@@ -67,6 +67,8 @@ pub(super) struct Conn {
     answered: u64,
     /// Requests written on the current socket (for `--requests-per-connection`).
     written: u32,
+    /// The last request written asked the server to close (`Connection: close`).
+    asked_close: bool,
     /// The target answered on this socket, or it is plain TCP: the target is up.
     confirmed: bool,
     /// The response being decoded is kept whole (a login response, whose token is needed).
@@ -90,6 +92,7 @@ impl Conn {
             parked: false,
             answered: 0,
             written: 0,
+            asked_close: false,
             confirmed: false,
             keep: None,
         }
@@ -109,11 +112,14 @@ impl Conn {
     }
 
     /// The server said it closes: write and decode nothing more, close at its EOF or at `by`.
-    pub(super) fn ending(&mut self, by: u64) {
-        if self.state == State::Open {
-            self.state = State::Ending { by };
-            self.no_more_writes = true;
+    /// False if the connection was not open.
+    pub(super) fn ending(&mut self, by: u64) -> bool {
+        if self.state != State::Open {
+            return false;
         }
+        self.state = State::Ending { by };
+        self.no_more_writes = true;
+        true
     }
 
     /// No socket and no reconnect planned until the shard asks.
@@ -233,6 +239,16 @@ impl Conn {
         limit.is_some_and(|l| self.written + 1 >= l)
     }
 
+    /// The request just written asks the server to close after answering it.
+    pub(super) fn ask_close(&mut self) {
+        self.asked_close = true;
+    }
+
+    /// Did this socket ask the server to close?
+    pub(super) fn asked_close(&self) -> bool {
+        self.asked_close
+    }
+
     /// Add a request written into the current batch; after `limit` requests on this socket,
     /// write no more (it closes once they are answered).
     pub(super) fn push(&mut self, r: Req, limit: Option<u32>) {
@@ -283,6 +299,7 @@ impl Conn {
         self.state = State::Open;
         self.confirmed = confirmed;
         self.written = 0;
+        self.asked_close = false;
         // An unconfirmed (TLS) connection may still be refused: its back-off is kept until
         // the target answers.
         if confirmed {

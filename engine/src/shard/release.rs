@@ -131,7 +131,8 @@ impl Shard {
             let c = &mut self.conns[iu];
             if c.is_open() {
                 c.stop_writing();
-                if c.in_flight() == 0 {
+                // An ending one closes at the server's EOF.
+                if c.in_flight() == 0 && c.ending_by().is_none() {
                     self.close(iu, now, false);
                 }
             } else if c.is_connecting() {

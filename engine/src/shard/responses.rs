@@ -111,16 +111,11 @@ impl Shard {
                 }
             }
             End::Close => {
-                // A socket whose last request asked for the close is not counted as closed by
-                // the server.
-                if !self.conns[i].spent() {
+                // A close the client asked for is not counted as the server's.
+                if !self.conns[i].asked_close() {
                     self.stats.server_closes += 1;
                 }
-                // The server closes first (its EOF closes ours); requests written behind this
-                // answer go back to the queue then.
-                let by = now.saturating_add(self.ending_grace_ns());
-                self.conns[i].ending(by);
-                self.check_at = self.check_at.min(by);
+                self.ending(i, now);
             }
             End::Protocol => {
                 let r = self.conns[i].pop_head().expect("a response was expected");

@@ -171,6 +171,8 @@ impl Shard {
             CloseAs::Refused => true,
         });
         let was_open = self.conns[i].is_open();
+        // An ending connection left the open count when it began to end.
+        let was_ending = self.conns[i].ending_by().is_some();
         if !self.conns[i].close(how != CloseAs::Graceful) {
             return;
         }
@@ -180,7 +182,30 @@ impl Shard {
         if how == CloseAs::Refused {
             self.conns[i].refused();
         }
-        self.open_conns -= usize::from(was_open);
+        self.open_conns -= usize::from(was_open && !was_ending);
+        self.give_back(i, uncharged, now);
+        self.actions.push(Action::Close(i as u32));
+    }
+
+    /// The server said `Connection: close` on connection `i`: it closes first (its EOF, or the
+    /// grace, closes ours, see `Conn::ending`), so the server keeps the TIME_WAIT. Requests
+    /// written behind that answer will not be answered on it: they go back to the queue now
+    /// (uncharged: the server ended the connection), and the slot no longer counts as open, so
+    /// a closed loop does not release work that it cannot carry.
+    pub(super) fn ending(&mut self, i: usize, now: u64) {
+        let by = now.saturating_add(self.ending_grace_ns());
+        if !self.conns[i].ending(by) {
+            return;
+        }
+        self.open_conns -= 1;
+        self.check_at = self.check_at.min(by);
+        let uncharged = u8::from(self.conns[i].made_progress());
+        self.give_back(i, uncharged, now);
+    }
+
+    /// Put what connection `i` has in flight back at the front of the queue (`uncharged`: the
+    /// write is not counted against the request's attempts), or fail it after `MAX_ATTEMPTS`.
+    fn give_back(&mut self, i: usize, uncharged: u8, now: u64) {
         // Popping from the back and pushing to the front keeps their order, ahead of new work.
         while let Some(mut r) = self.conns[i].take_back() {
             let charged = r.attempts - uncharged;
@@ -194,6 +219,5 @@ impl Shard {
                 self.requeue(r, now);
             }
         }
-        self.actions.push(Action::Close(i as u32));
     }
 }

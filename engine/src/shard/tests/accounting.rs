@@ -230,3 +230,29 @@ fn an_announced_close_that_never_comes_is_done_by_the_client() {
         .expect("the client closed");
     assert!((200 * MS..210 * MS).contains(&first), "{first}");
 }
+
+/// A connection ending after a `Connection: close` answer leaves the open count at once: the
+/// closed loop releases no request that must wait for the server's close, a reconnect and a
+/// 5 ms connect (latency would be ~6 ms instead of the 1 ms service time).
+#[test]
+fn an_ending_connection_is_not_counted_as_room_for_new_requests() {
+    let server: Server =
+        Box::new(|seen, _| ok_or_close(seen.header("connection") == Some("close")));
+    let setup = Setup {
+        connections: 4,
+        budget: Some(40),
+        requests_per_connection: Some(1),
+        ..Setup::default()
+    };
+    let mut sim = Sim::new(&plan(1, 5), setup, server);
+    sim.connect_delay = 5 * MS;
+    let s = sim.run(60 * S);
+    assert_accounted(&s);
+    assert_eq!(s.counts.ok, 40, "{:?}", s.counts);
+    assert!(
+        s.latency.max() <= 1_100,
+        "latency max {} us, service max {} us",
+        s.latency.max(),
+        s.service.max()
+    );
+}
