@@ -15,7 +15,7 @@ impl Shard {
     /// in flight, or of anything sent from now on), a reconnect, the give-up time.
     pub(super) fn next_deadline(&self, now: u64) -> u64 {
         let mut t = now.saturating_add(self.wire.min_timeout_ns(self.cfg.timeout));
-        let reconnecting = !(self.stopping && self.nothing_queued());
+        let reconnecting = self.wants_connections(now);
         for c in &self.conns {
             if let Some(head) = c.head() {
                 t = t.min(head.sent.saturating_add(self.timeout_of(head)));
@@ -58,6 +58,13 @@ impl Shard {
         }
     }
 
+    /// Is there work a new connection could carry? Not once the schedule has released its
+    /// last request (checked before `poll` marks the stop, so that the pass that releases it
+    /// opens no connection that would carry nothing) and nothing waits to be sent again.
+    fn wants_connections(&self, now: u64) -> bool {
+        !((self.stopping || self.schedule.finished(now)) && self.nothing_queued())
+    }
+
     /// No request waits for a connection (in the shared queue or a captured connection's).
     fn nothing_queued(&self) -> bool {
         self.queue.is_empty() && self.flows.queued() == 0
@@ -94,7 +101,7 @@ impl Shard {
     }
 
     pub(super) fn reconnect_due(&mut self, now: u64) {
-        if self.stopping && self.nothing_queued() {
+        if !self.wants_connections(now) {
             return;
         }
         for i in 0..self.conns.len() {

@@ -177,6 +177,10 @@ fn the_last_request_per_connection_asks_the_server_to_close_first() {
         20,
         "every second one"
     );
+    assert_eq!(
+        s.connects, 20,
+        "no connection opened once the budget was out"
+    );
     assert_eq!(s.server_closes, 0, "asked for: not the server's doing");
     assert_eq!(s.resent, 0);
     // The run's end closes what is still open; before it, no socket was closed by the client.
@@ -249,6 +253,7 @@ fn an_ending_connection_is_not_counted_as_room_for_new_requests() {
     let s = sim.run(60 * S);
     assert_accounted(&s);
     assert_eq!(s.counts.ok, 40, "{:?}", s.counts);
+    assert_eq!(s.connects, 40, "one per request, none left over");
     assert!(
         s.latency.max() <= 1_100,
         "latency max {} us, service max {} us",
