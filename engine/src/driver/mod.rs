@@ -253,7 +253,6 @@ impl Driver {
         self.core.begin();
         let open = self.core.is_open_loop();
         let spin = self.core.config().spin.as_nanos() as u64;
-        let coalesce = self.core.config().coalesce.as_nanos() as u64;
         let mut now = self.now();
         loop {
             self.core.poll(now);
@@ -266,23 +265,9 @@ impl Driver {
                 // Waking from a blocked wait costs tens of microseconds (more on a VM); the
                 // last `spin` before a due send is polled instead.
                 wait = wait.saturating_sub(spin);
-            } else if spin > 0 && wait > 0 {
+            } else if wait > 0 {
                 let deadline = now + wait;
-                if self.poll_until(now + spin)? {
-                    // Closed loop: responses came while polling; no sleep, so the server that
-                    // sent them paid no wake-up.
-                    wait = 0;
-                } else {
-                    now = self.now();
-                    wait = deadline.saturating_sub(now);
-                }
-            }
-            if !open && coalesce > 0 && wait > 0 && self.awaiting >= COALESCE_MIN {
-                // Closed loop: gather a burst of answers in one wake-up (each wake-up of a
-                // sleeping client costs the server that sends the answer). `awaiting` counts
-                // every armed receive, so half of it may never come: the time bounds the wait.
-                let deadline = now + wait;
-                if self.wait_for(self.awaiting / 2, coalesce.min(wait))? {
+                if self.answered_awake(now, deadline)? {
                     wait = 0;
                 } else {
                     now = self.now();
@@ -297,6 +282,27 @@ impl Driver {
         let stats = self.core.finish(self.now());
         self.shutdown()?;
         Ok(stats)
+    }
+
+    /// Closed loop, before sleeping until `deadline`: poll for `--spin`, then gather a burst of
+    /// answers in one wake-up (`--coalesce`: each wake-up of a sleeping client costs the server
+    /// that sends the answer). Whether answers came (then there is no sleep).
+    fn answered_awake(&mut self, now: u64, deadline: u64) -> Result<bool, EngineError> {
+        let spin = self.core.config().spin.as_nanos() as u64;
+        if spin > 0 && self.poll_until(now + spin)? {
+            return Ok(true);
+        }
+        let coalesce = self.core.config().coalesce.as_nanos() as u64;
+        if coalesce == 0 || self.awaiting < COALESCE_MIN {
+            return Ok(false);
+        }
+        let left = deadline.saturating_sub(self.now());
+        if left == 0 {
+            return Ok(false);
+        }
+        // `awaiting` counts every armed receive, so half of it may never come: the time
+        // bounds the wait.
+        self.wait_for(self.awaiting / 2, coalesce.min(left))
     }
 
     /// Carry out the shard's actions.

@@ -120,9 +120,7 @@ impl Driver {
                     Some(slot) => {
                         let t = &mut self.timers[slot];
                         t.due = deadline;
-                        t.ts = types::Timespec::new()
-                            .sec(wait_ns / 1_000_000_000)
-                            .nsec((wait_ns % 1_000_000_000) as u32);
+                        t.ts = timespec(wait_ns);
                         let e = opcode::Timeout::new(&t.ts as *const _)
                             .build()
                             .user_data(ud(OP_TIMER, 0, slot));
@@ -130,50 +128,37 @@ impl Driver {
                         self.enter(1)
                     }
                     // Every timer slot is taken by a later deadline: time this wait itself.
-                    None => {
-                        let ts = types::Timespec::new()
-                            .sec(wait_ns / 1_000_000_000)
-                            .nsec((wait_ns % 1_000_000_000) as u32);
-                        let args = types::SubmitArgs::new().timespec(&ts);
-                        self.ring.submitter().submit_with_args(1, &args)
-                    }
+                    None => self.enter_timed(1, wait_ns),
                 }
             } else {
                 self.enter(1)
             }
         };
-        match r {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(self.io_err(e)),
-        }
+        self.waited(r)
     }
 
     /// Submit what is queued and wait until `n` completions are ready or `wait_ns` has passed;
     /// whether any is ready. The timeout is `io_uring_enter`'s own (one per coalesced wait, so
     /// its cost is shared by the answers it gathers).
     pub(super) fn wait_for(&mut self, n: u32, wait_ns: u64) -> Result<bool, EngineError> {
-        let ts = types::Timespec::new()
-            .sec(wait_ns / 1_000_000_000)
-            .nsec((wait_ns % 1_000_000_000) as u32);
-        let args = types::SubmitArgs::new().timespec(&ts);
-        match self.ring.submitter().submit_with_args(n as usize, &args) {
-            Ok(_) => {}
+        let r = self.enter_timed(n, wait_ns);
+        self.waited(r)?;
+        Ok(!self.ring.completion().is_empty())
+    }
+
+    /// A wait's outcome: timed out, interrupted or busy are normal ends of a wait.
+    fn waited(&self, r: std::io::Result<usize>) -> Result<(), EngineError> {
+        match r {
             Err(e)
-                if matches!(
+                if !matches!(
                     e.raw_os_error(),
                     Some(libc::ETIME | libc::EINTR | libc::EBUSY)
-                ) => {}
-            Err(e) => return Err(self.io_err(e)),
+                ) =>
+            {
+                Err(self.io_err(e))
+            }
+            _ => Ok(()),
         }
-        Ok(!self.ring.completion().is_empty())
     }
 
     /// Poll (non-blocking enters) until a completion is ready or `until`; whether one is.
@@ -187,6 +172,13 @@ impl Driver {
             }
             self.wait(0, 0)?;
         }
+    }
+
+    /// `io_uring_enter` waiting for `want` completions, for at most `wait_ns` (its own timeout).
+    fn enter_timed(&mut self, want: u32, wait_ns: u64) -> std::io::Result<usize> {
+        let ts = timespec(wait_ns);
+        let args = types::SubmitArgs::new().timespec(&ts);
+        self.ring.submitter().submit_with_args(want as usize, &args)
     }
 
     /// `io_uring_enter` with GETEVENTS (deferred completions are only posted by such an enter),
@@ -324,6 +316,12 @@ impl Driver {
         }
         Ok(())
     }
+}
+
+fn timespec(ns: u64) -> types::Timespec {
+    types::Timespec::new()
+        .sec(ns / 1_000_000_000)
+        .nsec((ns % 1_000_000_000) as u32)
 }
 
 /// A send of `bytes` on `fd` for connection `i` (its `generation`). The bytes must stay where

@@ -115,8 +115,8 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Arrival, LoadModel, Stage};
-    use crate::schedule::fixtures::{cfg, drain, release_all, steps};
+    use crate::config::{Arrival, LoadModel};
+    use crate::schedule::fixtures::{cfg, drain, release_all, stages, steps};
     use std::time::Duration;
 
     #[test]
@@ -184,19 +184,7 @@ mod tests {
         assert!((n - 1e6).abs() < 10.0, "{n}");
         assert!(p.next_due_at().unwrap() > 1_000_000_000);
         // Ramp 0 -> 1000/s over 1 s, then 1000/s: 500 + 500 requests by 1.5 s.
-        let model = LoadModel::Stages {
-            stages: vec![
-                Stage {
-                    duration: Duration::from_secs(1),
-                    level: 1000.0,
-                },
-                Stage {
-                    duration: Duration::from_secs(1),
-                    level: 1000.0,
-                },
-            ],
-            arrival: Arrival::Uniform,
-        };
+        let model = stages(&[(1, 1000.0), (1, 1000.0)]);
         let mut s = Schedule::new(&model, steps(1), &cfg(1.0, 0, u64::MAX, None, 1));
         let mut one_by_one = s.clone();
         let skipped = s.skip_due(1_500_000_000) as i64;

@@ -1,6 +1,9 @@
 //! Configs, steps and drains shared by the tests of the child modules.
 
+use std::time::Duration;
+
 use super::{PlanTiming, Schedule, ScheduleConfig, Steps};
+use crate::config::{Arrival, LoadModel, Stage};
 
 pub(super) fn cfg(
     share: f64,
@@ -16,6 +19,20 @@ pub(super) fn cfg(
         budget,
         seed,
         timing: PlanTiming::default(),
+    }
+}
+
+/// Uniform arrivals in stages of (seconds, level in requests/s).
+pub(super) fn stages(list: &[(u64, f64)]) -> LoadModel {
+    LoadModel::Stages {
+        stages: list
+            .iter()
+            .map(|&(secs, level)| Stage {
+                duration: Duration::from_secs(secs),
+                level,
+            })
+            .collect(),
+        arrival: Arrival::Uniform,
     }
 }
 

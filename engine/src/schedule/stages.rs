@@ -74,29 +74,11 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Arrival, LoadModel, Stage};
-    use crate::schedule::fixtures::{cfg, drain, steps};
-    use std::time::Duration;
+    use crate::schedule::fixtures::{self, cfg, drain, steps};
 
     #[test]
     fn stages_ramp_the_rate() {
-        let model = LoadModel::Stages {
-            stages: vec![
-                Stage {
-                    duration: Duration::from_secs(1),
-                    level: 1000.0,
-                },
-                Stage {
-                    duration: Duration::from_secs(1),
-                    level: 1000.0,
-                },
-                Stage {
-                    duration: Duration::from_secs(1),
-                    level: 0.0,
-                },
-            ],
-            arrival: Arrival::Uniform,
-        };
+        let model = fixtures::stages(&[(1, 1000.0), (1, 1000.0), (1, 0.0)]);
         let mut s = Schedule::new(&model, steps(1), &cfg(1.0, 0, 3_000_000_000, None, 1));
         let got = drain(&mut s, 3_000_000_000, 1_000_000);
         let in_sec = |k: u64| got.iter().filter(|g| g.1 / 1_000_000_000 == k).count() as f64;
@@ -108,16 +90,7 @@ mod tests {
     }
 
     fn stage_count(stages: &[(u64, f64)], share: f64) -> usize {
-        let model = LoadModel::Stages {
-            stages: stages
-                .iter()
-                .map(|&(secs, level)| Stage {
-                    duration: Duration::from_secs(secs),
-                    level,
-                })
-                .collect(),
-            arrival: Arrival::Uniform,
-        };
+        let model = fixtures::stages(stages);
         let mut s = Schedule::new(&model, steps(1), &cfg(share, 0, u64::MAX, None, 9));
         let got = drain(&mut s, 20_000_000_000, 1_000_000);
         assert!(s.finished(20_000_000_000), "stages end the schedule");

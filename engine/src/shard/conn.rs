@@ -67,8 +67,6 @@ pub(super) struct Conn {
     answered: u64,
     /// Requests written on the current socket (for `--requests-per-connection`).
     written: u32,
-    /// The last request written asked the server to close (`Connection: close`).
-    asked_close: bool,
     /// The target answered on this socket, or it is plain TCP: the target is up.
     confirmed: bool,
     /// The response being decoded is kept whole (a login response, whose token is needed).
@@ -92,7 +90,6 @@ impl Conn {
             parked: false,
             answered: 0,
             written: 0,
-            asked_close: false,
             confirmed: false,
             keep: None,
         }
@@ -239,14 +236,10 @@ impl Conn {
         limit.is_some_and(|l| self.written + 1 >= l)
     }
 
-    /// The request just written asks the server to close after answering it.
-    pub(super) fn ask_close(&mut self) {
-        self.asked_close = true;
-    }
-
-    /// Did this socket ask the server to close?
-    pub(super) fn asked_close(&self) -> bool {
-        self.asked_close
+    /// Did this socket ask the server to close (its last request, `limit` per socket, is
+    /// written with `Connection: close`)?
+    pub(super) fn asked_close(&self, limit: Option<u32>) -> bool {
+        limit.is_some_and(|l| self.written >= l)
     }
 
     /// Add a request written into the current batch; after `limit` requests on this socket,
@@ -299,7 +292,6 @@ impl Conn {
         self.state = State::Open;
         self.confirmed = confirmed;
         self.written = 0;
-        self.asked_close = false;
         // An unconfirmed (TLS) connection may still be refused: its back-off is kept until
         // the target answers.
         if confirmed {

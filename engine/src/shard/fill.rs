@@ -128,7 +128,6 @@ impl Shard {
             }
             if c.next_is_last(cfg.requests_per_connection) {
                 close_after(c.batch(), start);
-                c.ask_close();
             }
             r.sent = now;
             r.attempts += 1;

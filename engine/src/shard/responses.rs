@@ -112,7 +112,7 @@ impl Shard {
             }
             End::Close => {
                 // A close the client asked for is not counted as the server's.
-                if !self.conns[i].asked_close() {
+                if !self.conns[i].asked_close(self.cfg.requests_per_connection) {
                     self.stats.server_closes += 1;
                 }
                 self.ending(i, now);
