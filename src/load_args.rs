@@ -24,6 +24,10 @@ pub struct LoadArgs {
     /// hex, SKU-100045) rewritten, the same captured id to the same new id within a copy.
     #[arg(long)]
     pub fresh_ids: bool,
+    /// Seed of the fresh ids (`--clone`, `--fresh-ids`): the same seed sends the same ids, so a
+    /// replay can be repeated exactly; by default the clock's.
+    #[arg(long, value_name = "N")]
+    pub id_seed: Option<u64>,
     /// Requests in flight per connection (1 = keep-alive without pipelining).
     #[arg(short, long, default_value_t = 1)]
     pub pipeline: usize,

@@ -88,6 +88,11 @@ impl LoadArgs {
                 )));
             }
         };
+        if self.id_seed.is_some() && self.clone.is_none() && !self.fresh_ids {
+            return Err(CliError::BadInput(
+                "--id-seed seeds the ids of --clone and --fresh-ids: give one of them".into(),
+            ));
+        }
         let captured = matches!(self.connections, Connections::Captured { .. });
         if captured && (self.rate.is_some() || self.stages.is_some()) {
             return Err(CliError::BadInput(
@@ -168,9 +173,11 @@ impl LoadArgs {
             cloning: (self.clone.is_some() || self.fresh_ids).then(|| Cloning {
                 copies: self.clone.unwrap_or(1),
                 fresh_ids: self.fresh_ids,
-                seed: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64),
+                seed: self.id_seed.unwrap_or_else(|| {
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(1, |d| d.as_nanos() as u64)
+                }),
             }),
             pipeline: self.pipeline,
             cpus,
